@@ -1,0 +1,491 @@
+"""``Tensor``: an array (NumPy on the CPU, CuPy on the GPU) plus what autograd needs.
+
+    data           the array
+    requires_grad  whether backward should compute a gradient for it
+    grad           the accumulated gradient (a Tensor), for leaves that require grad
+    grad_fn        the graph node that made it (None for leaves)
+
+Arithmetic, reductions and shape methods call the Functions in ``minicnn.autograd.ops``.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+from minicnn.autograd import engine
+from minicnn.backend import array_module, is_array, normalize_device, to_device
+
+float32 = np.dtype("float32")
+float64 = np.dtype("float64")
+float16 = np.dtype("float16")
+int32 = np.dtype("int32")
+int64 = np.dtype("int64")
+uint8 = np.dtype("uint8")
+bool_ = np.dtype("bool")
+
+
+def as_array(data, dtype=None):
+    """Turn ``data`` (list, scalar, NumPy or CuPy array, Tensor) into an array.
+
+    Like ``torch.tensor``: Python floats become float32, Python ints int64 and bools
+    bool; arrays keep their dtype unless ``dtype`` is given.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if is_array(data):
+        arr = data
+    else:
+        arr = np.asarray(data)
+        if dtype is None and arr.dtype == np.float64:
+            arr = arr.astype(np.float32)  # Python floats default to float32, as in PyTorch
+        elif dtype is None and arr.dtype.kind == "i":
+            arr = arr.astype(np.int64)
+        elif arr.dtype == object:
+            raise TypeError(f"cannot make a tensor from {type(data).__name__} holding mixed objects")
+    if dtype is not None:
+        arr = arr.astype(np.dtype(dtype), copy=False)
+    return arr
+
+
+class Tensor:
+    """A multi-dimensional array that records operations for automatic differentiation."""
+
+    __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__, not NumPy's add
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self.data = as_array(data, dtype)
+        self.grad: Tensor | None = None
+        self.grad_fn = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, array, requires_grad: bool = False, grad_fn=None) -> Tensor:
+        """Wrap an array that an operation produced (no copy, no dtype change)."""
+        t = cls.__new__(cls)
+        t.data = array if is_array(array) else np.asarray(array)
+        t.grad = None
+        t.grad_fn = grad_fn
+        t.requires_grad = requires_grad
+        return t
+
+    # ------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def device(self) -> str:
+        return "cpu" if array_module(self.data) is np else "cuda"
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def T(self) -> Tensor:
+        """The tensor with its dimensions reversed (``permute(n-1, ..., 0)``)."""
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    # ------------------------------------------------------------ autograd
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self.dtype.kind not in "fc":
+            raise TypeError(
+                f"only floating-point tensors can require gradients, got dtype {self.dtype}"
+            )
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("requires_grad can only be switched off on leaf tensors; use detach()")
+        self.requires_grad = requires_grad
+        return self
+
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Compute gradients of this tensor with respect to every leaf that requires grad.
+
+        ``gradient`` is d(something)/d(self), shaped like ``self``; it may be left out for
+        a one-element tensor (it is 1 then), as in PyTorch.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad and has no grad_fn: "
+                "create the inputs with requires_grad=True"
+            )
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a scalar (one-element) tensor, got "
+                    f"shape {self.shape}; pass gradient= with that shape or reduce first (e.g. .sum())"
+                )
+            grad = array_module(self.data).ones_like(self.data)
+        else:
+            grad = as_array(gradient, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(
+                    f"backward(gradient): gradient has shape {grad.shape}, expected {self.shape}"
+                )
+        engine.backward(self, grad, retain_graph=retain_graph)
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep it)."""
+        if self.grad_fn is not None:
+            self.grad_fn.retained_output = weakref.ref(self)
+
+    def detach(self) -> Tensor:
+        """The same data, cut off from the graph (no copy)."""
+        return Tensor._wrap(self.data)
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place (no graph is recorded)."""
+        self.data[...] = 0
+        return self
+
+    # ------------------------------------------------------------ conversions
+    def item(self):
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a one-element tensor, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array (shares memory on the CPU; copies from the GPU)."""
+        if self.requires_grad:
+            raise RuntimeError("numpy() on a tensor that requires grad; call detach().numpy()")
+        return to_device(self.data, "cpu")
+
+    def __array__(self, dtype=None, copy=None):
+        arr = to_device(self.data, "cpu")
+        return arr if dtype is None else arr.astype(dtype)
+
+    def to(self, *args, dtype=None, device=None) -> Tensor:
+        """``to("cuda")``, ``to("cpu")``, ``to(float64)`` or ``to(device, dtype)``: a differentiable copy."""
+        for a in args:
+            if isinstance(a, str) or a is None:
+                device = a
+            else:
+                dtype = a
+        from minicnn.autograd.ops import to_copy
+
+        return to_copy(self, dtype=dtype, device=None if device is None else normalize_device(device))
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def float(self) -> Tensor:
+        return self.to(float32)
+
+    def double(self) -> Tensor:
+        return self.to(float64)
+
+    def long(self) -> Tensor:
+        return self.to(int64)
+
+    def int(self) -> Tensor:
+        return self.to(int32)
+
+    def bool(self) -> Tensor:
+        return self.to(bool_)
+
+    def type(self, dtype) -> Tensor:
+        return self.to(dtype)
+
+    def clone(self) -> Tensor:
+        return ops.clone(self)
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    def __repr__(self) -> str:
+        body = np.array2string(
+            to_device(self.data, "cpu"), separator=", ", precision=4, prefix="tensor("
+        )
+        extras = []
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.dtype not in (float32, int64, bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn={self.grad_fn!r}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"truth value of a tensor with {self.data.size} elements is ambiguous")
+        return bool(self.data.reshape(()).item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only one-element integer tensors can be used as an index")
+        return int(self.item())
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------ arithmetic
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return ops.sub(other, self)
+
+    def __mul__(self, other):
+        return ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.div(other, self)
+
+    def __pow__(self, other):
+        return ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return ops.pow(other, self)
+
+    def __neg__(self):
+        return ops.neg(self)
+
+    def __abs__(self):
+        return ops.abs(self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __iadd__(self, other):
+        return self._inplace(ops.add, other)
+
+    def __isub__(self, other):
+        return self._inplace(ops.sub, other)
+
+    def __imul__(self, other):
+        return self._inplace(ops.mul, other)
+
+    def __itruediv__(self, other):
+        return self._inplace(ops.div, other)
+
+    def _inplace(self, op, other):
+        """``a += b`` on a tensor outside the graph updates the data in place."""
+        if self.requires_grad:
+            raise RuntimeError(
+                "in-place operation on a tensor that requires grad; write a = a + b, or do it "
+                "under minicnn.no_grad() on .data"
+            )
+        self.data[...] = op(self, other).data
+        return self
+
+    # comparisons: no gradient, boolean result
+    def __eq__(self, other):  # type: ignore[override]
+        return Tensor._wrap(self.data == _raw(other))
+
+    def __ne__(self, other):  # type: ignore[override]
+        return Tensor._wrap(self.data != _raw(other))
+
+    def __lt__(self, other):
+        return Tensor._wrap(self.data < _raw(other))
+
+    def __le__(self, other):
+        return Tensor._wrap(self.data <= _raw(other))
+
+    def __gt__(self, other):
+        return Tensor._wrap(self.data > _raw(other))
+
+    def __ge__(self, other):
+        return Tensor._wrap(self.data >= _raw(other))
+
+    def __invert__(self):
+        return Tensor._wrap(~self.data)
+
+    def __and__(self, other):
+        return Tensor._wrap(self.data & _raw(other))
+
+    def __or__(self, other):
+        return Tensor._wrap(self.data | _raw(other))
+
+    # ------------------------------------------------------------ indexing
+    def __getitem__(self, key):
+        return ops.index(self, key)
+
+    def __setitem__(self, key, value):
+        if self.requires_grad:
+            raise RuntimeError("in-place assignment to a tensor that requires grad")
+        self.data[ops.raw_index(key)] = _raw(value)
+
+    # ------------------------------------------------------------ methods (see ops)
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def sqrt(self):
+        return ops.sqrt(self)
+
+    def abs(self):
+        return ops.abs(self)
+
+    def pow(self, exponent):
+        return ops.pow(self, exponent)
+
+    def clamp(self, min=None, max=None):
+        return ops.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return ops.maximum(self, other)
+
+    def minimum(self, other):
+        return ops.minimum(self, other)
+
+    def sigmoid(self):
+        return ops.sigmoid(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def relu(self):
+        return ops.relu(self)
+
+    def softmax(self, dim):
+        return ops.softmax(self, dim)
+
+    def log_softmax(self, dim):
+        return ops.log_softmax(self, dim)
+
+    def sum(self, dim=None, keepdim=False):
+        return ops.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return ops.mean(self, dim, keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        return ops.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return ops.min(self, dim, keepdim)
+
+    def amax(self, dim=None, keepdim=False):
+        return ops.amax(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return ops.amin(self, dim, keepdim)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return ops.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return ops.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def logsumexp(self, dim, keepdim=False):
+        return ops.logsumexp(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return ops.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return ops.argmin(self, dim, keepdim)
+
+    def reshape(self, *shape):
+        return ops.reshape(self, *shape)
+
+    def view(self, *shape):
+        return ops.reshape(self, *shape)
+
+    def view_as(self, other):
+        return ops.reshape(self, other.shape)
+
+    def permute(self, *dims):
+        return ops.permute(self, *dims)
+
+    def transpose(self, dim0, dim1):
+        return ops.transpose(self, dim0, dim1)
+
+    def t(self):
+        if self.ndim > 2:
+            raise ValueError(f"t() expects a tensor with <= 2 dimensions, got {self.ndim}")
+        return self.T
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return ops.flatten(self, start_dim, end_dim)
+
+    def squeeze(self, dim=None):
+        return ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return ops.unsqueeze(self, dim)
+
+    def expand(self, *sizes):
+        return ops.expand(self, *sizes)
+
+    def expand_as(self, other):
+        return ops.expand(self, *other.shape)
+
+    def split(self, split_size_or_sections, dim=0):
+        return ops.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        return ops.chunk(self, chunks, dim)
+
+    def matmul(self, other):
+        return ops.matmul(self, other)
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+from minicnn.autograd import ops  # noqa: E402  (ops needs Tensor defined first)

@@ -1,0 +1,1 @@
+"""``minicnn.nn.init``: re-exports :mod:`minicnn.nn.modules.init`."""

@@ -1,0 +1,1 @@
+"""``minicnn.optim``: optimizers and learning-rate schedulers, as in ``torch.optim``."""

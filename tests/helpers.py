@@ -1,0 +1,45 @@
+"""Helpers for comparing minicnn with PyTorch in tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import minicnn
+
+# Tolerances used across the suite, per dtype: (rtol, atol).
+TOL = {
+    np.dtype("float32"): (1e-4, 1e-5),
+    np.dtype("float64"): (1e-10, 1e-12),
+}
+
+
+def tol(dtype) -> dict:
+    rtol, atol = TOL[np.dtype(dtype)]
+    return {"rtol": rtol, "atol": atol}
+
+
+def to_numpy(x) -> np.ndarray:
+    """A minicnn Tensor, torch tensor or array as a NumPy array (on the CPU)."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    if isinstance(x, minicnn.Tensor):
+        return minicnn.backend.to_device(x.data, "cpu")
+    return np.asarray(x)
+
+
+def pair(array: np.ndarray, requires_grad: bool = True, device: str = "cpu"):
+    """The same data as a minicnn tensor and a torch tensor, both leaves."""
+    m = minicnn.tensor(array.copy(), device=device, requires_grad=requires_grad)
+    t = torch.tensor(array.copy(), requires_grad=requires_grad)
+    return m, t
+
+
+def assert_close(actual, expected, dtype=None, rtol=None, atol=None, msg="") -> None:
+    """``np.testing.assert_allclose`` with the suite's per-dtype tolerances."""
+    a, e = to_numpy(actual), to_numpy(expected)
+    d = tol(dtype or (a.dtype if a.dtype.kind == "f" else np.float64))
+    np.testing.assert_allclose(
+        a, e, rtol=d["rtol"] if rtol is None else rtol, atol=d["atol"] if atol is None else atol,
+        err_msg=msg,
+    )
