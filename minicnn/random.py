@@ -14,11 +14,18 @@ _generator = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Reset the global generator to ``seed`` and return it."""
+    """Reset the global generator to ``seed`` and return it.
+
+    ``seed`` is an int in ``[-2**63, 2**64)``; a negative one is read as its 64-bit
+    two's complement, as ``torch.manual_seed`` does.
+    """
     global _generator
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"manual_seed(seed) needs an int, got {type(seed).__name__}")
-    _generator = np.random.default_rng(int(seed))
+    seed = int(seed)
+    if not -(2**63) <= seed < 2**64:
+        raise ValueError(f"manual_seed(seed) needs an int in [-2**63, 2**64), got {seed}")
+    _generator = np.random.default_rng(seed % 2**64)
     return _generator
 
 

@@ -40,14 +40,16 @@ GPU = "cupy" in AVAILABLE_BACKENDS
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", help="run every test marked slow")
     parser.addoption(
-        "--slow-sample", type=int, default=0,
-        help="run this many tests marked slow, picked by a fixed seed (CI's sample)",
+        "--slow-sample",
+        type=int,
+        default=4,
+        help="run this many tests marked slow, picked by a fixed seed (default 4: the CI sample)",
     )
 
 
 def pytest_collection_modifyitems(config, items):
     if not GPU:
-        skip_gpu = pytest.mark.skip(reason="needs CuPy and a CUDA GPU (pip install \"minicnn[gpu]\")")
+        skip_gpu = pytest.mark.skip(reason='needs CuPy and a CUDA GPU (pip install "minicnn[gpu]")')
         for item in items:
             if "gpu" in item.keywords:
                 item.add_marker(skip_gpu)

@@ -40,6 +40,9 @@ def assert_close(actual, expected, dtype=None, rtol=None, atol=None, msg="") -> 
     a, e = to_numpy(actual), to_numpy(expected)
     d = tol(dtype or (a.dtype if a.dtype.kind == "f" else np.float64))
     np.testing.assert_allclose(
-        a, e, rtol=d["rtol"] if rtol is None else rtol, atol=d["atol"] if atol is None else atol,
+        a,
+        e,
+        rtol=d["rtol"] if rtol is None else rtol,
+        atol=d["atol"] if atol is None else atol,
         err_msg=msg,
     )

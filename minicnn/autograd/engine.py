@@ -28,7 +28,9 @@ def unbroadcast(grad, shape: tuple[int, ...]):
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     if grad.shape != tuple(shape):
-        raise ValueError(f"gradient of shape {grad.shape} does not match input shape {tuple(shape)}")
+        raise ValueError(
+            f"gradient of shape {grad.shape} does not match input shape {tuple(shape)}"
+        )
     return grad
 
 
@@ -88,15 +90,20 @@ def backward(root, grad, retain_graph: bool = False) -> None:
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
         needing = [i for i, t in enumerate(node.inputs) if t is not None and t.requires_grad]
-        if needing and needing[-1] >= len(input_grads):
+        if (needing and needing[-1] >= len(input_grads)) or any(
+            g is not None for g in input_grads[len(node.inputs):]
+        ):
             raise RuntimeError(
                 f"{node.name()} returned {len(input_grads)} gradients for "
-                f"{len(node.inputs)} inputs"
+                f"{len(node.inputs)} inputs (backward returns one per forward input, None allowed)"
             )
-        for t, ig in zip(node.inputs, input_grads):
+        for i, (t, ig) in enumerate(zip(node.inputs, input_grads, strict=False)):
             if t is None or ig is None or not t.requires_grad:
                 continue
-            ig = unbroadcast(array_module(ig).asarray(ig), t.shape)
+            try:
+                ig = unbroadcast(array_module(ig).asarray(ig), t.shape)
+            except ValueError as e:
+                raise RuntimeError(f"{node.name()}: gradient for input {i}: {e}") from None
             if ig.dtype != t.dtype:
                 ig = ig.astype(t.dtype)
             if t.grad_fn is None:

@@ -40,10 +40,11 @@ class Context:
 
     def release(self) -> None:
         """Drop the inputs and everything saved: called once backward has used this node."""
-        name = self.function
+        function, needs = self.function, self.needs_input_grad
         self.__dict__.clear()
-        self.function = name
+        self.function, self.needs_input_grad = function, needs
         self.inputs = ()
+        self.saved_tensors = ()
         self.freed = True
 
     def name(self) -> str:

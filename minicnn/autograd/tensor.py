@@ -36,6 +36,8 @@ def as_array(data, dtype=None):
         data = data.data
     if is_array(data):
         arr = data
+    elif isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, as in PyTorch
+        arr = np.asarray(data)
     else:
         arr = np.asarray(data)
         if dtype is None and arr.dtype == np.float64:
@@ -43,7 +45,9 @@ def as_array(data, dtype=None):
         elif dtype is None and arr.dtype.kind == "i":
             arr = arr.astype(np.int64)
         elif arr.dtype == object:
-            raise TypeError(f"cannot make a tensor from {type(data).__name__} holding mixed objects")
+            raise TypeError(
+                f"cannot make a tensor from {type(data).__name__} holding mixed objects"
+            )
     if dtype is not None:
         arr = arr.astype(np.dtype(dtype), copy=False)
     return arr
@@ -112,6 +116,12 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
+    def __iter__(self):
+        """Iterate over the first dimension (each item is ``self[i]``, in the graph)."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
     # ------------------------------------------------------------ autograd
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self.dtype.kind not in "fc":
@@ -119,7 +129,9 @@ class Tensor:
                 f"only floating-point tensors can require gradients, got dtype {self.dtype}"
             )
         if not requires_grad and self.grad_fn is not None:
-            raise RuntimeError("requires_grad can only be switched off on leaf tensors; use detach()")
+            raise RuntimeError(
+                "requires_grad can only be switched off on leaf tensors; use detach()"
+            )
         self.requires_grad = requires_grad
         return self
 
@@ -138,11 +150,12 @@ class Tensor:
             if self.data.size != 1:
                 raise RuntimeError(
                     f"backward() without a gradient needs a scalar (one-element) tensor, got "
-                    f"shape {self.shape}; pass gradient= with that shape or reduce first (e.g. .sum())"
+                    f"shape {self.shape}; pass gradient= with that shape or reduce first "
+                    "(e.g. .sum())"
                 )
             grad = array_module(self.data).ones_like(self.data)
         else:
-            grad = as_array(gradient, dtype=self.dtype)
+            grad = to_device(as_array(gradient, dtype=self.dtype), self.device)
             if grad.shape != self.shape:
                 raise ValueError(
                     f"backward(gradient): gradient has shape {grad.shape}, expected {self.shape}"
@@ -176,7 +189,8 @@ class Tensor:
         return self.data.reshape(()).item()
 
     def tolist(self):
-        return self.numpy().tolist()
+        """The values as (nested) Python lists; works with requires_grad, as in PyTorch."""
+        return to_device(self.data, "cpu").tolist()
 
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (shares memory on the CPU; copies from the GPU)."""
@@ -189,7 +203,10 @@ class Tensor:
         return arr if dtype is None else arr.astype(dtype)
 
     def to(self, *args, dtype=None, device=None) -> Tensor:
-        """``to("cuda")``, ``to("cpu")``, ``to(float64)`` or ``to(device, dtype)``: a differentiable copy."""
+        """``to("cuda")``, ``to("cpu")``, ``to(float64)`` or ``to(device, dtype)``.
+
+        A differentiable copy (the gradient comes back converted); ``self`` when nothing changes.
+        """
         for a in args:
             if isinstance(a, str) or a is None:
                 device = a
@@ -197,7 +214,8 @@ class Tensor:
                 dtype = a
         from minicnn.autograd.ops import to_copy
 
-        return to_copy(self, dtype=dtype, device=None if device is None else normalize_device(device))
+        device = None if device is None else normalize_device(device)
+        return to_copy(self, dtype=dtype, device=device)
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -246,7 +264,9 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise RuntimeError(f"truth value of a tensor with {self.data.size} elements is ambiguous")
+            raise RuntimeError(
+                f"truth value of a tensor with {self.data.size} elements is ambiguous"
+            )
         return bool(self.data.reshape(()).item())
 
     def __float__(self) -> float:
@@ -365,6 +385,25 @@ class Tensor:
         self.data[ops.raw_index(key)] = _raw(value)
 
     # ------------------------------------------------------------ methods (see ops)
+    def add(self, other, *, alpha=1):
+        return ops.add(self, other, alpha=alpha)
+
+    def sub(self, other, *, alpha=1):
+        return ops.sub(self, other, alpha=alpha)
+
+    def mul(self, other):
+        return ops.mul(self, other)
+
+    def div(self, other):
+        return ops.div(self, other)
+
+    def neg(self):
+        return ops.neg(self)
+
+    def where(self, condition, other):
+        """``where(condition, self, other)``."""
+        return ops.where(condition, self, other)
+
     def exp(self):
         return ops.exp(self)
 

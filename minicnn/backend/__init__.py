@@ -31,7 +31,8 @@ from minicnn.backend.xp import array_module, is_array
 
 __all__ = [
     "Backend", "array_module", "backend_of", "current_backend", "get_backend", "is_array",
-    "normalize_device", "to_device", "use_backend", "CPU_BACKENDS", "GPU_INSTALL_HINT",
+    "normalize_device", "set_backend", "to_device", "use_backend", "CPU_BACKENDS",
+    "GPU_INSTALL_HINT",
 ]
 
 CPU_BACKENDS = ("numpy", "numba")
@@ -96,7 +97,9 @@ def _import_cupy_backend() -> ModuleType:
     try:
         module = importlib.import_module("minicnn.backend.cupy_gpu")
     except ImportError as e:
-        raise RuntimeError(f"CUDA was asked for but CuPy is not installed ({e}); {GPU_INSTALL_HINT}") from e
+        raise RuntimeError(
+            f"CUDA was asked for but CuPy is not installed ({e}); {GPU_INSTALL_HINT}"
+        ) from e
     if not module.gpu_available():
         raise RuntimeError(f"CUDA was asked for but CuPy finds no usable GPU; {GPU_INSTALL_HINT}")
     return module
@@ -144,6 +147,16 @@ def use_backend(name: str) -> Iterator[Backend]:
         yield backend
     finally:
         _cpu_stack.pop()
+
+
+def set_backend(name: str) -> Backend:
+    """Make ``name`` ("numpy" or "numba") the CPU backend from now on (outside any ``with``)."""
+    if name not in CPU_BACKENDS:
+        raise ValueError(f"set_backend(name) takes one of {CPU_BACKENDS}, got {name!r}")
+    backend = get_backend(name)
+    current_backend()
+    _cpu_stack[0] = name
+    return backend
 
 
 def backend_of(*arrays) -> Backend:

@@ -8,6 +8,8 @@ the same, and ``tests/backend`` checks that they are.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -46,6 +48,8 @@ def index_add(target, index, values) -> None:
     idx = np.where(idx < 0, idx + n, idx)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise IndexError(f"index out of range for axis 0 of size {n}")
+    if idx.size == 0 or target.size == 0:  # nothing to add (and no (0, -1) reshape)
+        return
     rows = np.broadcast_to(values, (idx.shape[0],) + target.shape[1:]).astype(target.dtype)
     _add_rows(target.reshape(n, -1), idx, np.ascontiguousarray(rows).reshape(idx.shape[0], -1))
 
@@ -77,7 +81,659 @@ def log_softmax(x, axis: int):
     return out.reshape(x.shape)
 
 
+# ---------------------------------------------------------------- error function
+
+
+@numba.njit(cache=True, parallel=True)
+def _erf_flat(x, out):  # out[i] = erf(x[i]) with libm's erf, one parallel pass over the elements
+    for i in numba.prange(x.shape[0]):
+        out[i] = math.erf(x[i])
+
+
+def erf(x):
+    """``erf`` element-wise; fast case: a float32 or float64 array (libm's erf, compiled)."""
+    if x.dtype != np.float32 and x.dtype != np.float64:
+        return reference.erf(x)
+    flat = np.ascontiguousarray(x).reshape(-1)
+    out = np.empty_like(flat)
+    _erf_flat(flat, out)
+    return out.reshape(x.shape)
+
+
+# ---------------------------------------------------------------- convolution
+# Same geometry arguments as the reference kernels (see reference.py, "convolution").
+# The compiled loops take plain ints. A kernel-window row that falls in the zero padding
+# is skipped (or zero-filled), and along a row the range [lo, hi) of outputs that read
+# inside the input is computed once, so the inner loops have no bounds tests.
+# Inner loops index 1-D row views with ``np.uint64(...)``: the index is known to be >= 0,
+# and telling Numba so removes its negative-index wraparound test, which otherwise keeps
+# LLVM from vectorizing the loop (measured: im2col 4x faster).
+
+
+@numba.njit(cache=True, inline="always")
+def _valid_range(offset, stride, size, n_out):  # outputs x with 0 <= x*stride + offset < size
+    lo = max(0, -(offset // stride))
+    hi = min(n_out, max(0, (size - 1 - offset) // stride + 1))
+    return lo, max(lo, hi)
+
+
+@numba.njit(cache=True, parallel=True)
+def _im2col_kernel(x, cols, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
+    # cols[(c*kh+i)*kw+j, (n*h_out+y)*w_out+xo] = x[n, c, y*sh+i*dh-pt, xo*sw+j*dw-pl] or 0;
+    # prange over (c, n) input planes, then i, j, y, and a run of xo
+    n_batch, channels, h, w = x.shape
+    length = h_out * w_out
+    for p in numba.prange(channels * n_batch):
+        c = p // n_batch
+        n = p - c * n_batch
+        plane = x[n, c]
+        for i in range(kh):
+            for j in range(kw):
+                off = j * dw - pl
+                lo, hi = _valid_range(off, sw, w, w_out)
+                segment = cols[(c * kh + i) * kw + j, n * length:(n + 1) * length]
+                for y in range(h_out):
+                    out = segment[y * w_out:(y + 1) * w_out]
+                    iy = y * sh + i * dh - pt
+                    if iy < 0 or iy >= h:
+                        out[:] = 0
+                        continue
+                    src = plane[iy]
+                    for xo in range(lo):
+                        out[xo] = 0
+                    for xo in range(lo, hi):
+                        out[np.uint64(xo)] = src[np.uint64(xo * sw + off)]
+                    for xo in range(hi, w_out):
+                        out[xo] = 0
+
+
+@numba.njit(cache=True, parallel=True)
+def _col2im_kernel(cols, dx, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
+    # dx[n, c, iy, ix] = sum of the cols entries read from (iy, ix) (the adjoint of im2col);
+    # prange over (n, c) planes, each summed in place by its own thread: no races, no atomics
+    n_batch, channels, h, w = dx.shape
+    length = h_out * w_out
+    for p in numba.prange(n_batch * channels):
+        n = p // channels
+        c = p - n * channels
+        plane = dx[n, c]
+        plane[:, :] = 0
+        for i in range(kh):
+            for j in range(kw):
+                off = j * dw - pl
+                lo, hi = _valid_range(off, sw, w, w_out)
+                segment = cols[(c * kh + i) * kw + j, n * length:(n + 1) * length]
+                for y in range(h_out):
+                    iy = y * sh + i * dh - pt
+                    if iy < 0 or iy >= h:
+                        continue
+                    src = segment[y * w_out:(y + 1) * w_out]
+                    dst = plane[iy]
+                    for xo in range(lo, hi):
+                        dst[np.uint64(xo * sw + off)] += src[np.uint64(xo)]
+
+
+@numba.njit(cache=True, parallel=True)
+def _depthwise_forward_kernel(x, w, out, sh, sw, pt, pl, dh, dw):
+    # out[n, o, y, xo] = sum_ij w[o, i, j] * x[n, o // M, y*sh+i*dh-pt, xo*sw+j*dw-pl];
+    # prange over (n, o) planes, then y, i, j, and a run of xo
+    n_batch, n_out, h_out, w_out = out.shape
+    _, _, h, width = x.shape
+    kh, kw = w.shape[1], w.shape[2]
+    mult = n_out // x.shape[1]
+    for p in numba.prange(n_batch * n_out):
+        n = p // n_out
+        o = p - n * n_out
+        c = o // mult
+        for y in range(h_out):
+            row = out[n, o, y]
+            row[:] = 0
+            for i in range(kh):
+                iy = y * sh + i * dh - pt
+                if iy < 0 or iy >= h:
+                    continue
+                src = x[n, c, iy]
+                for j in range(kw):
+                    wv = w[o, i, j]
+                    off = j * dw - pl
+                    lo, hi = _valid_range(off, sw, width, w_out)
+                    for xo in range(lo, hi):
+                        row[np.uint64(xo)] += wv * src[np.uint64(xo * sw + off)]
+
+
+@numba.njit(cache=True, parallel=True)
+def _depthwise_backward_input_kernel(g, w, dx, sh, sw, pt, pl, dh, dw):
+    # dx[n, c, iy, ix] = sum of w[c*M+m, i, j] * g[n, c*M+m, y, xo] over the (m, i, j, y, xo)
+    # that read (iy, ix); prange over (n, c) planes, each summed in place by its own thread
+    n_batch, channels, h, width = dx.shape
+    _, n_out, h_out, w_out = g.shape
+    kh, kw = w.shape[1], w.shape[2]
+    mult = n_out // channels
+    for p in numba.prange(n_batch * channels):
+        n = p // channels
+        c = p - n * channels
+        plane = dx[n, c]
+        plane[:, :] = 0
+        for m in range(mult):
+            o = c * mult + m
+            for y in range(h_out):
+                src = g[n, o, y]
+                for i in range(kh):
+                    iy = y * sh + i * dh - pt
+                    if iy < 0 or iy >= h:
+                        continue
+                    dst = plane[iy]
+                    for j in range(kw):
+                        wv = w[o, i, j]
+                        off = j * dw - pl
+                        lo, hi = _valid_range(off, sw, width, w_out)
+                        for xo in range(lo, hi):
+                            dst[np.uint64(xo * sw + off)] += wv * src[np.uint64(xo)]
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+def _depthwise_backward_weight_kernel(g, x, gw, sh, sw, pt, pl, dh, dw, zero):
+    # gw[o, i, j] = sum_{n, y, xo} g[n, o, y, xo] * x[n, o // M, y*sh+i*dh-pt, xo*sw+j*dw-pl];
+    # prange over o; each row's partial sum (vectorized) is added into a float64 total
+    n_batch, n_out, h_out, w_out = g.shape
+    _, _, h, width = x.shape
+    kh, kw = gw.shape[1], gw.shape[2]
+    mult = n_out // x.shape[1]
+    for o in numba.prange(n_out):
+        c = o // mult
+        total = np.zeros((kh, kw), dtype=np.float64)
+        for n in range(n_batch):
+            for y in range(h_out):
+                grow = g[n, o, y]
+                for i in range(kh):
+                    iy = y * sh + i * dh - pt
+                    if iy < 0 or iy >= h:
+                        continue
+                    src = x[n, c, iy]
+                    for j in range(kw):
+                        off = j * dw - pl
+                        lo, hi = _valid_range(off, sw, width, w_out)
+                        acc = zero  # in g's dtype, so the row sum vectorizes
+                        for xo in range(lo, hi):
+                            acc += grow[np.uint64(xo)] * src[np.uint64(xo * sw + off)]
+                        total[i, j] += acc
+        for i in range(kh):
+            for j in range(kw):
+                gw[o, i, j] = total[i, j]
+
+
+def _geometry(kernel, stride, padding, dilation):
+    """The ints the compiled loops take: kh, kw, sh, sw, top, left, dh, dw."""
+    (pt, _), (pl, _) = padding
+    return (int(kernel[0]), int(kernel[1]), int(stride[0]), int(stride[1]), int(pt), int(pl),
+            int(dilation[0]), int(dilation[1]))
+
+
+def _float_array(a) -> bool:
+    return isinstance(a, np.ndarray) and a.dtype in (np.float32, np.float64)
+
+
+def im2col(x, kernel, stride, padding, dilation, out_size=None, out=None):
+    """Numba :func:`reference.im2col`; ``out`` may be a preallocated ``cols`` buffer."""
+    if not _float_array(x):
+        return reference.im2col(x, kernel, stride, padding, dilation, out_size, out)
+    n, c = x.shape[:2]
+    h_out, w_out = reference._conv_out_hw(x.shape, kernel, stride, padding, dilation, out_size)
+    shape = (c * kernel[0] * kernel[1], n * h_out * w_out)
+    cols = np.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
+    kh, kw, sh, sw, pt, pl, dh, dw = _geometry(kernel, stride, padding, dilation)
+    _im2col_kernel(np.ascontiguousarray(x), cols, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out)
+    return cols
+
+
+def col2im(cols, x_shape, kernel, stride, padding, dilation, out_size=None):
+    """Numba :func:`reference.col2im`."""
+    if not _float_array(cols):
+        return reference.col2im(cols, x_shape, kernel, stride, padding, dilation, out_size)
+    n, c = x_shape[:2]
+    h_out, w_out = reference._conv_out_hw(x_shape, kernel, stride, padding, dilation, out_size)
+    cols = np.ascontiguousarray(cols).reshape(c * kernel[0] * kernel[1], n * h_out * w_out)
+    dx = np.empty(tuple(x_shape), dtype=cols.dtype)
+    kh, kw, sh, sw, pt, pl, dh, dw = _geometry(kernel, stride, padding, dilation)
+    _col2im_kernel(cols, dx, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out)
+    return dx
+
+
+def depthwise_conv2d(x, weight, stride, padding, dilation, out_size=None):
+    """Numba :func:`reference.depthwise_conv2d` (a direct loop, no column matrix)."""
+    if not (_float_array(x) and _float_array(weight) and x.dtype == weight.dtype):
+        return reference.depthwise_conv2d(x, weight, stride, padding, dilation, out_size)
+    o, _, kh, kw = weight.shape
+    h_out, w_out = reference._conv_out_hw(x.shape, (kh, kw), stride, padding, dilation, out_size)
+    out = np.empty((x.shape[0], o, h_out, w_out), dtype=x.dtype)
+    _, _, sh, sw, pt, pl, dh, dw = _geometry((kh, kw), stride, padding, dilation)
+    _depthwise_forward_kernel(np.ascontiguousarray(x),
+                              np.ascontiguousarray(weight).reshape(o, kh, kw),
+                              out, sh, sw, pt, pl, dh, dw)
+    return out
+
+
+def depthwise_conv2d_backward_input(grad, weight, x_shape, stride, padding, dilation):
+    """Numba :func:`reference.depthwise_conv2d_backward_input`."""
+    if not (_float_array(grad) and _float_array(weight) and grad.dtype == weight.dtype):
+        return reference.depthwise_conv2d_backward_input(grad, weight, x_shape, stride,
+                                                         padding, dilation)
+    o, _, kh, kw = weight.shape
+    dx = np.empty(tuple(x_shape), dtype=grad.dtype)
+    _, _, sh, sw, pt, pl, dh, dw = _geometry((kh, kw), stride, padding, dilation)
+    _depthwise_backward_input_kernel(np.ascontiguousarray(grad),
+                                     np.ascontiguousarray(weight).reshape(o, kh, kw),
+                                     dx, sh, sw, pt, pl, dh, dw)
+    return dx
+
+
+def depthwise_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation):
+    """Numba :func:`reference.depthwise_conv2d_backward_weight`."""
+    if not (_float_array(grad) and _float_array(x) and grad.dtype == x.dtype):
+        return reference.depthwise_conv2d_backward_weight(grad, x, kernel, stride, padding,
+                                                          dilation)
+    o = grad.shape[1]
+    gw = np.empty((o, kernel[0], kernel[1]), dtype=grad.dtype)
+    _, _, sh, sw, pt, pl, dh, dw = _geometry(kernel, stride, padding, dilation)
+    _depthwise_backward_weight_kernel(np.ascontiguousarray(grad), np.ascontiguousarray(x),
+                                      gw, sh, sw, pt, pl, dh, dw, grad.dtype.type(0))
+    return gw.reshape(o, 1, kernel[0], kernel[1])
+
+
+# ---- pooling
+# Same geometry arguments as the reference kernels (see reference.py, "pooling"). The
+# compiled loops run over the N*C planes in parallel (prange), then over the outputs of
+# a plane, then over the window; a plane is never shared between threads, so the
+# backward scatters need no atomics.
+
+
+def _pn_float(*arrays) -> bool:
+    """True when every argument is a float32/float64 NumPy array (the compiled loops' case)."""
+    return all(isinstance(a, np.ndarray) and a.dtype in (np.float32, np.float64) for a in arrays)
+
+
+def _planes(x):
+    """``x: (N, C, H, W)`` as a C-contiguous ``(N*C, H, W)`` array (a copy if it must)."""
+    n, c, h, w = x.shape
+    return np.ascontiguousarray(x).reshape(n * c, h, w)
+
+
+@numba.njit(cache=True, parallel=True)
+def _max_pool2d_kernel(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw):
+    # out[p, y, xo] = first max of the window of (y, xo) in plane p (NaN wins), idx its h*W+w;
+    # prange over planes p, then y, xo, then the window rows and columns
+    n_planes, h, w = x.shape
+    h_out, w_out = out.shape[1], out.shape[2]
+    for p in numba.prange(n_planes):
+        for y in range(h_out):
+            h0 = y * sh - ph
+            h1 = min(h0 + (kh - 1) * dh + 1, h)
+            while h0 < 0:
+                h0 += dh
+            for xo in range(w_out):
+                w0 = xo * sw - pw
+                w1 = min(w0 + (kw - 1) * dw + 1, w)
+                while w0 < 0:
+                    w0 += dw
+                best = -np.inf
+                best_i = h0 * w + w0
+                for ih in range(h0, h1, dh):
+                    for iw in range(w0, w1, dw):
+                        v = x[p, ih, iw]
+                        if v > best or np.isnan(v):
+                            best = v
+                            best_i = ih * w + iw
+                out[p, y, xo] = best
+                idx[p, y, xo] = best_i
+
+
+def max_pool2d(x, kernel, stride, padding, dilation, out_hw):
+    """Numba :func:`reference.max_pool2d`."""
+    if not _pn_float(x):
+        return reference.max_pool2d(x, kernel, stride, padding, dilation, out_hw)
+    n, c = x.shape[:2]
+    planes = _planes(x)
+    out = np.empty((n * c,) + tuple(out_hw), dtype=x.dtype)
+    idx = np.empty((n * c,) + tuple(out_hw), dtype=np.int64)
+    _max_pool2d_kernel(planes, out, idx, *(int(v) for v in (*kernel, *stride, *padding,
+                                                              *dilation)))
+    return out.reshape((n, c) + tuple(out_hw)), idx.reshape((n, c) + tuple(out_hw))
+
+
+@numba.njit(cache=True, parallel=True)
+def _scatter_add_planes(g, idx, dx):  # dx[p, idx[p, o]] += g[p, o]; prange over planes p, then o
+    for p in numba.prange(g.shape[0]):
+        for o in range(g.shape[1]):
+            dx[p, idx[p, o]] += g[p, o]
+
+
+def max_pool2d_backward(grad, indices, in_hw):
+    """Numba :func:`reference.max_pool2d_backward`."""
+    if not _pn_float(grad):
+        return reference.max_pool2d_backward(grad, indices, in_hw)
+    n, c = grad.shape[:2]
+    dx = np.zeros((n * c, in_hw[0] * in_hw[1]), dtype=grad.dtype)
+    _scatter_add_planes(np.ascontiguousarray(grad).reshape(n * c, -1),
+                        np.ascontiguousarray(indices, dtype=np.int64).reshape(n * c, -1), dx)
+    return dx.reshape((n, c) + tuple(in_hw))
+
+
+def _avg_geometry(in_hw, kernel, stride, padding, out_hw, count_include_pad, divisor_override,
+                  dtype):
+    """Per-axis input ranges [lo, hi) of the windows and the (h_out, w_out) divisors
+    (the reference's rule), computed once in NumPy so the compiled loops only add."""
+    ranges = []
+    for n_in, k, s, p, n_out in zip(in_hw, kernel, stride, padding, out_hw, strict=True):
+        start = np.arange(n_out, dtype=np.int64) * s - p
+        ranges += [np.maximum(start, 0), np.minimum(start + k, n_in)]
+    divisor = reference._avg_pool_divisor(in_hw, kernel, stride, padding, out_hw,
+                                          count_include_pad, divisor_override, np)
+    return (*ranges, np.ascontiguousarray(np.broadcast_to(divisor, tuple(out_hw)), dtype=dtype))
+
+
+@numba.njit(cache=True, parallel=True)
+def _avg_pool2d_kernel(x, out, h_lo, h_hi, w_lo, w_hi, divisor):
+    # out[p, y, xo] = sum of x[p, h_lo[y]:h_hi[y], w_lo[xo]:w_hi[xo]] / divisor[y, xo];
+    # prange over planes p, then y, xo, then the window
+    for p in numba.prange(x.shape[0]):
+        for y in range(out.shape[1]):
+            for xo in range(out.shape[2]):
+                total = x.dtype.type(0)
+                for ih in range(h_lo[y], h_hi[y]):
+                    for iw in range(w_lo[xo], w_hi[xo]):
+                        total += x[p, ih, iw]
+                out[p, y, xo] = total / divisor[y, xo]
+
+
+@numba.njit(cache=True, parallel=True)
+def _avg_pool2d_backward_kernel(g, dx, h_lo, h_hi, w_lo, w_hi, divisor):
+    # dx[p, window of (y, xo)] += g[p, y, xo] / divisor[y, xo]; prange over planes p, then
+    # y, xo, then the window (a plane belongs to one thread: no races)
+    for p in numba.prange(g.shape[0]):
+        for y in range(g.shape[1]):
+            for xo in range(g.shape[2]):
+                share = g[p, y, xo] / divisor[y, xo]
+                for ih in range(h_lo[y], h_hi[y]):
+                    for iw in range(w_lo[xo], w_hi[xo]):
+                        dx[p, ih, iw] += share
+
+
+def avg_pool2d(x, kernel, stride, padding, out_hw, count_include_pad=True, divisor_override=None):
+    """Numba :func:`reference.avg_pool2d`."""
+    if not _pn_float(x):
+        return reference.avg_pool2d(x, kernel, stride, padding, out_hw, count_include_pad,
+                                    divisor_override)
+    n, c = x.shape[:2]
+    out = np.empty((n * c,) + tuple(out_hw), dtype=x.dtype)
+    _avg_pool2d_kernel(_planes(x), out, *_avg_geometry(x.shape[2:], kernel, stride, padding,
+                                                       out_hw, count_include_pad,
+                                                       divisor_override, x.dtype))
+    return out.reshape((n, c) + tuple(out_hw))
+
+
+def avg_pool2d_backward(grad, in_hw, kernel, stride, padding, count_include_pad=True,
+                        divisor_override=None):
+    """Numba :func:`reference.avg_pool2d_backward`."""
+    if not _pn_float(grad):
+        return reference.avg_pool2d_backward(grad, in_hw, kernel, stride, padding,
+                                             count_include_pad, divisor_override)
+    n, c = grad.shape[:2]
+    dx = np.zeros((n * c,) + tuple(in_hw), dtype=grad.dtype)
+    _avg_pool2d_backward_kernel(_planes(grad), dx, *_avg_geometry(
+        in_hw, kernel, stride, padding, grad.shape[2:], count_include_pad, divisor_override,
+        grad.dtype))
+    return dx.reshape((n, c) + tuple(in_hw))
+
+
+# ---- normalization
+# Same layout as the reference kernels (see reference.py, "normalization"): ``x`` viewed
+# as (A, B, L), one statistic per B. The per-B loops run in parallel (prange over B) and
+# accumulate in float64; the element-wise loops run in parallel over the (a, b) rows.
+
+
+def _abl(x):
+    """``x`` as a C-contiguous (A, B, L) float array (a copy if it must)."""
+    return np.ascontiguousarray(x)
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"reassoc"})
+def _bn_stats_kernel(x, mean, var):
+    # per b, ONE pass over (a, l): sums of d = x - shift and d*d with shift = x[0, b, 0]
+    # (shifting by a sample keeps the one-pass variance accurate); prange over b
+    n_a, n_b, n_l = x.shape
+    m = n_a * n_l
+    for b in numba.prange(n_b):
+        shift = np.float64(x[0, b, 0])
+        s = 0.0
+        s2 = 0.0
+        for a in range(n_a):
+            for i in range(n_l):
+                d = x[a, b, i] - shift
+                s += d
+                s2 += d * d
+        mu = s / m
+        mean[b] = shift + mu
+        var[b] = max(s2 / m - mu * mu, 0.0)
+
+
+def batch_norm_stats(x):
+    """Numba :func:`reference.batch_norm_stats` (one pass per channel)."""
+    if not _pn_float(x) or x.size == 0:
+        return reference.batch_norm_stats(x)
+    mean = np.empty(x.shape[1], dtype=x.dtype)
+    var = np.empty(x.shape[1], dtype=x.dtype)
+    _bn_stats_kernel(_abl(x), mean, var)
+    return mean, var
+
+
+@numba.njit(cache=True, parallel=True)
+def _bn_affine_kernel(x, alpha, beta, out):
+    # out[a, b, :] = x[a, b, :] * alpha[b] + beta[b]; prange over the (a, b) rows
+    n_a, n_b, n_l = x.shape
+    for r in numba.prange(n_a * n_b):
+        a, b = r // n_b, r % n_b
+        for i in range(n_l):
+            out[a, b, i] = x[a, b, i] * alpha[b] + beta[b]
+
+
+def batch_norm_elemt(x, mean, invstd, weight=None, bias=None):
+    """Numba :func:`reference.batch_norm_elemt` (one fused pass)."""
+    if not _pn_float(x):
+        return reference.batch_norm_elemt(x, mean, invstd, weight, bias)
+    alpha = invstd if weight is None else invstd * weight
+    beta = -mean * alpha if bias is None else bias - mean * alpha
+    out = np.empty(x.shape, dtype=x.dtype)
+    _bn_affine_kernel(_abl(x), alpha.astype(x.dtype), beta.astype(x.dtype), out)
+    return out
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"reassoc"})
+def _bn_backward_reduce_kernel(g, x, mean, invstd, sum_dy, sum_dy_xhat):
+    # per b, one pass over (a, l): sum(g) and sum(g * (x - mean)) * invstd; prange over b
+    n_a, n_b, n_l = x.shape
+    for b in numba.prange(n_b):
+        mu = np.float64(mean[b])
+        s = 0.0
+        sx = 0.0
+        for a in range(n_a):
+            for i in range(n_l):
+                dy = g[a, b, i]
+                s += dy
+                sx += dy * (x[a, b, i] - mu)
+        sum_dy[b] = s
+        sum_dy_xhat[b] = sx * invstd[b]
+
+
+def batch_norm_backward_reduce(grad, x, mean, invstd):
+    """Numba :func:`reference.batch_norm_backward_reduce` (one pass per channel)."""
+    if not (_pn_float(x, grad)):
+        return reference.batch_norm_backward_reduce(grad, x, mean, invstd)
+    sum_dy = np.empty(x.shape[1], dtype=grad.dtype)
+    sum_dy_xhat = np.empty(x.shape[1], dtype=grad.dtype)
+    _bn_backward_reduce_kernel(_abl(grad), _abl(x), mean, invstd, sum_dy, sum_dy_xhat)
+    return sum_dy, sum_dy_xhat
+
+
+@numba.njit(cache=True, parallel=True)
+def _bn_backward_elemt_kernel(g, x, mean, invstd, scale, mean_dy, mean_dy_xhat, dx):
+    # dx = scale[b] * (g - mean_dy[b] - (x - mean[b]) * invstd[b] * mean_dy_xhat[b]);
+    # prange over the (a, b) rows
+    n_a, n_b, n_l = x.shape
+    for r in numba.prange(n_a * n_b):
+        a, b = r // n_b, r % n_b
+        for i in range(n_l):
+            xhat = (x[a, b, i] - mean[b]) * invstd[b]
+            dx[a, b, i] = scale[b] * (g[a, b, i] - mean_dy[b] - xhat * mean_dy_xhat[b])
+
+
+def batch_norm_backward_elemt(grad, x, mean, invstd, weight, sum_dy, sum_dy_xhat):
+    """Numba :func:`reference.batch_norm_backward_elemt` (one fused pass)."""
+    if not (_pn_float(x, grad)):
+        return reference.batch_norm_backward_elemt(grad, x, mean, invstd, weight, sum_dy,
+                                                   sum_dy_xhat)
+    m = x.shape[0] * x.shape[2]
+    dt = grad.dtype
+    scale = invstd if weight is None else invstd * weight
+    dx = np.empty(x.shape, dtype=dt)
+    _bn_backward_elemt_kernel(_abl(grad), _abl(x), mean.astype(dt), invstd.astype(dt),
+                              scale.astype(dt), (sum_dy / m).astype(dt),
+                              (sum_dy_xhat / m).astype(dt), dx)
+    return dx
+
+
+@numba.njit(cache=True, parallel=True)
+def _lrn_forward_kernel(x, out, scale, size, alpha_n, beta, k):
+    # scale[n, c, :] = k + alpha/size * sum of x^2 over channels c - size//2 .. c + (size-1)//2,
+    # out = x / scale**beta, in x's dtype; prange over the (n, c) rows, then window channels,
+    # then positions (contiguous: the inner loops vectorize)
+    n_n, n_c, n_l = x.shape
+    before = size // 2
+    for r in numba.prange(n_n * n_c):
+        n, c = r // n_c, r % n_c
+        acc = np.zeros(n_l, dtype=x.dtype)
+        for cc in range(max(c - before, 0), min(c - before + size, n_c)):
+            for i in range(n_l):
+                acc[i] += x[n, cc, i] * x[n, cc, i]
+        for i in range(n_l):
+            s = acc[i] * alpha_n + k
+            scale[n, c, i] = s
+            out[n, c, i] = x[n, c, i] / s**beta
+
+
+def _lrn_scalars(dtype, *values):
+    """The float parameters in the array's dtype, so float32 arrays get float32 math."""
+    return tuple(dtype.type(v) for v in values)
+
+
+def local_response_norm(x, size: int, alpha: float, beta: float, k: float):
+    """Numba :func:`reference.local_response_norm`; ``x: (N, C, *)``."""
+    if not _pn_float(x) or x.ndim < 3 or x.size == 0:
+        return reference.local_response_norm(x, size, alpha, beta, k)
+    x3 = _abl(x).reshape(x.shape[0], x.shape[1], -1)
+    out, scale = np.empty_like(x3), np.empty_like(x3)
+    _lrn_forward_kernel(x3, out, scale, int(size), *_lrn_scalars(x.dtype, alpha / size, beta, k))
+    return out.reshape(x.shape), scale.reshape(x.shape)
+
+
+@numba.njit(cache=True, parallel=True)
+def _lrn_backward_kernel(g, x, out, scale, dx, size, beta, factor):
+    # dx = g / scale**beta - factor * x * sum of g*out/scale over channels
+    # c - (size-1)//2 .. c + size//2 (the windows channel c is in), factor = 2*alpha*beta/size;
+    # in x's dtype; prange over the (n, c) rows, then window channels, then positions
+    n_n, n_c, n_l = x.shape
+    before = (size - 1) // 2
+    for r in numba.prange(n_n * n_c):
+        n, c = r // n_c, r % n_c
+        acc = np.zeros(n_l, dtype=x.dtype)
+        for cc in range(max(c - before, 0), min(c - before + size, n_c)):
+            for i in range(n_l):
+                acc[i] += g[n, cc, i] * out[n, cc, i] / scale[n, cc, i]
+        for i in range(n_l):
+            dx[n, c, i] = g[n, c, i] / scale[n, c, i] ** beta - factor * x[n, c, i] * acc[i]
+
+
+def local_response_norm_backward(grad, x, out, scale, size: int, alpha: float, beta: float):
+    """Numba :func:`reference.local_response_norm_backward`."""
+    if not _pn_float(x, grad, out, scale) or len({a.dtype for a in (x, grad, out, scale)}) > 1 \
+            or x.ndim < 3 or x.size == 0:
+        return reference.local_response_norm_backward(grad, x, out, scale, size, alpha, beta)
+    shape3 = (x.shape[0], x.shape[1], -1)
+    g3, x3 = _abl(grad).reshape(shape3), _abl(x).reshape(shape3)
+    o3, s3 = _abl(out).reshape(shape3), _abl(scale).reshape(shape3)
+    dx = np.empty_like(x3)
+    _lrn_backward_kernel(g3, x3, o3, s3, dx, int(size),
+                         *_lrn_scalars(x.dtype, beta, 2.0 * alpha * beta / size))
+    return dx.reshape(x.shape)
+
+
+# ---- upsampling
+
+
+@numba.njit(cache=True, parallel=True)
+def _upsample_nearest_planes(x, src_h, src_w, out):
+    # out[p, i, j] = x[p, src_h[i], src_w[j]]; prange over (n, c) planes, then rows, columns
+    for p in numba.prange(out.shape[0]):
+        for i in range(out.shape[1]):
+            row = src_h[i]
+            for j in range(out.shape[2]):
+                out[p, i, j] = x[p, row, src_w[j]]
+
+
+@numba.njit(cache=True, parallel=True)
+def _upsample_nearest_backward_planes(grad, src_h, src_w, out):
+    # out[p, src_h[i], src_w[j]] += grad[p, i, j]; prange over planes (each owns its output)
+    for p in numba.prange(grad.shape[0]):
+        for i in range(grad.shape[1]):
+            row = src_h[i]
+            for j in range(grad.shape[2]):
+                out[p, row, src_w[j]] += grad[p, i, j]
+
+
+def _nearest_fast(a, src_h, src_w) -> bool:
+    return a.dtype in (np.float32, np.float64) and isinstance(src_h, np.ndarray) and a.ndim == 4
+
+
+def upsample_nearest(x, src_h, src_w):
+    """Nearest-neighbour gather (see the reference); fast case: float32/float64 input."""
+    if not _nearest_fast(x, src_h, src_w):
+        return reference.upsample_nearest(x, src_h, src_w)
+    n, c, h, w = x.shape
+    out = np.empty((n * c, src_h.shape[0], src_w.shape[0]), dtype=x.dtype)
+    planes = np.ascontiguousarray(x).reshape(n * c, h, w)
+    _upsample_nearest_planes(planes, src_h.astype(np.int64), src_w.astype(np.int64), out)
+    return out.reshape(n, c, src_h.shape[0], src_w.shape[0])
+
+
+def upsample_nearest_backward(grad, in_hw, src_h, src_w):
+    """Scatter-add of the gradient to the source pixels (see the reference); fast case: floats."""
+    if not _nearest_fast(grad, src_h, src_w):
+        return reference.upsample_nearest_backward(grad, in_hw, src_h, src_w)
+    n, c, h_out, w_out = grad.shape
+    out = np.zeros((n * c,) + tuple(in_hw), dtype=grad.dtype)
+    planes = np.ascontiguousarray(grad).reshape(n * c, h_out, w_out)
+    _upsample_nearest_backward_planes(planes, src_h.astype(np.int64), src_w.astype(np.int64), out)
+    return out.reshape((n, c) + tuple(in_hw))
+
+
 KERNELS = {
+    "max_pool2d": max_pool2d,
+    "max_pool2d_backward": max_pool2d_backward,
+    "avg_pool2d": avg_pool2d,
+    "avg_pool2d_backward": avg_pool2d_backward,
+    "batch_norm_stats": batch_norm_stats,
+    "batch_norm_elemt": batch_norm_elemt,
+    "batch_norm_backward_reduce": batch_norm_backward_reduce,
+    "batch_norm_backward_elemt": batch_norm_backward_elemt,
+    "local_response_norm": local_response_norm,
+    "local_response_norm_backward": local_response_norm_backward,
     "index_add": index_add,
+    "im2col": im2col,
+    "col2im": col2im,
+    "depthwise_conv2d": depthwise_conv2d,
+    "depthwise_conv2d_backward_input": depthwise_conv2d_backward_input,
+    "depthwise_conv2d_backward_weight": depthwise_conv2d_backward_weight,
+    "erf": erf,
     "log_softmax": log_softmax,
+    "upsample_nearest": upsample_nearest,
+    "upsample_nearest_backward": upsample_nearest_backward,
 }

@@ -6,8 +6,17 @@ them back to each input's shape.
 
 from __future__ import annotations
 
+import contextlib
+
 from minicnn.autograd.function import Function
 from minicnn.backend import array_module
+
+
+def _quiet(xp):
+    """Silence NumPy's floating-point warnings for values a ``where`` then discards."""
+    if not hasattr(xp, "errstate"):  # CuPy does not warn
+        return contextlib.nullcontext()
+    return xp.errstate(divide="ignore", invalid="ignore", over="ignore")
 
 
 class Add(Function):
@@ -67,7 +76,12 @@ class Neg(Function):
 
 
 class Pow(Function):
-    """``a ** b``: d/da = b a^(b-1), d/db = a^b log(a)."""
+    """``a ** b``: d/da = b a^(b-1), d/db = a^b log(a).
+
+    PyTorch's conventions where the formulas break down: d/da is 0 where ``b == 0``
+    (not ``0 * 0^-1 = NaN``), and d/db is 0 where ``a == 0`` and ``b >= 0``. Elsewhere
+    a negative base gives d/db = NaN (log of a negative number), as in PyTorch.
+    """
 
     @staticmethod
     def forward(ctx, a, b):
@@ -80,11 +94,14 @@ class Pow(Function):
         a, b, out = ctx.saved_tensors
         ga, gb = ctx.needs_input_grad
         xp = array_module(grad)
-        grad_a = grad * b * a ** (b - 1) if ga else None
-        grad_b = None
-        if gb:  # a**b log a; where a == 0 the term is 0 (PyTorch's convention)
-            safe = xp.where(a > 0, a, 1)
-            grad_b = grad * xp.where(a > 0, out * xp.log(safe), 0)
+        zero = grad.dtype.type(0)
+        grad_a = grad_b = None
+        with _quiet(xp):
+            if ga:
+                grad_a = grad * xp.where(b == 0, zero, b * a ** (b - 1))
+            if gb:
+                base = xp.asarray(a, dtype=out.dtype)  # a Python number keeps out's precision
+                grad_b = grad * xp.where((base == 0) & (b >= 0), zero, out * xp.log(base))
         return grad_a, grad_b
 
 
@@ -141,18 +158,21 @@ class Abs(Function):
 
 
 class Clamp(Function):
-    """Clip to [lo, hi]; the gradient passes where lo <= a <= hi (PyTorch's convention)."""
+    """Clip to [lo, hi] (numbers); the gradient passes only where lo < a < hi.
+
+    That is PyTorch's convention: an element sitting exactly on a bound gets 0.
+    """
 
     @staticmethod
     def forward(ctx, a, lo=None, hi=None):
         xp = array_module(a)
-        mask = xp.ones(a.shape, dtype=bool)
+        mask = None
         out = a
         if lo is not None:
-            mask &= a >= lo
+            mask = a > lo
             out = xp.maximum(out, xp.asarray(lo, dtype=a.dtype))
         if hi is not None:
-            mask &= a <= hi
+            mask = a < hi if mask is None else mask & (a < hi)
             out = xp.minimum(out, xp.asarray(hi, dtype=a.dtype))
         ctx.save_for_backward(mask)
         return out
@@ -161,6 +181,20 @@ class Clamp(Function):
     def backward(ctx, grad):
         (mask,) = ctx.saved_tensors
         return grad * mask, None, None
+
+
+def _tie_split(grad, a, b, a_wins, b_wins):
+    """Gradients of max/min(a, b): all of it to the winner, half each on a tie.
+
+    Where neither wins nor ties (a NaN compared), both get all of it, as in PyTorch.
+    """
+    xp = array_module(grad)
+    half = grad * grad.dtype.type(0.5)
+    zero = grad.dtype.type(0)
+    tie = a == b
+    return xp.where(tie, half, xp.where(b_wins, zero, grad)), xp.where(
+        tie, half, xp.where(a_wins, zero, grad)
+    )
 
 
 class Maximum(Function):
@@ -174,8 +208,7 @@ class Maximum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        share_a = (a > b) + 0.5 * (a == b)
-        return grad * share_a, grad * (1 - share_a)
+        return _tie_split(grad, a, b, a > b, a < b)
 
 
 class Minimum(Function):
@@ -189,8 +222,7 @@ class Minimum(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        share_a = (a < b) + 0.5 * (a == b)
-        return grad * share_a, grad * (1 - share_a)
+        return _tie_split(grad, a, b, a < b, a > b)
 
 
 class Where(Function):

@@ -19,14 +19,16 @@ class MatMul(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         ga, gb = ctx.needs_input_grad
-        # promote vectors to matrices so one formula covers every case
+        xp = array_module(grad)
+        # promote vectors to matrices so one formula covers every case:
+        # a (k,) is a (1, k) row, b (k,) a (k, 1) column, and grad gets those 1-dims back
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = grad
         if a.ndim == 1:
-            g2 = g2[..., None, :]
+            g2 = xp.expand_dims(g2, -2 if b.ndim > 1 else 0)
         if b.ndim == 1:
-            g2 = g2[..., None]
+            g2 = xp.expand_dims(g2, -1)
         grad_a = grad_b = None
         if ga:
             grad_a = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape).reshape(a.shape)

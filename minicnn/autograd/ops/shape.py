@@ -104,7 +104,9 @@ class Index(Function):
         xp = array_module(grad)
         out = xp.zeros(ctx.shape, dtype=grad.dtype)
         if _has_advanced(ctx.key):
-            backend_of(out).index_add(out, _bool_to_int(ctx.key, xp), grad)
+            key = _bool_to_int(ctx.key, xp)
+            # a lone integer array (x[idx], the common case) goes to the kernel bare
+            backend_of(out).index_add(out, key[0] if len(key) == 1 else key, grad)
         else:
             out[ctx.key] = grad
         return out

@@ -1,0 +1,40 @@
+"""``minicnn.data``: datasets, transforms and the DataLoader. NumPy only (no autograd)."""
+
+from minicnn.data import transforms
+from minicnn.data.dataloader import DataLoader, default_collate
+from minicnn.data.dataset import Dataset, Subset, TensorDataset
+from minicnn.data.datasets import (
+    ImageDataset,
+    ImageFolder,
+    cifar,
+    digits,
+    load_image,
+    mnist,
+    read_cifar_bin,
+    read_idx,
+)
+from minicnn.data.shapes import SHAPE_CLASSES, Shapes, make_scene, shapes
+
+DATASETS = {"digits": digits, "shapes": shapes}
+
+__all__ = [
+    "DATASETS",
+    "DataLoader",
+    "Dataset",
+    "ImageDataset",
+    "ImageFolder",
+    "SHAPE_CLASSES",
+    "Shapes",
+    "Subset",
+    "TensorDataset",
+    "cifar",
+    "default_collate",
+    "digits",
+    "load_image",
+    "make_scene",
+    "mnist",
+    "read_cifar_bin",
+    "read_idx",
+    "shapes",
+    "transforms",
+]

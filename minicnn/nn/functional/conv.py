@@ -1,0 +1,497 @@
+"""Convolution: ``conv2d`` and ``conv_transpose2d``, by im2col and one matrix product.
+
+A 2-d convolution of ``x: (N, C, H, W)`` with ``weight: (O, C/G, kh, kw)`` is
+
+    y[n, o, y, x] = sum_{c, i, j} weight[o, c, i, j] * x_padded[n, c, y*sh + i*dh, x*sw + j*dw]
+
+im2col copies every input value that a kernel window reads into one column matrix
+``cols: (C*kh*kw, N*H_out*W_out)``, so the whole convolution becomes one GEMM::
+
+    y = weight.reshape(O, C*kh*kw) @ cols              # (O, N*H_out*W_out)
+
+and backward is two more: ``dW = dy @ cols^T`` and ``dcols = W^T @ dy``, after which
+col2im (the adjoint of im2col) adds every column entry back where it was read from.
+With ``groups=G`` the channels split into G independent convolutions: the same three
+GEMMs, batched over a leading G axis, with no Python loop over the groups.
+
+Three special cases run faster than the general path (see shared/performance-notes.md):
+
+* 1x1 kernels without padding skip im2col: a plain GEMM per sample over the
+  (subsampled) input.
+* depthwise convolutions (``groups == C_in``, one input channel per group) use direct
+  kernels: through im2col they become thousands of tiny matrix products.
+* the GEMMs stay in NumPy (OpenBLAS on the CPU) or CuPy (cuBLAS on the GPU).
+
+A transposed convolution is the input-gradient of a convolution, and its gradients are
+a convolution and a weight gradient: all three functions below (``_conv_forward``,
+``_conv_backward_input``, ``_conv_backward_weight``) serve both ops.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from minicnn.autograd.function import Function
+from minicnn.autograd.grad_mode import is_grad_enabled
+from minicnn.autograd.tensor import Tensor
+from minicnn.backend import array_module, backend_of
+from minicnn.backend.reference import conv_output_size
+
+__all__ = ["conv2d", "conv_transpose2d", "ConvGeometry"]
+
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Everything about a convolution except its data, in the form the kernels take.
+
+    ``padding`` is ((top, bottom), (left, right)): 'same' padding can be asymmetric.
+    """
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: Pads
+    dilation: tuple[int, int]
+    groups: int
+
+    def args(self) -> tuple:
+        """(kernel, stride, padding, dilation): the geometry arguments of every kernel."""
+        return self.kernel, self.stride, self.padding, self.dilation
+
+    def output_hw(self, h: int, w: int) -> tuple[int, int]:
+        """Output size of the convolution of an ``h x w`` input."""
+        (pt, pb), (pl, pr) = self.padding
+        return (conv_output_size(h, self.kernel[0], self.stride[0], pt, pb, self.dilation[0]),
+                conv_output_size(w, self.kernel[1], self.stride[1], pl, pr, self.dilation[1]))
+
+
+# ---------------------------------------------------------------- argument checks
+
+
+def _pair(value, name: str, op: str, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints -> a pair of ints, each at least ``minimum``."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    elif (isinstance(value, (tuple, list)) and len(value) == 2
+          and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        what = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{op}: {name} must be {what}, got {value!r}")
+    return pair
+
+
+def _padding(padding, kernel, stride, dilation, op: str) -> Pads:
+    """int, pair, 'valid' or 'same' -> ((top, bottom), (left, right)).
+
+    'same' pads ``dilation*(kernel-1)`` in total per axis, the odd one at the bottom/right,
+    as PyTorch does; it is only defined for stride 1.
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0), (0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(
+                    f"{op}: padding='same' is not supported for strided convolutions "
+                    f"(got stride={stride}); use an int or tuple padding"
+                )
+            total = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
+            return ((total[0] // 2, total[0] - total[0] // 2),
+                    (total[1] // 2, total[1] - total[1] // 2))
+        raise ValueError(f"{op}: padding must be 'same', 'valid', an int or a pair of ints, "
+                         f"got {padding!r}")
+    ph, pw = _pair(padding, "padding", op, minimum=0)
+    return (ph, ph), (pw, pw)
+
+
+def _check_tensors(op: str, input, weight, bias, weight_layout: str) -> None:
+    for name, t in (("input", input), ("weight", weight)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a minicnn Tensor, got {type(t).__name__}")
+    if input.ndim != 4:
+        raise ValueError(f"{op}: expected 4-d input (N, C, H, W), got input of shape {input.shape}")
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: expected 4-d weight {weight_layout}, got weight of shape "
+                         f"{weight.shape}")
+    if input.dtype.kind != "f" or input.dtype != weight.dtype:
+        raise TypeError(f"{op}: input and weight must have the same floating dtype, got "
+                        f"input {input.dtype} and weight {weight.dtype}")
+    if input.device != weight.device:
+        raise ValueError(f"{op}: input is on {input.device} but weight is on {weight.device}; "
+                         "move both to the same device")
+    if bias is not None:
+        if not isinstance(bias, Tensor):
+            raise TypeError(f"{op}: bias must be a minicnn Tensor or None, got "
+                            f"{type(bias).__name__}")
+        if bias.dtype != input.dtype or bias.device != input.device:
+            raise TypeError(f"{op}: bias must have the input's dtype and device "
+                            f"({input.dtype}, {input.device}), got ({bias.dtype}, {bias.device})")
+
+
+def _check_groups(groups, op: str) -> int:
+    if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    return int(groups)
+
+
+def _check_fits(op: str, input_hw, geometry: ConvGeometry) -> None:
+    """The dilated kernel must fit in the padded input (else there is no output)."""
+    (pt, pb), (pl, pr) = geometry.padding
+    padded = (input_hw[0] + pt + pb, input_hw[1] + pl + pr)
+    reach = tuple(d * (k - 1) + 1 for d, k in zip(geometry.dilation, geometry.kernel, strict=True))
+    if reach[0] > padded[0] or reach[1] > padded[1]:
+        raise ValueError(
+            f"{op}: kernel size {geometry.kernel} (dilated: {reach}) is larger than the padded "
+            f"input size {padded} (input {tuple(input_hw)} plus padding)"
+        )
+
+
+# ---------------------------------------------------------------- workspace
+
+
+class _Workspace:
+    """Reused scratch memory for the big column matrices (``cols`` and ``dcols``).
+
+    A fresh array above 32 MB comes straight from the OS (glibc maps it), and touching
+    its pages the first time costs as much as filling it again: on a 64-channel 32x32
+    layer at batch 32, im2col into a fresh 75 MB array took 10 ms, into a reused one 3 ms
+    (shared/performance-notes.md, item 2). So big scratch arrays are carved out of
+    buffers kept here. A buffer is handed out again only when nothing else refers to it:
+    every view of a buffer holds a reference to it, so ``sys.getrefcount`` tells whether
+    the ``cols`` saved for a backward pass are still alive. CPU (NumPy) arrays only:
+    CuPy has its own memory pool.
+    """
+
+    MIN_BYTES = 4 << 20  # smaller arrays come from malloc's free lists anyway
+    FREE_REFCOUNT = 3  # the list, the loop variable and getrefcount's own argument
+
+    def __init__(self, max_bytes: int = 2 << 30):
+        self.max_bytes = max_bytes
+        self.buffers: list[np.ndarray] = []
+
+    def empty(self, shape, dtype, xp=np):
+        """An uninitialized C-contiguous array, from a free buffer when one fits."""
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        if xp is not np or nbytes < self.MIN_BYTES:
+            return xp.empty(shape, dtype=dtype)
+        for buf in self.buffers:  # the smallest free buffer that fits, within 2x
+            if nbytes <= buf.nbytes <= 2 * nbytes and sys.getrefcount(buf) <= self.FREE_REFCOUNT:
+                return buf[:nbytes].view(dtype).reshape(shape)
+        buf = np.empty(nbytes, dtype=np.uint8)
+        self._make_room(nbytes)
+        if sum(b.nbytes for b in self.buffers) + nbytes <= self.max_bytes:
+            self.buffers.append(buf)
+            self.buffers.sort(key=lambda b: b.nbytes)
+        return buf.view(dtype).reshape(shape)
+
+    def _make_room(self, nbytes: int) -> None:
+        """Drop free buffers (largest first) until ``nbytes`` more fit under the cap."""
+        for buf in sorted(self.buffers, key=lambda b: -b.nbytes):
+            if sum(b.nbytes for b in self.buffers) + nbytes <= self.max_bytes:
+                return
+            if sys.getrefcount(buf) <= self.FREE_REFCOUNT + 1:  # + the sorted() list
+                self.buffers.remove(buf)
+
+    def clear(self) -> None:
+        """Forget every buffer (memory in use elsewhere stays valid)."""
+        self.buffers.clear()
+
+
+_WORKSPACE = _Workspace()
+
+
+# ---------------------------------------------------------------- the three products
+
+
+def _is_depthwise(x_channels: int, weight_shape, groups: int) -> bool:
+    """One input channel per group and more than one group: the direct kernels apply."""
+    return groups > 1 and groups == x_channels and weight_shape[1] == 1
+
+
+def _is_pointwise(geometry: ConvGeometry) -> bool:
+    """A 1x1 kernel without padding: no im2col needed, just (subsampled) GEMMs."""
+    return geometry.kernel == (1, 1) and geometry.padding == ((0, 0), (0, 0))
+
+
+def _subsample(x, geometry: ConvGeometry, out_hw):
+    """The input pixels a 1x1 kernel reads: every stride-th one, cropped to the output."""
+    (sh, sw), (ho, wo) = geometry.stride, out_hw
+    return x[:, :, : (ho - 1) * sh + 1 : sh, : (wo - 1) * sw + 1 : sw]
+
+
+def _channels_first(a):
+    """``(N, C, H, W) -> (C, N*H*W)``, contiguous: the layout of the column matrix rows."""
+    xp = array_module(a)
+    return xp.ascontiguousarray(a.transpose(1, 0, 2, 3)).reshape(a.shape[1], -1)
+
+
+def _conv_forward(x, weight, geometry: ConvGeometry, out_hw=None):
+    """Convolve ``x: (N, C, H, W)`` with ``weight: (O, C/G, kh, kw)``.
+
+    Returns ``(y, cols)``: ``y`` is ``(N, O, H_out, W_out)`` (possibly a transposed view)
+    and ``cols`` is the column matrix when one was built (weight gradients reuse it).
+    """
+    backend = backend_of(x)
+    xp = backend.xp
+    n, c = x.shape[:2]
+    o, g = weight.shape[0], geometry.groups
+    out_hw = tuple(out_hw) if out_hw is not None else geometry.output_hw(*x.shape[2:])
+    if _is_depthwise(c, weight.shape, g):
+        return backend.depthwise_conv2d(x, weight, *geometry.args()[1:], out_size=out_hw), None
+    if _is_pointwise(geometry):
+        xs = _subsample(x, geometry, out_hw)
+        x4 = xs.reshape(n, g, c // g, out_hw[0] * out_hw[1])
+        y = xp.matmul(weight.reshape(g, o // g, c // g), x4)  # (N, G, O/G, L): one GEMM per n
+        return y.reshape(n, o, *out_hw), None
+    rows, length = c * geometry.kernel[0] * geometry.kernel[1], n * out_hw[0] * out_hw[1]
+    cols = _WORKSPACE.empty((rows, length), x.dtype, xp)
+    cols = backend.im2col(x, *geometry.args(), out_size=out_hw, out=cols)  # (C*kh*kw, N*L)
+    w3 = weight.reshape(g, o // g, -1)
+    y = xp.matmul(w3, cols.reshape(g, -1, cols.shape[1]))  # (G, O/G, N*L): one batched GEMM
+    return y.reshape(o, n, *out_hw).transpose(1, 0, 2, 3), cols
+
+
+def _conv_backward_input(grad, weight, geometry: ConvGeometry, x_shape, grad_cf=None):
+    """Gradient of :func:`_conv_forward` with respect to ``x``: ``(N, O, Ho, Wo) -> x_shape``.
+
+    ``grad_cf`` is ``grad`` already in ``(O, N*Ho*Wo)`` layout, if the caller has it.
+    """
+    backend = backend_of(grad)
+    xp = backend.xp
+    n, c = x_shape[:2]
+    o, g = weight.shape[0], geometry.groups
+    out_hw = tuple(grad.shape[2:])
+    if _is_depthwise(c, weight.shape, g):
+        return backend.depthwise_conv2d_backward_input(grad, weight, x_shape,
+                                                       *geometry.args()[1:])
+    if _is_pointwise(geometry):
+        g4 = grad.reshape(n, g, o // g, out_hw[0] * out_hw[1])
+        w3t = weight.reshape(g, o // g, c // g).transpose(0, 2, 1)
+        dxs = xp.matmul(w3t, g4).reshape(n, c, *out_hw)
+        if dxs.shape == tuple(x_shape):
+            return dxs
+        dx = xp.zeros(x_shape, dtype=grad.dtype)
+        _subsample(dx, geometry, out_hw)[...] = dxs
+        return dx
+    if grad_cf is None:
+        grad_cf = _channels_first(grad)
+    w3t = weight.reshape(g, o // g, -1).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
+    dcols = _WORKSPACE.empty((g, w3t.shape[1], grad_cf.shape[1]), grad.dtype, xp)
+    xp.matmul(w3t, grad_cf.reshape(g, o // g, -1), out=dcols)  # (G, C/G*kh*kw, N*L)
+    return backend.col2im(dcols.reshape(-1, dcols.shape[2]), x_shape, *geometry.args(),
+                          out_size=out_hw)
+
+
+def _conv_backward_weight(grad, x, geometry: ConvGeometry, weight_shape, cols=None,
+                          grad_cf=None):
+    """Gradient of :func:`_conv_forward` with respect to ``weight``: ``-> weight_shape``.
+
+    ``cols`` is the column matrix of ``x`` if forward kept it (else it is rebuilt).
+    """
+    backend = backend_of(grad)
+    xp = backend.xp
+    o, g = weight_shape[0], geometry.groups
+    n, c = grad.shape[0], weight_shape[1] * g  # x may be None when cols is given
+    out_hw = tuple(grad.shape[2:])
+    if _is_depthwise(c, weight_shape, g):
+        return backend.depthwise_conv2d_backward_weight(grad, x, *geometry.args())
+    if _is_pointwise(geometry):
+        g4 = grad.reshape(n, g, o // g, out_hw[0] * out_hw[1])
+        x4 = _subsample(x, geometry, out_hw).reshape(n, g, c // g, -1)
+        return xp.matmul(g4, x4.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight_shape)
+    if cols is None:
+        cols = _WORKSPACE.empty((c * geometry.kernel[0] * geometry.kernel[1],
+                                 n * out_hw[0] * out_hw[1]), x.dtype, xp)
+        cols = backend.im2col(x, *geometry.args(), out_size=out_hw, out=cols)
+    if grad_cf is None:
+        grad_cf = _channels_first(grad)
+    cols3 = cols.reshape(g, -1, cols.shape[1])  # (G, C/G*kh*kw, N*L)
+    dw = xp.matmul(grad_cf.reshape(g, o // g, -1), cols3.transpose(0, 2, 1))
+    return dw.reshape(weight_shape)
+
+
+def _add_bias_nchw(y, bias):
+    """``y`` (a fresh array, any strides) as a contiguous NCHW array, plus ``bias`` per channel."""
+    xp = array_module(y)
+    if y.flags.c_contiguous:  # already NCHW: add in place, no copy
+        if bias is not None:
+            y += bias.reshape(1, -1, 1, 1)
+        return y
+    out = xp.empty(y.shape, dtype=y.dtype)
+    if bias is None:
+        out[...] = y
+    else:
+        xp.add(y, bias.reshape(1, -1, 1, 1), out=out)
+    return out
+
+
+def _recording(ctx) -> bool:
+    return is_grad_enabled() and any(ctx.needs_input_grad)
+
+
+# ---------------------------------------------------------------- conv2d
+
+
+class Convolution2d(Function):
+    """``conv2d`` as a graph node: forward by :func:`_conv_forward`, backward by the other two."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, *, geometry: ConvGeometry):
+        y, cols = _conv_forward(x, weight, geometry)
+        if _recording(ctx):
+            need_x, need_w, _ = ctx.needs_input_grad
+            ctx.geometry, ctx.x_shape = geometry, x.shape
+            keep_cols = need_w and cols is not None
+            ctx.save_for_backward(x if need_w and not keep_cols else None,
+                                  weight, cols if keep_cols else None)
+        return _add_bias_nchw(y, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, cols = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        geometry = ctx.geometry
+        general = not (_is_depthwise(ctx.x_shape[1], weight.shape, geometry.groups)
+                       or _is_pointwise(geometry))
+        # the im2col path wants dy as (C_out, N*L): make it once for both GEMMs
+        grad_cf = _channels_first(grad) if general and (need_x or need_w) else None
+        dx = dw = db = None
+        if need_x:
+            dx = _conv_backward_input(grad, weight, geometry, ctx.x_shape, grad_cf)
+        if need_w:
+            dw = _conv_backward_weight(grad, x, geometry, weight.shape, cols, grad_cf)
+        if need_b:
+            db = grad_cf.sum(axis=1) if grad_cf is not None else grad.sum(axis=(0, 2, 3))
+        return dx, dw, db
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+           dilation=1, groups: int = 1) -> Tensor:
+    """2-d convolution (cross-correlation, as in every deep-learning framework).
+
+    ``input: (N, C_in, H, W)``, ``weight: (C_out, C_in/groups, kh, kw)``, ``bias: (C_out,)``
+    ``-> (N, C_out, H_out, W_out)`` with ``H_out = floor((H + 2*pad - dil*(kh-1) - 1)/stride) + 1``.
+
+    ``stride``, ``dilation``: int or (h, w). ``padding``: int, (h, w), 'valid' (no padding)
+    or 'same' (output size = input size; stride 1 only; an odd total puts the extra row
+    and column at the bottom and right, as PyTorch does). ``groups`` splits the channels
+    into independent convolutions; ``groups == C_in`` is a depthwise convolution.
+    """
+    op = "conv2d"
+    _check_tensors(op, input, weight, bias, "(C_out, C_in/groups, kH, kW)")
+    groups = _check_groups(groups, op)
+    kernel = (weight.shape[2], weight.shape[3])
+    stride = _pair(stride, "stride", op, minimum=1)
+    dilation = _pair(dilation, "dilation", op, minimum=1)
+    pads = _padding(padding, kernel, stride, dilation, op)
+    c_out = weight.shape[0]
+    if c_out % groups:
+        raise ValueError(f"{op}: groups={groups} must divide out_channels={c_out} "
+                         f"(weight shape {weight.shape})")
+    if input.shape[1] != weight.shape[1] * groups:
+        raise ValueError(
+            f"{op}: expected input with C_in={weight.shape[1] * groups} channels (weight shape "
+            f"{weight.shape} with groups={groups}), got input of shape {input.shape}"
+        )
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(f"{op}: bias must have shape ({c_out},) (C_out), got {bias.shape}")
+    geometry = ConvGeometry(kernel, stride, pads, dilation, groups)
+    _check_fits(op, input.shape[2:], geometry)
+    return Convolution2d.apply(input, weight, bias, geometry=geometry)
+
+
+# ---------------------------------------------------------------- conv_transpose2d
+
+
+class TransposedConvolution2d(Function):
+    """``conv_transpose2d``: forward is a convolution's input-gradient, backward a convolution
+    (for the input) and a convolution's weight-gradient with the roles of x and dy swapped."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, *, geometry: ConvGeometry, out_shape):
+        y = _conv_backward_input(x, weight, geometry, out_shape)
+        if _recording(ctx):
+            ctx.geometry, ctx.x_hw = geometry, x.shape[2:]
+            ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight)
+        return _add_bias_nchw(y, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        geometry = ctx.geometry
+        dx = dw = db = None
+        cols = None
+        if need_x:
+            y, cols = _conv_forward(grad, weight, geometry, out_hw=ctx.x_hw)
+            dx = _add_bias_nchw(y, None)
+        if need_w:
+            # y = conv_input_grad(x, W) means W's gradient is the convolution weight
+            # gradient with dy in the input's role and x in the output-gradient's role
+            dw = _conv_backward_weight(x, grad, geometry, weight.shape, cols)
+        if need_b:
+            db = grad.sum(axis=(0, 2, 3))
+        return dx, dw, db
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
+                     padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
+    """2-d transposed convolution (the gradient of ``conv2d`` with respect to its input).
+
+    ``input: (N, C_in, H, W)``, ``weight: (C_in, C_out/groups, kh, kw)``, ``bias: (C_out,)``
+    ``-> (N, C_out, H_out, W_out)`` with
+    ``H_out = (H - 1)*stride - 2*padding + dilation*(kh - 1) + output_padding + 1``.
+
+    ``output_padding`` adds rows/columns at the bottom/right, to pick among the input
+    sizes a strided ``conv2d`` maps to the same output size; it must be smaller than
+    the stride or the dilation. Note the argument order: ``groups`` before ``dilation``.
+    """
+    op = "conv_transpose2d"
+    _check_tensors(op, input, weight, bias, "(C_in, C_out/groups, kH, kW)")
+    groups = _check_groups(groups, op)
+    kernel = (weight.shape[2], weight.shape[3])
+    stride = _pair(stride, "stride", op, minimum=1)
+    dilation = _pair(dilation, "dilation", op, minimum=1)
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding must be an int or a pair of ints (PyTorch has no "
+                         f"'same'/'valid' for transposed convolutions), got {padding!r}")
+    pad = _pair(padding, "padding", op, minimum=0)
+    out_pad = _pair(output_padding, "output_padding", op, minimum=0)
+    for a, s, d in zip(out_pad, stride, dilation, strict=True):
+        if a >= s and a >= d:
+            raise ValueError(f"{op}: output_padding must be smaller than either stride or "
+                             f"dilation, got output_padding={out_pad}, stride={stride}, "
+                             f"dilation={dilation}")
+    c_in = weight.shape[0]
+    if c_in % groups:
+        raise ValueError(f"{op}: groups={groups} must divide in_channels={c_in} "
+                         f"(weight shape {weight.shape})")
+    if input.shape[1] != c_in:
+        raise ValueError(
+            f"{op}: expected input with C_in={c_in} channels (weight shape {weight.shape} "
+            f"with groups={groups}), got input of shape {input.shape}"
+        )
+    c_out = weight.shape[1] * groups
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(f"{op}: bias must have shape ({c_out},) (C_out), got {bias.shape}")
+    out_hw = tuple((n - 1) * s - 2 * p + d * (k - 1) + a + 1
+                   for n, s, p, d, k, a in zip(input.shape[2:], stride, pad, dilation, kernel,
+                                               out_pad, strict=True))
+    if min(out_hw) < 1:
+        raise ValueError(f"{op}: the output size {out_hw} is not positive (input "
+                         f"{input.shape[2:]}, kernel {kernel}, stride {stride}, padding {pad}, "
+                         f"dilation {dilation}); reduce the padding")
+    geometry = ConvGeometry(kernel, stride, ((pad[0], pad[0]), (pad[1], pad[1])), dilation,
+                            groups)
+    out_shape = (input.shape[0], c_out, *out_hw)
+    return TransposedConvolution2d.apply(input, weight, bias, geometry=geometry,
+                                         out_shape=out_shape)

@@ -1,0 +1,237 @@
+"""``Trainer``: the training loop of the course, with progress bars, evaluation,
+checkpoints, resume, and a run folder of metrics and figures.
+
+The loop itself is the one every lesson writes by hand::
+
+    for images, labels in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(images), labels)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()          # per batch (OneCycle) or per epoch (StepLR)
+
+A run folder holds ``metrics.csv`` and ``metrics.json`` (one row per epoch),
+``figures/curves.png``, ``figures/confusion.png``, ``figures/predictions.png`` and
+``checkpoints/`` (see :mod:`minicnn.train.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import minicnn
+from minicnn.backend import to_device
+from minicnn.nn import functional as F
+from minicnn.serialization import save_json
+from minicnn.train.checkpoint import load_checkpoint, save_checkpoint
+from minicnn.train.metrics import RunningMean, confusion_matrix, topk_correct
+
+SCHEDULER_INTERVALS = ("batch", "epoch")
+
+
+class Trainer:
+    """Train ``model`` with ``optimizer`` on classification data.
+
+    Args:
+        model: a ``minicnn.nn.Module`` mapping images ``(N, C, H, W)`` to logits ``(N, classes)``.
+        optimizer: a ``minicnn.optim`` optimizer over ``model.parameters()``.
+        loss_fn: ``loss_fn(logits, targets)``; default ``F.cross_entropy``.
+        scheduler: an optional learning-rate scheduler.
+        scheduler_interval: "batch" (step after every batch, as OneCycleLR wants) or "epoch".
+        device: "cpu" or "cuda".
+        run_dir: where metrics, figures and checkpoints go (None: nowhere).
+        classes: class names, for the figures.
+        progress: show tqdm progress bars.
+    """
+
+    def __init__(
+        self,
+        model,
+        optimizer,
+        loss_fn: Callable | None = None,
+        scheduler=None,
+        scheduler_interval: str = "batch",
+        device: str = "cpu",
+        run_dir=None,
+        classes=None,
+        progress: bool = True,
+    ):
+        if scheduler_interval not in SCHEDULER_INTERVALS:
+            raise ValueError(
+                f"scheduler_interval must be one of {SCHEDULER_INTERVALS}, "
+                f"got {scheduler_interval!r}"
+            )
+        self.model = model.to(device)
+        self.optimizer = optimizer
+        self.loss_fn = loss_fn or F.cross_entropy
+        self.scheduler = scheduler
+        self.scheduler_interval = scheduler_interval
+        self.device = device
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.classes = classes
+        self.progress = progress
+        self.history: list[dict] = []
+        self.epoch = 0
+
+    def _batch(self, images, targets):
+        return (
+            minicnn.tensor(images, device=self.device),
+            minicnn.tensor(np.asarray(targets, dtype=np.int64), device=self.device),
+        )
+
+    def train_epoch(self, loader, epochs: int | None = None) -> dict:
+        """One pass over ``loader`` with updates; returns ``{"train_loss", "train_acc", ...}``."""
+        self.model.train()
+        loss_avg, correct, seen = RunningMean(), 0, 0
+        start = time.perf_counter()
+        desc = f"epoch {self.epoch + 1}" + (f"/{epochs}" if epochs else "")
+        bar = tqdm(
+            loader,
+            desc=desc,
+            unit="batch",
+            leave=True,
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
+        for images, targets in bar:
+            x, y = self._batch(images, targets)
+            self.optimizer.zero_grad()
+            logits = self.model(x)
+            loss = self.loss_fn(logits, y)
+            loss.backward()
+            self.optimizer.step()
+            if self.scheduler is not None and self.scheduler_interval == "batch":
+                self.scheduler.step()
+            n = len(targets)
+            loss_avg.update(loss.item(), n)
+            correct += topk_correct(to_device(logits.data, "cpu"), np.asarray(targets), 1)
+            seen += n
+            bar.set_postfix(
+                loss=f"{loss_avg.mean:.4f}",
+                acc=f"{100 * correct / seen:.1f}%",
+                img_s=f"{seen / (time.perf_counter() - start):.0f}",
+            )
+        if self.scheduler is not None and self.scheduler_interval == "epoch":
+            self.scheduler.step()
+        seconds = time.perf_counter() - start
+        return {
+            "train_loss": loss_avg.mean,
+            "train_acc": correct / max(seen, 1),
+            "train_images_per_s": seen / seconds,
+            "train_seconds": seconds,
+        }
+
+    def evaluate(self, loader, num_classes: int | None = None) -> dict:
+        """Loss, top-1/top-5 accuracy and the confusion matrix on ``loader`` (no updates)."""
+        self.model.eval()
+        loss_avg, top1, top5 = RunningMean(), 0, 0
+        preds, trues, logits_all = [], [], []
+        with minicnn.no_grad():
+            for images, targets in loader:
+                x, y = self._batch(images, targets)
+                logits = self.model(x)
+                loss_avg.update(self.loss_fn(logits, y).item(), len(targets))
+                out = to_device(logits.data, "cpu")
+                t = np.asarray(targets)
+                top1 += topk_correct(out, t, 1)
+                top5 += topk_correct(out, t, 5)
+                preds.append(out.argmax(1))
+                trues.append(t)
+                logits_all.append(out)
+        preds, trues = np.concatenate(preds), np.concatenate(trues)
+        num_classes = num_classes or logits_all[0].shape[1]
+        return {
+            "val_loss": loss_avg.mean,
+            "val_acc": top1 / len(trues),
+            "val_top5": top5 / len(trues),
+            "confusion": confusion_matrix(preds, trues, num_classes),
+            "predictions": preds,
+            "targets": trues,
+        }
+
+    def fit(
+        self, train_loader, val_loader=None, epochs: int = 1, resume=None, checkpoint_every: int = 1
+    ) -> list[dict]:
+        """Train for ``epochs`` epochs (counting those done before a resume); returns the history.
+
+        ``resume``: a run folder or checkpoint to continue from: model, optimizer,
+        scheduler, RNG and history are restored, and training continues at the next epoch
+        exactly as if it had never stopped.
+        """
+        if resume is not None:
+            state = load_checkpoint(resume, self.model, self.optimizer, self.scheduler)
+            self.epoch = state["epoch"]
+            self.history = state["extra"].get("history", [])
+        evaluation = None
+        while self.epoch < epochs:
+            row = {"epoch": self.epoch + 1, **self.train_epoch(train_loader, epochs)}
+            row["lr"] = self.optimizer.param_groups[0]["lr"]
+            if val_loader is not None:
+                evaluation = self.evaluate(val_loader)
+                row.update({k: evaluation[k] for k in ("val_loss", "val_acc", "val_top5")})
+                if self.progress:
+                    tqdm.write(
+                        f"epoch {row['epoch']}: val loss {row['val_loss']:.4f}, "
+                        f"top-1 {100 * row['val_acc']:.2f}%, top-5 {100 * row['val_top5']:.2f}%"
+                    )
+            self.epoch += 1
+            self.history.append(row)
+            if self.run_dir is not None:
+                self._write_metrics()
+                if checkpoint_every and (
+                    self.epoch % checkpoint_every == 0 or self.epoch == epochs
+                ):
+                    save_checkpoint(
+                        self.run_dir,
+                        self.model,
+                        self.optimizer,
+                        self.scheduler,
+                        self.epoch,
+                        {"history": self.history},
+                    )
+        if self.run_dir is not None and self.history:
+            self._write_figures(val_loader, evaluation)
+        return self.history
+
+    def _write_metrics(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        keys = list(dict.fromkeys(k for row in self.history for k in row))
+        with open(self.run_dir / "metrics.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(self.history)
+        save_json({"history": self.history}, self.run_dir / "metrics.json")
+
+    def _write_figures(self, val_loader, evaluation) -> None:
+        from minicnn import viz
+
+        figures = self.run_dir / "figures"
+        figures.mkdir(parents=True, exist_ok=True)
+        viz.plot_curves(self.history, figures / "curves.png")
+        if evaluation is None:
+            return
+        classes = self.classes or [str(i) for i in range(evaluation["confusion"].shape[0])]
+        viz.plot_confusion(evaluation["confusion"], classes, figures / "confusion.png")
+        images, targets = next(iter(val_loader))
+        n = min(32, len(targets))
+        if np.ndim(images) == 4:  # a grid of predictions only makes sense for images
+            viz.plot_predictions(
+                np.asarray(images)[:n],
+                np.asarray(targets)[:n],
+                evaluation["predictions"][:n],
+                classes,
+                figures / "predictions.png",
+            )
+        final = {k: v for k, v in evaluation.items() if k not in ("predictions", "targets")}
+        save_json({"history": self.history, "final": final}, self.run_dir / "metrics.json")
+
+
+def fit(model, optimizer, train_loader, val_loader=None, epochs: int = 1, **kwargs) -> list[dict]:
+    """Shortcut: ``Trainer(model, optimizer, **kwargs).fit(train_loader, val_loader, epochs)``."""
+    return Trainer(model, optimizer, **kwargs).fit(train_loader, val_loader, epochs)

@@ -1,0 +1,173 @@
+"""Convolution kernels: every backend against the reference (the oracle) and PyTorch.
+
+im2col, col2im, and the three depthwise kernels, on geometries that exercise every edge
+(asymmetric padding, strides and dilations that skip pixels, an explicit ``out_size``
+smaller or larger than the natural one, as transposed convolutions use), float32 and
+float64, contiguous and strided inputs. The reference itself is checked against PyTorch
+(``F.unfold`` is im2col) and against the adjoint identity <im2col(x), c> = <x, col2im(c)>.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+
+from minicnn.backend import get_backend, reference, to_device
+from tests.conftest import AVAILABLE_BACKENDS
+from tests.helpers import assert_close
+
+FAST_BACKENDS = [b for b in AVAILABLE_BACKENDS if b != "numpy"]
+
+# (x shape, kernel, stride, ((top, bottom), (left, right)), dilation, out_size)
+GEOMETRIES = {
+    "3x3-pad1": ((2, 3, 6, 7), (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), None),
+    "rect-asym": ((2, 2, 7, 9), (2, 3), (2, 1), ((0, 1), (2, 0)), (1, 2), None),
+    "stride-skips-pixels": ((1, 3, 9, 8), (2, 2), (3, 3), ((0, 0), (1, 0)), (1, 1), None),
+    "dilated-big-pad": ((2, 2, 4, 5), (3, 2), (1, 2), ((3, 2), (2, 3)), (2, 3), None),
+    "1x1": ((2, 4, 5, 5), (1, 1), (2, 2), ((0, 0), (0, 0)), (1, 1), None),
+    "out-size-smaller": ((2, 2, 8, 8), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), (3, 2)),
+    "out-size-larger": ((1, 2, 5, 6), (3, 3), (1, 1), ((0, 0), (0, 0)), (2, 2), (2, 3)),
+}
+
+
+def _data(shape, dtype, seed=0, strided=False):
+    rng = np.random.default_rng(seed)
+    if strided:  # the same values behind a non-contiguous view
+        a = rng.standard_normal(shape[:2] + shape[:1:-1]).astype(dtype)
+        return a.transpose(0, 1, 3, 2)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def _kernel(backend_name, name):
+    return getattr(get_backend(backend_name), name)
+
+
+def _on(backend_name, a):
+    return to_device(a, "cuda" if backend_name == "cupy" else "cpu")
+
+
+def _cols_shape(x_shape, kernel, stride, pads, dilation, out_size):
+    h_out, w_out = reference._conv_out_hw(x_shape, kernel, stride, pads, dilation, out_size)
+    return (x_shape[1] * kernel[0] * kernel[1], x_shape[0] * h_out * w_out), (h_out, w_out)
+
+
+# ---------------------------------------------------------------- the reference vs PyTorch
+
+
+@pytest.mark.parametrize("geometry", ["3x3-pad1", "stride-skips-pixels", "dilated-big-pad",
+                                      "1x1"])
+def test_reference_im2col_is_torch_unfold(geometry):
+    x_shape, kernel, stride, pads, dilation, _ = GEOMETRIES[geometry]
+    x = _data(x_shape, np.float64)
+    (pt, pb), (pl, pr) = pads
+    xt = TF.pad(torch.tensor(x), (pl, pr, pt, pb))
+    unfolded = TF.unfold(xt, kernel, dilation=dilation, stride=stride)  # (N, C*kh*kw, L)
+    expected = unfolded.permute(1, 0, 2).reshape(unfolded.shape[1], -1)
+    assert_close(reference.im2col(x, kernel, stride, pads, dilation), expected, np.float64)
+
+
+@pytest.mark.parametrize("geometry", sorted(GEOMETRIES))
+def test_reference_col2im_is_the_adjoint_of_im2col(geometry):
+    x_shape, kernel, stride, pads, dilation, out_size = GEOMETRIES[geometry]
+    x = _data(x_shape, np.float64)
+    cols_shape, _ = _cols_shape(x_shape, kernel, stride, pads, dilation, out_size)
+    c = _data(cols_shape, np.float64, seed=1)
+    lhs = np.sum(reference.im2col(x, kernel, stride, pads, dilation, out_size) * c)
+    rhs = np.sum(x * reference.col2im(c, x_shape, kernel, stride, pads, dilation, out_size))
+    assert lhs == pytest.approx(rhs, rel=1e-12)
+
+
+def test_reference_depthwise_is_torch_grouped_conv():
+    x = _data((2, 3, 7, 6), np.float64)
+    w = _data((6, 1, 3, 2), np.float64, seed=1)
+    pads, stride, dilation = ((2, 1), (1, 0)), (1, 2), (2, 1)
+    xt = TF.pad(torch.tensor(x), (1, 0, 2, 1))
+    expected = TF.conv2d(xt, torch.tensor(w), stride=stride, dilation=dilation, groups=3)
+    assert_close(reference.depthwise_conv2d(x, w, stride, pads, dilation), expected, np.float64)
+
+
+# ---------------------------------------------------------------- fast backends vs reference
+
+needs_fast = pytest.mark.skipif(not FAST_BACKENDS, reason="only the numpy backend is available")
+
+
+@needs_fast
+@pytest.mark.parametrize("strided", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("geometry", sorted(GEOMETRIES))
+@pytest.mark.parametrize("backend_name", FAST_BACKENDS)
+def test_im2col_col2im_match_reference(backend_name, geometry, dtype, strided):
+    x_shape, kernel, stride, pads, dilation, out_size = GEOMETRIES[geometry]
+    x = _data(x_shape, dtype, strided=strided)
+    args = (kernel, stride, pads, dilation)
+    cols = _kernel(backend_name, "im2col")(_on(backend_name, x), *args, out_size=out_size)
+    assert cols.dtype == dtype
+    np.testing.assert_array_equal(to_device(cols, "cpu"),
+                                  reference.im2col(x, *args, out_size=out_size))
+    cols_shape, _ = _cols_shape(x_shape, kernel, stride, pads, dilation, out_size)
+    c = _data(cols_shape, dtype, seed=1)
+    if strided:  # a transposed view of a (cols^T) array
+        c = np.ascontiguousarray(c.T).T
+    dx = _kernel(backend_name, "col2im")(_on(backend_name, c), x_shape, *args, out_size=out_size)
+    assert dx.shape == x_shape and dx.dtype == dtype
+    assert_close(dx, reference.col2im(c, x_shape, *args, out_size=out_size), dtype)
+
+
+DEPTHWISE = {
+    # (x shape, weight shape, stride, pads, dilation)
+    "3x3": ((2, 4, 6, 7), (4, 1, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    "multiplier-3-strided": ((2, 2, 7, 8), (6, 1, 3, 2), (2, 3), ((1, 0), (2, 1)), (1, 2)),
+    "dilated-no-pad": ((1, 3, 9, 6), (3, 1, 2, 2), (1, 1), ((0, 0), (0, 0)), (3, 2)),
+}
+
+
+@needs_fast
+@pytest.mark.parametrize("strided", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", sorted(DEPTHWISE))
+@pytest.mark.parametrize("backend_name", FAST_BACKENDS)
+def test_depthwise_kernels_match_reference(backend_name, case, dtype, strided):
+    x_shape, w_shape, stride, pads, dilation = DEPTHWISE[case]
+    x = _data(x_shape, dtype, strided=strided)
+    w = _data(w_shape, dtype, seed=1)
+    geo = (stride, pads, dilation)
+    y = _kernel(backend_name, "depthwise_conv2d")(_on(backend_name, x), _on(backend_name, w),
+                                                  *geo)
+    expected = reference.depthwise_conv2d(x, w, *geo)
+    assert y.dtype == dtype
+    assert_close(y, expected, dtype)
+    g = _data(expected.shape, dtype, seed=2, strided=strided)
+    dx = _kernel(backend_name, "depthwise_conv2d_backward_input")(
+        _on(backend_name, g), _on(backend_name, w), x_shape, *geo)
+    assert_close(dx, reference.depthwise_conv2d_backward_input(g, w, x_shape, *geo), dtype)
+    dw = _kernel(backend_name, "depthwise_conv2d_backward_weight")(
+        _on(backend_name, g), _on(backend_name, x), w_shape[2:], *geo)
+    assert dw.shape == w_shape
+    assert_close(dw, reference.depthwise_conv2d_backward_weight(g, x, w_shape[2:], *geo), dtype)
+
+
+@needs_fast
+@pytest.mark.parametrize("backend_name", FAST_BACKENDS)
+def test_depthwise_with_out_size(backend_name):
+    """An explicit out_size crops the output, as conv_transpose2d's backward asks."""
+    x = _data((1, 2, 7, 7), np.float64)
+    w = _data((2, 1, 3, 3), np.float64, seed=1)
+    geo = ((2, 2), ((1, 1), (1, 1)), (1, 1))
+    y = _kernel(backend_name, "depthwise_conv2d")(_on(backend_name, x), _on(backend_name, w),
+                                                  *geo, out_size=(3, 2))
+    assert_close(y, reference.depthwise_conv2d(x, w, *geo)[:, :, :3, :2], np.float64)
+
+
+@pytest.mark.gpu
+def test_cupy_kernels_compile_once():
+    """Each dtype's RawModule is built on first use and reused afterwards."""
+    from minicnn.backend import cupy_gpu
+
+    x = _on("cupy", _data((1, 2, 5, 5), np.float32))
+    cupy_gpu.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
+    module = cupy_gpu._CONV_MODULES[np.dtype("float32")]
+    cupy_gpu.col2im(cupy_gpu.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)), x.shape,
+                    (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
+    assert cupy_gpu._CONV_MODULES[np.dtype("float32")] is module

@@ -1,0 +1,507 @@
+"""conv2d and conv_transpose2d against PyTorch: forward, input/weight/bias gradients.
+
+* fixed cases on every backend, float32 and float64 (general im2col path, grouped,
+  depthwise with a channel multiplier, 1x1 fast path, 'same' with asymmetric padding,
+  transposed convolutions with output_padding), plus non-contiguous inputs;
+* hypothesis sweeps over every geometry argument, float64, zero mismatches allowed;
+* ``minicnn.gradcheck`` in float64;
+* one test per bad input, checking the message.
+
+Tolerances: the suite's ``tol(dtype)`` (float32 rtol 1e-4 atol 1e-5, float64 rtol 1e-10
+atol 1e-12); the sums run in a different order than PyTorch's, well inside both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import minicnn
+import minicnn.nn.functional as F
+from tests.conftest import device_of
+from tests.helpers import assert_close
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Using padding=.same. with even kernel lengths:UserWarning")  # torch, not us
+
+DTYPES = [np.float32, np.float64]
+
+# (input shape, weight shape, keyword arguments)
+CONV_CASES = {
+    "plain": ((2, 3, 7, 8), (4, 3, 3, 3), {}),
+    "stride-pad-dilation": ((2, 3, 9, 8), (5, 3, 3, 2),
+                            dict(stride=(2, 1), padding=(1, 2), dilation=(2, 1))),
+    "grouped": ((2, 6, 7, 7), (4, 3, 3, 3), dict(groups=2, padding=1, stride=2)),
+    "depthwise": ((2, 4, 7, 6), (4, 1, 3, 3), dict(groups=4, padding=1)),
+    "depthwise-multiplier": ((2, 3, 8, 7), (6, 1, 3, 2), dict(groups=3, stride=(1, 2),
+                                                              padding=(2, 1), dilation=(2, 1))),
+    "pointwise": ((2, 6, 5, 7), (4, 6, 1, 1), {}),
+    "pointwise-strided-grouped": ((2, 6, 7, 8), (4, 3, 1, 1), dict(stride=2, groups=2)),
+    "pointwise-padded": ((2, 3, 4, 5), (2, 3, 1, 1), dict(padding=1)),
+    "same-even-kernel": ((2, 3, 6, 7), (4, 3, 2, 4), dict(padding="same", dilation=(1, 3))),
+    "valid": ((1, 2, 5, 5), (3, 2, 5, 2), dict(padding="valid")),
+}
+
+TRANSPOSE_CASES = {
+    "plain": ((2, 4, 5, 6), (4, 3, 3, 3), {}),
+    "stride-output-padding": ((2, 4, 5, 6), (4, 3, 3, 3),
+                              dict(stride=2, padding=1, output_padding=1)),
+    "rectangular": ((2, 4, 5, 4), (4, 2, 3, 2), dict(stride=(2, 3), padding=(1, 0),
+                                                     output_padding=(1, 2), dilation=(1, 2))),
+    "output-padding-below-dilation": ((1, 2, 4, 4), (2, 3, 3, 3),
+                                      dict(output_padding=1, dilation=2)),
+    "grouped": ((2, 4, 5, 6), (4, 2, 3, 3), dict(stride=2, padding=1, groups=2)),
+    "depthwise": ((2, 4, 5, 6), (4, 1, 3, 3), dict(stride=2, padding=1, groups=4)),
+    "pointwise": ((2, 4, 5, 6), (4, 3, 1, 1), dict(stride=2, output_padding=1)),
+}
+
+
+def _run_both(op, x, w, b, kwargs, device, dtype, transform=None, seed=0):
+    """Forward and backward in minicnn and torch; returns [(minicnn, torch, name), ...]."""
+    rng = np.random.default_rng(seed)
+    arrays = [a.astype(dtype) for a in (x, w, b) if a is not None]
+    m = [minicnn.tensor(a, device=device, requires_grad=True) for a in arrays]
+    t = [torch.tensor(a, requires_grad=True) for a in arrays]
+    mx, tx = (transform(m[0]), transform(t[0])) if transform else (m[0], t[0])
+    mop, top = (F.conv2d, TF.conv2d) if op == "conv2d" else (F.conv_transpose2d,
+                                                             TF.conv_transpose2d)
+    mb, tb = (m[2], t[2]) if b is not None else (None, None)
+    my = mop(mx, m[1], mb, **kwargs)
+    ty = top(tx, t[1], tb, **kwargs)
+    assert my.shape == tuple(ty.shape)
+    assert my.dtype == dtype
+    g = rng.standard_normal(my.shape).astype(dtype)
+    my.backward(minicnn.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    out = [(my, ty, "output")]
+    out += [(mi.grad, ti.grad, f"grad of {name}")
+            for mi, ti, name in zip(m, t, ("input", "weight", "bias"), strict=False)]
+    return out
+
+
+def _random_case(x_shape, w_shape, transposed, with_bias=True, seed=0):
+    rng = np.random.default_rng(seed)
+    c_out = w_shape[1] if transposed else w_shape[0]
+    return (rng.standard_normal(x_shape), rng.standard_normal(w_shape),
+            rng.standard_normal(c_out) if with_bias else None)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_conv2d_matches_torch(backend, case, dtype):
+    x_shape, w_shape, kwargs = CONV_CASES[case]
+    x, w, b = _random_case(x_shape, w_shape, transposed=False)
+    for mine, theirs, name in _run_both("conv2d", x, w, b, kwargs, device_of(backend), dtype):
+        assert_close(mine, theirs, dtype, msg=f"{case}: {name}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", sorted(TRANSPOSE_CASES))
+def test_conv_transpose2d_matches_torch(backend, case, dtype):
+    x_shape, w_shape, kwargs = TRANSPOSE_CASES[case]
+    x, w, _ = _random_case(x_shape, w_shape, transposed=True)
+    b = np.random.default_rng(1).standard_normal(w_shape[1] * kwargs.get("groups", 1))
+    for mine, theirs, name in _run_both("conv_transpose2d", x, w, b, kwargs,
+                                        device_of(backend), dtype):
+        assert_close(mine, theirs, dtype, msg=f"{case}: {name}")
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+def test_without_bias_and_only_some_gradients(backend, op):
+    """bias=None, and inputs that do not require grad get no gradient (and no work)."""
+    rng = np.random.default_rng(0)
+    device = device_of(backend)
+    x = minicnn.tensor(rng.standard_normal((2, 4, 6, 6)), device=device)
+    w = minicnn.tensor(rng.standard_normal((4, 4, 3, 3)), device=device, requires_grad=True)
+    fn = getattr(F, op)
+    tfn = getattr(TF, op)
+    y = fn(x, w, stride=2)
+    y.sum().backward()
+    tw = torch.tensor(w.detach().numpy(), requires_grad=True)
+    tfn(torch.tensor(x.numpy()), tw, stride=2).sum().backward()
+    assert x.grad is None
+    assert_close(w.grad, tw.grad)
+    with minicnn.no_grad():
+        z = fn(x, w, stride=2)
+    assert z.grad_fn is None
+    assert_close(z, y.detach())
+
+
+def _permuted(t):
+    """A non-contiguous view of the same values: the stored array is (N, C, W, H)."""
+    return t.permute(0, 1, 3, 2)
+
+
+@pytest.mark.parametrize("case", ["plain", "depthwise-multiplier", "pointwise-strided-grouped"])
+def test_conv2d_non_contiguous_input(backend, case):
+    x_shape, w_shape, kwargs = CONV_CASES[case]
+    x, w, b = _random_case((x_shape[0], x_shape[1], x_shape[3], x_shape[2]), w_shape, False)
+    for mine, theirs, name in _run_both("conv2d", x, w, b, kwargs,
+                                        device_of(backend), np.float64, transform=_permuted):
+        assert_close(mine, theirs, np.float64, msg=f"{case}: {name}")
+
+
+def test_conv_transpose2d_non_contiguous_input(backend):
+    x, w, b = _random_case((2, 4, 6, 5), (4, 3, 3, 3), True)
+    kwargs = dict(stride=2, padding=1, output_padding=1)
+    for mine, theirs, name in _run_both("conv_transpose2d", x, w, b, kwargs,
+                                        device_of(backend), np.float64, transform=_permuted):
+        assert_close(mine, theirs, np.float64, msg=name)
+
+
+def test_conv2d_non_contiguous_weight(backend):
+    rng = np.random.default_rng(0)
+    device = device_of(backend)
+    w_t = rng.standard_normal((3, 4, 3, 3))  # stored transposed, used as (4, 3, 3, 3)
+    mw = minicnn.tensor(w_t, device=device).permute(1, 0, 2, 3)
+    x = rng.standard_normal((2, 3, 6, 6))
+    y = F.conv2d(minicnn.tensor(x, device=device), mw, padding=1)
+    ref = TF.conv2d(torch.tensor(x), torch.tensor(w_t).permute(1, 0, 2, 3), padding=1)
+    assert_close(y, ref, np.float64)
+
+
+# ---------------------------------------------------------------- hypothesis sweeps
+
+SWEEP = settings(max_examples=40, deadline=None, derandomize=True,
+                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def _check_sweep(op, x_shape, w_shape, kwargs, with_bias, device):
+    transposed = op == "conv_transpose2d"
+    x, w, b = _random_case(x_shape, w_shape, transposed, with_bias)
+    if with_bias:
+        c_out = w_shape[1] * kwargs["groups"] if transposed else w_shape[0]
+        b = np.random.default_rng(2).standard_normal(c_out)
+    for mine, theirs, name in _run_both(op, x, w, b, kwargs, device, np.float64):
+        assert_close(mine, theirs, np.float64, msg=f"{x_shape} {w_shape} {kwargs}: {name}")
+
+
+@SWEEP
+@given(data=st.data())
+def test_conv2d_sweep(backend, data):
+    draw = data.draw
+    groups = draw(st.integers(1, 3), "groups")
+    c_in = groups * draw(st.integers(1, 2), "in per group")
+    c_out = groups * draw(st.integers(1, 3), "out per group")
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    choices = [st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2)),
+               st.just("valid")]
+    if stride == (1, 1):
+        choices.append(st.just("same"))
+    padding = draw(st.one_of(*choices), "padding")
+    if padding == "same":  # pads dilation*(kernel-1) in total: any input size fits
+        need = (1, 1)
+    else:  # the smallest input the dilated kernel fits in, once padded
+        pads = (0, 0) if padding == "valid" else (
+            (padding, padding) if isinstance(padding, int) else padding)
+        need = tuple(max(1, d * (k - 1) + 1 - 2 * p)
+                     for d, k, p in zip(dilation, kernel, pads, strict=True))
+    h = draw(st.integers(need[0], need[0] + 5), "H")
+    w = draw(st.integers(need[1], need[1] + 5), "W")
+    n = draw(st.integers(1, 2), "N")
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    _check_sweep("conv2d", (n, c_in, h, w), (c_out, c_in // groups, *kernel), kwargs,
+                 draw(st.booleans(), "bias"), device_of(backend))
+
+
+@SWEEP
+@given(data=st.data())
+def test_conv_transpose2d_sweep(backend, data):
+    draw = data.draw
+    groups = draw(st.integers(1, 3), "groups")
+    c_in = groups * draw(st.integers(1, 2), "in per group")
+    out_per_group = draw(st.integers(1, 3), "out per group")
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1))
+                           for s, d in zip(stride, dilation, strict=True))
+    size = []
+    for s, p, d, k, a in zip(stride, padding, dilation, kernel, output_padding,
+                                 strict=True):
+        lo = 1
+        while (lo - 1) * s - 2 * p + d * (k - 1) + a + 1 < 1:
+            lo += 1
+        size.append(draw(st.integers(lo, lo + 4)))
+    n = draw(st.integers(1, 2), "N")
+    kwargs = dict(stride=stride, padding=padding, output_padding=output_padding,
+                  dilation=dilation, groups=groups)
+    _check_sweep("conv_transpose2d", (n, c_in, *size), (c_in, out_per_group, *kernel),
+                 kwargs, draw(st.booleans(), "bias"), device_of(backend))
+
+
+# ---------------------------------------------------------------- gradcheck
+
+
+def _leaf(shape, seed, device="cpu"):
+    rng = np.random.default_rng(seed)
+    return minicnn.tensor(rng.standard_normal(shape), dtype=np.float64, device=device,
+                          requires_grad=True)
+
+
+@pytest.mark.parametrize("kwargs,w_shape", [
+    (dict(stride=(2, 1), padding="valid", dilation=(1, 2), groups=2), (4, 2, 2, 3)),
+    (dict(padding="same", dilation=(2, 1)), (3, 4, 2, 3)),
+    (dict(groups=4, stride=2, padding=1), (8, 1, 3, 3)),  # depthwise, multiplier 2
+    (dict(stride=2), (3, 4, 1, 1)),  # 1x1 fast path
+])
+def test_conv2d_gradcheck(backend, kwargs, w_shape):
+    device = device_of(backend)
+    x, w, b = _leaf((2, 4, 6, 5), 0, device), _leaf(w_shape, 1, device), _leaf(w_shape[0], 2,
+                                                                               device)
+    assert minicnn.gradcheck(lambda x, w, b: F.conv2d(x, w, b, **kwargs), [x, w, b])
+
+
+@pytest.mark.parametrize("kwargs,w_shape", [
+    (dict(stride=(2, 3), padding=(1, 0), output_padding=(1, 2), dilation=(1, 2)), (4, 2, 3, 2)),
+    (dict(stride=2, groups=2, output_padding=1), (4, 1, 2, 2)),
+    (dict(stride=2, padding=1, groups=4), (4, 1, 3, 3)),  # depthwise
+])
+def test_conv_transpose2d_gradcheck(backend, kwargs, w_shape):
+    device = device_of(backend)
+    c_out = w_shape[1] * kwargs.get("groups", 1)
+    x, w, b = _leaf((2, 4, 4, 3), 0, device), _leaf(w_shape, 1, device), _leaf(c_out, 2, device)
+    assert minicnn.gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, **kwargs), [x, w, b])
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def _t(*shape, dtype=np.float32):
+    return minicnn.zeros(*shape, dtype=dtype)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8), (1, 1, 3, 8, 8)])
+def test_conv2d_rejects_non_4d_input(shape):
+    with pytest.raises(ValueError, match=r"conv2d: expected 4-d input \(N, C, H, W\), got input "
+                                         r"of shape"):
+        F.conv2d(_t(*shape), _t(2, 3, 3, 3))
+
+
+def test_conv_transpose2d_rejects_non_4d_input():
+    with pytest.raises(ValueError, match=r"conv_transpose2d: expected 4-d input \(N, C, H, W\)"):
+        F.conv_transpose2d(_t(3, 8, 8), _t(3, 2, 3, 3))
+
+
+def test_conv2d_rejects_wrong_channel_count():
+    with pytest.raises(ValueError, match=r"conv2d: expected input with C_in=6 channels \(weight "
+                                         r"shape \(4, 3, 3, 3\) with groups=2\), got input of "
+                                         r"shape \(1, 4, 8, 8\)"):
+        F.conv2d(_t(1, 4, 8, 8), _t(4, 3, 3, 3), groups=2)
+
+
+def test_conv_transpose2d_rejects_wrong_channel_count():
+    with pytest.raises(ValueError, match=r"conv_transpose2d: expected input with C_in=3 channels"):
+        F.conv_transpose2d(_t(1, 4, 8, 8), _t(3, 2, 3, 3))
+
+
+def test_groups_must_divide_channels():
+    with pytest.raises(ValueError, match=r"conv2d: groups=2 must divide out_channels=3"):
+        F.conv2d(_t(1, 4, 8, 8), _t(3, 2, 3, 3), groups=2)
+    with pytest.raises(ValueError, match=r"conv_transpose2d: groups=2 must divide in_channels=3"):
+        F.conv_transpose2d(_t(1, 3, 8, 8), _t(3, 2, 3, 3), groups=2)
+    with pytest.raises(ValueError, match=r"conv2d: groups must be a positive int, got 0"):
+        F.conv2d(_t(1, 4, 8, 8), _t(4, 4, 3, 3), groups=0)
+
+
+def test_kernel_larger_than_padded_input():
+    with pytest.raises(ValueError, match=r"conv2d: kernel size \(5, 5\) \(dilated: \(5, 5\)\) is "
+                                         r"larger than the padded input size \(6, 4\)"):
+        F.conv2d(_t(1, 1, 4, 2), _t(1, 1, 5, 5), padding=1)
+    with pytest.raises(ValueError, match=r"dilated: \(5, 3\)"):
+        F.conv2d(_t(1, 1, 4, 4), _t(1, 1, 3, 2), dilation=2)
+
+
+def test_negative_padding():
+    with pytest.raises(ValueError, match=r"conv2d: padding must be non-negative, got -1"):
+        F.conv2d(_t(1, 1, 8, 8), _t(1, 1, 3, 3), padding=-1)
+    with pytest.raises(ValueError, match=r"conv_transpose2d: padding must be non-negative"):
+        F.conv_transpose2d(_t(1, 1, 8, 8), _t(1, 1, 3, 3), padding=(0, -2))
+
+
+def test_same_padding_with_stride():
+    with pytest.raises(ValueError, match=r"conv2d: padding='same' is not supported for strided "
+                                         r"convolutions"):
+        F.conv2d(_t(1, 1, 8, 8), _t(1, 1, 3, 3), stride=2, padding="same")
+
+
+def test_unknown_padding_string():
+    with pytest.raises(ValueError, match=r"conv2d: padding must be 'same', 'valid', an int or a "
+                                         r"pair of ints, got 'full'"):
+        F.conv2d(_t(1, 1, 8, 8), _t(1, 1, 3, 3), padding="full")
+    with pytest.raises(ValueError, match=r"conv_transpose2d: padding must be an int or a pair"):
+        F.conv_transpose2d(_t(1, 1, 8, 8), _t(1, 1, 3, 3), padding="same")
+
+
+def test_bad_stride_and_dilation():
+    with pytest.raises(ValueError, match=r"conv2d: stride must be positive, got 0"):
+        F.conv2d(_t(1, 1, 8, 8), _t(1, 1, 3, 3), stride=0)
+    with pytest.raises(ValueError, match=r"conv2d: dilation must be positive, got \(1, 0\)"):
+        F.conv2d(_t(1, 1, 8, 8), _t(1, 1, 3, 3), dilation=(1, 0))
+    with pytest.raises(TypeError, match=r"conv2d: stride must be an int or a pair of ints, got "
+                                        r"\(1, 2, 3\)"):
+        F.conv2d(_t(1, 1, 8, 8), _t(1, 1, 3, 3), stride=(1, 2, 3))
+
+
+def test_output_padding_must_be_below_stride_or_dilation():
+    with pytest.raises(ValueError, match=r"conv_transpose2d: output_padding must be smaller than "
+                                         r"either stride or dilation, got output_padding=\(2, 2\)"):
+        F.conv_transpose2d(_t(1, 2, 4, 4), _t(2, 2, 3, 3), stride=2, output_padding=2)
+    with pytest.raises(ValueError, match=r"output_padding must be smaller"):
+        F.conv_transpose2d(_t(1, 2, 4, 4), _t(2, 2, 3, 3), output_padding=(0, 1))
+
+
+def test_conv_transpose2d_output_size_must_be_positive():
+    with pytest.raises(ValueError, match=r"conv_transpose2d: the output size \(-1, -1\) is not "
+                                         r"positive"):
+        F.conv_transpose2d(_t(1, 1, 1, 1), _t(1, 1, 1, 1), padding=1)
+
+
+def test_bias_shape_and_dtypes():
+    with pytest.raises(ValueError, match=r"conv2d: bias must have shape \(4,\) \(C_out\), got "
+                                         r"\(3,\)"):
+        F.conv2d(_t(1, 2, 8, 8), _t(4, 2, 3, 3), _t(3))
+    with pytest.raises(TypeError, match=r"conv2d: input and weight must have the same floating "
+                                        r"dtype, got input float64 and weight float32"):
+        F.conv2d(_t(1, 2, 8, 8, dtype=np.float64), _t(4, 2, 3, 3))
+    with pytest.raises(TypeError, match=r"conv2d: input must be a minicnn Tensor, got ndarray"):
+        F.conv2d(np.zeros((1, 2, 8, 8)), _t(4, 2, 3, 3))
+    with pytest.raises(ValueError, match=r"conv2d: expected 4-d weight \(C_out, C_in/groups, kH, "
+                                         r"kW\), got weight of shape \(4, 2, 3\)"):
+        F.conv2d(_t(1, 2, 8, 8), _t(4, 2, 3))
+
+
+# ---------------------------------------------------------------- nn.Conv2d, nn.ConvTranspose2d
+
+MODULE_CASES = [
+    ("Conv2d", (3, 8, 3), {}),
+    ("Conv2d", (4, 6, (3, 2)), dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2,
+                                    bias=False)),
+    ("Conv2d", (4, 4, 3), dict(padding="same", padding_mode="reflect")),
+    ("Conv2d", (4, 8, (2, 4)), dict(padding="same", padding_mode="replicate", groups=4)),
+    ("Conv2d", (3, 5, 3), dict(padding=2, padding_mode="circular", stride=2)),
+    ("Conv2d", (3, 5, 2), dict(padding="valid")),
+    ("ConvTranspose2d", (4, 6, 3), dict(stride=2, padding=1, output_padding=1)),
+    ("ConvTranspose2d", (4, 6, (3, 2)), dict(groups=2, dilation=(2, 1), bias=False)),
+]
+
+
+def _module_pair(name, args, kwargs):
+    return getattr(minicnn.nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
+
+
+@pytest.mark.parametrize("name,args,kwargs", MODULE_CASES)
+def test_module_repr_and_state_dict_match_torch(name, args, kwargs):
+    mine, theirs = _module_pair(name, args, kwargs)
+    assert repr(mine) == repr(theirs)
+    assert [(k, tuple(v.shape)) for k, v in mine.state_dict().items()] == \
+        [(k, tuple(v.shape)) for k, v in theirs.state_dict().items()]
+
+
+@pytest.mark.parametrize("name,args,kwargs", MODULE_CASES)
+def test_module_with_torch_weights_gives_torch_outputs(name, args, kwargs):
+    mine, theirs = _module_pair(name, args, kwargs)
+    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, args[0], 7, 6)).astype(np.float32)
+    mx, tx = minicnn.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    my, ty = mine(mx), theirs(tx)
+    assert_close(my, ty, np.float32)
+    g = np.random.default_rng(1).standard_normal(my.shape).astype(np.float32)
+    my.backward(minicnn.tensor(g))
+    ty.backward(torch.tensor(g))
+    assert_close(mx.grad, tx.grad, np.float32)
+    for (k, p), (_, q) in zip(mine.named_parameters(), theirs.named_parameters(), strict=True):
+        assert_close(p.grad, q.grad, np.float32, msg=k)
+
+
+@pytest.mark.parametrize("name,args", [("Conv2d", (16, 32, 3)), ("ConvTranspose2d", (32, 16, 3))])
+def test_module_default_init_bounds(name, args):
+    """kaiming_uniform_(a=sqrt(5)) is U(-1/sqrt(fan_in), 1/sqrt(fan_in)); the bias likewise."""
+    mine = getattr(minicnn.nn, name)(*args)
+    fan_in = mine.weight.shape[1] * 9
+    bound = 1 / np.sqrt(fan_in)
+    w = mine.weight.detach().numpy()
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    assert abs(w.std() - bound / np.sqrt(3)) < 0.05 * bound  # std of U(-b, b) is b/sqrt(3)
+    assert np.abs(mine.bias.detach().numpy()).max() <= bound
+
+
+def test_module_dtype_argument():
+    conv = minicnn.nn.Conv2d(2, 3, 3, dtype=np.float64)
+    assert conv.weight.dtype == np.float64 and conv.bias.dtype == np.float64
+    assert conv(minicnn.zeros(1, 2, 5, 5, dtype=np.float64)).dtype == np.float64
+
+
+def test_conv_transpose2d_output_size():
+    mine, theirs = _module_pair("ConvTranspose2d", (2, 3, 3), dict(stride=3, padding=1))
+    mine.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((1, 2, 4, 5)).astype(np.float32)
+    for size in [(10, 13), (12, 15), (1, 3, 11, 14)]:
+        my = mine(minicnn.tensor(x), output_size=size)
+        ty = theirs(torch.tensor(x), output_size=size)
+        assert my.shape == tuple(ty.shape)
+        assert_close(my, ty.detach(), np.float32)
+    with pytest.raises(ValueError, match=r"ConvTranspose2d: requested output size \(13, 13\) is "
+                                         r"not reachable"):
+        mine(minicnn.tensor(x), output_size=(13, 13))
+
+
+def test_module_bad_arguments():
+    nn = minicnn.nn
+    with pytest.raises(ValueError, match=r"Conv2d: in_channels=3 must be divisible by groups=2"):
+        nn.Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(ValueError, match=r"Conv2d: out_channels=5 must be divisible by groups=2"):
+        nn.Conv2d(4, 5, 3, groups=2)
+    with pytest.raises(ValueError, match=r"Conv2d: padding_mode must be one of"):
+        nn.Conv2d(4, 4, 3, padding_mode="mirror")
+    with pytest.raises(ValueError, match=r"Conv2d: padding='same' is not supported for strided"):
+        nn.Conv2d(4, 4, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match=r"ConvTranspose2d: only padding_mode='zeros'"):
+        nn.ConvTranspose2d(4, 4, 3, padding_mode="reflect")
+    with pytest.raises(TypeError, match=r"Conv2d: kernel_size must be an int or a pair of ints"):
+        nn.Conv2d(4, 4, (3, 3, 3))
+
+
+# ---------------------------------------------------------------- the workspace
+
+
+def test_workspace_hands_out_only_free_buffers():
+    from minicnn.nn.functional.conv import _Workspace
+
+    ws = _Workspace(max_bytes=64 << 20)
+
+    def address(a):
+        return a.__array_interface__["data"][0]
+
+    a = ws.empty((1024, 2048), np.float32)  # 8 MB: pooled
+    b = ws.empty((1024, 2048), np.float32)
+    assert address(a) != address(b)  # a is still alive
+    first = address(a)
+    del a
+    c = ws.empty((2048, 1024), np.float32)
+    assert address(c) == first  # a's buffer was free again
+    assert ws.empty((10,), np.float32).base is None  # small arrays are not pooled
+
+
+def test_saved_columns_survive_other_convolutions(backend):
+    """A retained graph keeps its column matrix; other convolutions must not reuse it."""
+    rng = np.random.default_rng(0)
+    device = device_of(backend)
+    x = minicnn.tensor(rng.standard_normal((8, 16, 32, 32)).astype(np.float32), device=device)
+    w = minicnn.tensor(rng.standard_normal((4, 16, 3, 3)).astype(np.float32), device=device,
+                       requires_grad=True)
+    y = F.conv2d(x, w, padding=1)  # its cols (4.7 MB) come from the workspace
+    y.sum().backward(retain_graph=True)
+    first = w.grad.numpy().copy()
+    with minicnn.no_grad():
+        F.conv2d(x * 2.0, w, padding=1)  # same shapes: would love the same buffer
+    w.grad = None
+    y.sum().backward()
+    assert_close(w.grad, first, np.float32)
