@@ -188,6 +188,8 @@ def bench_case(case: dict, device: str, batch: int, rounds: int, warmup: int,
         med_fb = statistics.median(times[label]["forward_backward"])
         rows[label] = {
             "forward_ms": med_f * 1e3, "forward_backward_ms": med_fb * 1e3,
+            "forward_min_ms": min(times[label]["forward"]) * 1e3,
+            "forward_backward_min_ms": min(times[label]["forward_backward"]) * 1e3,
             "forward_gflops": 2 * macs / med_f / 1e9 if macs else None,
             "forward_backward_gflops": 6 * macs / med_fb / 1e9 if macs else None,
         }
@@ -197,7 +199,16 @@ def bench_case(case: dict, device: str, batch: int, rounds: int, warmup: int,
             row["forward_ratio"] = row["forward_ms"] / torch_row["forward_ms"]
             row["forward_backward_ratio"] = row["forward_backward_ms"] / torch_row[
                 "forward_backward_ms"]
-    return {"name": case["name"], "batch": batch, "macs": macs, "results": rows}
+    return {"name": case["name"], "batch": batch, "macs": macs, "load_average": _load(),
+            "results": rows}
+
+
+def _load() -> float | None:
+    """The 1-minute load average: how busy the machine was (benchmarks want it near 0)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
 def _fmt(v, spec):
@@ -218,6 +229,10 @@ def print_table(results: list[dict]) -> None:
                   f"{_fmt(row.get('forward_backward_ratio'), '6.2f'):>6s} "
                   f"{_fmt(row['forward_backward_gflops'], '8.1f'):>8s}")
     print("ratio = minicnn / PyTorch (lower is better; 1.0 = as fast as PyTorch)")
+    loads = [r["load_average"] for r in results if r.get("load_average") is not None]
+    if loads:
+        print(f"1-minute load average during the runs: {min(loads):.1f} to {max(loads):.1f} "
+              f"(on {os.cpu_count()} cores; above ~0.5 other programs disturb the timings)")
 
 
 def environment(device: str) -> dict:
@@ -251,6 +266,8 @@ def main(argv: list[str] | None = None, cases: list[dict] | None = None,
     parser.add_argument("--only", default="", help="run only cases whose name contains this")
     parser.add_argument("--skip", default="", help="comma-separated implementations to skip, "
                         "e.g. minicnn-numpy")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other cases already in the JSON file (with --only)")
     args = parser.parse_args(argv)
     batch, rounds, warmup = (4, 2, 1) if args.quick else (args.batch, args.rounds, 2)
     skip = {s for s in args.skip.split(",") if s}
@@ -263,8 +280,15 @@ def main(argv: list[str] | None = None, cases: list[dict] | None = None,
     if not args.quick:
         RESULTS.mkdir(parents=True, exist_ok=True)
         path = RESULTS / f"{args.device}-{name}.json"
+        stored = results
+        if args.merge and path.exists():  # earlier results of the cases not run now
+            ran = {r["name"] for r in results}
+            kept = [r for r in json.loads(path.read_text())["cases"] if r["name"] not in ran]
+            order = [c["name"] for c in (cases or CASES)]
+            stored = sorted(kept + results, key=lambda r: order.index(r["name"])
+                            if r["name"] in order else len(order))
         payload = {"environment": environment(args.device), "rounds": rounds,
-                   "cases": results}
+                   "cases": stored}
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(payload, indent=2) + "\n")
         tmp.replace(path)

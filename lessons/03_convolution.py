@@ -368,6 +368,7 @@ fig, ax = plt.subplots(figsize=(7, 3.5))
 names = list(timings)
 ax.barh(names, [timings[k] * 1e3 for k in names], color=["C3", "C1", "C0", "C2"])
 ax.set_xscale("log")
+ax.set_xlim(right=max(timings.values()) * 1e3 * 8)  # room for the labels
 ax.invert_yaxis()
 ax.set(xlabel="forward time (ms, log scale)",
        title=f"3x3 conv, N={n_img}, {chans}->{chans} ch, {size}x{size}")

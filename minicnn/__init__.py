@@ -85,6 +85,7 @@ from minicnn.autograd.ops import (  # noqa: E402
 )
 from minicnn.backend import backend_of, current_backend, get_backend, use_backend  # noqa: E402
 from minicnn.serialization import load, save  # noqa: E402
+from minicnn.summary import summary  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -4,6 +4,7 @@
     minicnn eval RUN_DIR
     minicnn predict RUN_DIR IMAGE [IMAGE ...]
     minicnn summary MODEL [--input-size 1 32 32]
+    minicnn export-torchvision MODEL OUT
 
 ``minicnn train`` with no arguments trains the default small residual CNN on the real
 handwritten digits bundled with scikit-learn, with Adam and a one-cycle learning-rate
@@ -287,6 +288,17 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_export_torchvision(args) -> int:
+    from minicnn.models import export_torchvision
+
+    path = export_torchvision(args.model, args.out)
+    print(
+        f"wrote the state_dict of torchvision.models.{args.model}() to {path}; load it with "
+        f"minicnn.models.load_weights(minicnn.models.{args.model}(), {str(path)!r})"
+    )
+    return 0
+
+
 def cmd_summary(args) -> int:
     from minicnn.summary import summary
 
@@ -366,6 +378,16 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--input-size", type=int, nargs=3, default=[1, 32, 32], metavar=("C", "H", "W"))
     s.add_argument("--num-classes", type=int, default=10)
     s.set_defaults(func=cmd_summary)
+
+    x = sub.add_parser(
+        "export-torchvision",
+        help="write a torchvision model's weights to safetensors (needs PyTorch)",
+        description="Build torchvision.models.MODEL() and save its state_dict as safetensors, "
+        "ready for minicnn.models.load_weights. Nothing is downloaded.",
+    )
+    x.add_argument("model", metavar="MODEL", help="a torchvision model name, e.g. resnet18")
+    x.add_argument("out", metavar="OUT", help="output file (.safetensors or .npz)")
+    x.set_defaults(func=cmd_export_torchvision)
     return parser
 
 
@@ -383,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except CLIError as e:
         print(f"minicnn: error: {e}", file=sys.stderr)
-    except (FileNotFoundError, ValueError, RuntimeError) as e:
+    except (FileNotFoundError, ImportError, ValueError, RuntimeError) as e:
         print(f"minicnn: error: {e}", file=sys.stderr)
     except KeyboardInterrupt:
         print(

@@ -89,6 +89,7 @@ def test_train_eval_predict_end_to_end(tmp_path, capsys):
         (["eval", "/does/not/exist"], "not a run folder"),
         (["train", "--resume", "/does/not/exist"], "not a run folder"),
         (["summary", "vgg_nope"], "invalid choice"),
+        (["export-torchvision", "nope", "/tmp/x.safetensors"], "unknown torchvision"),
     ],
 )
 def test_bad_arguments_exit_nonzero_with_one_line(args, message):
@@ -99,8 +100,32 @@ def test_bad_arguments_exit_nonzero_with_one_line(args, message):
     assert len([ln for ln in result.stderr.splitlines() if ln.startswith("minicnn")]) == 1
 
 
+def test_summary_and_export_torchvision(tmp_path, capsys):
+    import torch
+    import torchvision
+
+    from minicnn.models import load_weights, squeezenet1_1
+
+    assert main(["summary", "small_resnet"]) == 0
+    table = capsys.readouterr().out
+    from minicnn.models import small_resnet
+
+    n_params = sum(p.numel() for p in small_resnet().parameters())
+    assert f"Total params: {n_params:,}" in table and "Conv2d" in table
+
+    torch.manual_seed(0)
+    out = tmp_path / "sq.safetensors"
+    assert main(["export-torchvision", "squeezenet1_1", str(out)]) == 0
+    torch.manual_seed(0)
+    reference = torchvision.models.squeezenet1_1()
+    model = squeezenet1_1()
+    load_weights(model, out)
+    for k, v in reference.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[k].numpy(), v.numpy(), err_msg=k)
+
+
 def test_help_lists_commands():
     result = _run("--help")
     assert result.returncode == 0
-    for cmd in ("train", "eval", "predict", "summary"):
+    for cmd in ("train", "eval", "predict", "summary", "export-torchvision"):
         assert cmd in result.stdout

@@ -517,17 +517,21 @@ extern "C" __global__ void depthwise_backward_weight(const T* g, const T* x, T* 
 }
 """
 
-_CONV_MODULES: dict = {}  # dtype -> compiled RawModule: each source is compiled once
+_CONV_MODULES: dict = {}  # dtype -> RawModule: the source is compiled once per dtype
+_CONV_KERNELS: dict = {}  # (name, dtype) -> kernel function, looked up once
 _THREADS = 256
 
 
 def _conv_kernel(name: str, dtype):
     """The compiled kernel ``name`` for ``dtype`` (float32 or float64)."""
     dtype = numpy.dtype(dtype)
-    if dtype not in _CONV_MODULES:
-        ctype = {numpy.dtype("float32"): "float", numpy.dtype("float64"): "double"}[dtype]
-        _CONV_MODULES[dtype] = cupy.RawModule(code=_CONV_SOURCE.replace("__CTYPE__", ctype))
-    return _CONV_MODULES[dtype].get_function(name)
+    key = (name, dtype)
+    if key not in _CONV_KERNELS:
+        if dtype not in _CONV_MODULES:
+            ctype = {numpy.dtype("float32"): "float", numpy.dtype("float64"): "double"}[dtype]
+            _CONV_MODULES[dtype] = cupy.RawModule(code=_CONV_SOURCE.replace("__CTYPE__", ctype))
+        _CONV_KERNELS[key] = _CONV_MODULES[dtype].get_function(name)
+    return _CONV_KERNELS[key]
 
 
 def _launch(name, dtype, total, args):

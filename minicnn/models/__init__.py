@@ -4,6 +4,7 @@
 ``num_classes`` and ``in_channels``.
 """
 
+from minicnn.models.alexnet import AlexNet, alexnet, alexnet_paper
 from minicnn.models.cifar_resnet import (
     CifarPreActResNet,
     CifarResNet,
@@ -41,6 +42,8 @@ from minicnn.models.efficientnet import (
     efficientnet_b6,
     efficientnet_b7,
 )
+from minicnn.models.googlenet import GoogLeNet, GoogLeNetOutputs, googlenet, googlenet_paper
+from minicnn.models.inception import Inception3, InceptionOutputs, inception_v3
 from minicnn.models.lenet import LeNet, lenet
 from minicnn.models.mnasnet import MNASNet, mnasnet0_5, mnasnet0_75, mnasnet1_0, mnasnet1_3
 from minicnn.models.mobilenetv1 import MobileNetV1, mobilenet_v1
@@ -78,7 +81,20 @@ from minicnn.models.shufflenet import (
     shufflenet_v2_x2_0,
 )
 from minicnn.models.small_resnet import SmallResNet, small_resnet
+from minicnn.models.squeezenet import SqueezeNet, squeezenet1_0, squeezenet1_1
+from minicnn.models.vgg import (
+    VGG,
+    vgg11,
+    vgg11_bn,
+    vgg13,
+    vgg13_bn,
+    vgg16,
+    vgg16_bn,
+    vgg19,
+    vgg19_bn,
+)
 from minicnn.models.weights import export_torchvision, load_weights
+from minicnn.models.zfnet import ZFNet, zfnet
 
 MODELS = {
     "small_resnet": small_resnet,
@@ -111,9 +127,20 @@ _EFFICIENT_FAMILY = [
 ]
 MODELS.update({ctor.__name__: ctor for ctor in _EFFICIENT_FAMILY})
 
+# the classic ImageNet networks: alexnet.py, zfnet.py, vgg.py, googlenet.py, inception.py,
+# squeezenet.py
+_CLASSIC_FAMILY = [
+    alexnet, alexnet_paper, zfnet,
+    vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn,
+    googlenet, googlenet_paper, inception_v3, squeezenet1_0, squeezenet1_1,
+]
+MODELS.update({ctor.__name__: ctor for ctor in _CLASSIC_FAMILY})
+
 __all__ = ["MODELS", "LeNet", "SmallResNet", "lenet", "small_resnet"]
 __all__ += ["CifarPreActResNet", "CifarResNet", "PreActResNet", "ResNet", "export_torchvision",
             "load_weights", *(ctor.__name__ for ctor in _RESNET_FAMILY)]
 __all__ += ["EFFICIENTNET_RESOLUTION", "DenseNet", "EfficientNet", "MNASNet", "MobileNetV1",
             "MobileNetV2", "MobileNetV3", "ShuffleNetV1", "ShuffleNetV2",
             *(ctor.__name__ for ctor in _EFFICIENT_FAMILY)]
+__all__ += ["AlexNet", "GoogLeNet", "GoogLeNetOutputs", "Inception3", "InceptionOutputs",
+            "SqueezeNet", "VGG", "ZFNet", *(ctor.__name__ for ctor in _CLASSIC_FAMILY)]

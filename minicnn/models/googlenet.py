@@ -54,8 +54,8 @@ from collections import namedtuple
 
 import minicnn
 from minicnn import nn
-from minicnn.nn import functional as F
 from minicnn.models.input_check import check_image_input
+from minicnn.nn import functional as F
 
 __all__ = [
     "BasicConv2d", "ConvReLU", "GOOGLENET_VARIANTS", "GoogLeNet", "GoogLeNetOutputs",

@@ -238,11 +238,10 @@ PREACT_BLOCKS = {"basic": PreActBasicBlock, "bottleneck": PreActBottleneck}
 def init_resnet_(model: nn.Module) -> None:
     """torchvision's initialization: Kaiming normal (fan_out, ReLU) for every convolution,
     weight 1 and bias 0 for every BatchNorm/GroupNorm; Linear layers keep their default."""
-    norms = tuple(getattr(nn, name) for name in ("BatchNorm2d", "GroupNorm") if hasattr(nn, name))
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        elif isinstance(m, norms) and m.weight is not None:
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.weight is not None:
             nn.init.constant_(m.weight, 1)
             nn.init.constant_(m.bias, 0)
 

@@ -65,15 +65,16 @@ def _se_resnet(name: str, num_classes: int, in_channels: int, **kwargs) -> ResNe
 
 
 def se_resnet50(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
-    """SE-ResNet-50 (Hu et al. 2018): 28.1M parameters, 3.9 GMACs at 224x224."""
+    """SE-ResNet-50 (Hu et al. 2018): 28.1M parameters, 4.09 GMACs at 224x224 (the paper's
+    3.87 GFLOPs puts the stride on the first 1x1 convolution)."""
     return _se_resnet("se_resnet50", num_classes, in_channels, **kwargs)
 
 
 def se_resnet101(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
-    """SE-ResNet-101 (Hu et al. 2018): 49.3M parameters, 7.6 GMACs at 224x224 (paper, Table 2)."""
+    """SE-ResNet-101 (Hu et al. 2018): 49.3M parameters, 7.81 GMACs at 224x224."""
     return _se_resnet("se_resnet101", num_classes, in_channels, **kwargs)
 
 
 def se_resnet152(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> ResNet:
-    """SE-ResNet-152 (Hu et al. 2018): 66.8M parameters, 11.3 GMACs at 224x224."""
+    """SE-ResNet-152 (Hu et al. 2018): 66.8M parameters, 11.52 GMACs at 224x224."""
     return _se_resnet("se_resnet152", num_classes, in_channels, **kwargs)

@@ -26,7 +26,7 @@ from minicnn import nn
 from minicnn.models.input_check import check_image_input
 
 __all__ = [
-    "VGG", "VGG_CONFIGS", "make_layers",
+    "VGG", "VGG_CONFIGS", "init_vgg_", "make_layers",
     "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
 ]
 
@@ -82,21 +82,27 @@ class VGG(nn.Module):
             nn.Linear(4096, num_classes),
         )
         if init_weights:
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                    nn.init.constant_(m.bias, 0)
-                elif isinstance(m, nn.BatchNorm2d):
-                    nn.init.constant_(m.weight, 1)
-                    nn.init.constant_(m.bias, 0)
-                elif isinstance(m, nn.Linear):
-                    nn.init.normal_(m.weight, 0, 0.01)
-                    nn.init.constant_(m.bias, 0)
+            init_vgg_(self)
 
     def forward(self, x):
         check_image_input(x, self.name, self.in_channels, self.min_input_size)
         x = self.avgpool(self.features(x))
         return self.classifier(x.flatten(1))
+
+
+def init_vgg_(model: nn.Module) -> None:
+    """torchvision's initialization: Kaiming normal (fan_out, ReLU) for convolutions,
+    N(0, 0.01^2) for linear layers, biases 0; BatchNorm weight 1, bias 0."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.constant_(m.bias, 0)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.constant_(m.weight, 1)
+            nn.init.constant_(m.bias, 0)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.constant_(m.bias, 0)
 
 
 # ---------------------------------------------------------------- named variants

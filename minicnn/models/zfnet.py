@@ -38,7 +38,7 @@ from typing import NamedTuple
 from minicnn import nn
 from minicnn.models.input_check import check_image_input
 
-__all__ = ["ZFNET_LAYERS", "ZFNet", "zfnet"]
+__all__ = ["ZFNET_LAYERS", "ZFNet", "make_features", "zfnet"]
 
 
 class Conv(NamedTuple):
@@ -64,6 +64,22 @@ ZFNET_LAYERS: list = [
 ZFNET_MIN_INPUT_SIZE = 47  # the smallest input for which every layer keeps >= 1 pixel
 
 
+def make_features(cfg: list, in_channels: int = 3) -> nn.Sequential:
+    """Layers 1-5: each ``Conv`` gives Conv2d + ReLU, ``POOL`` a 3x3 max pool with stride 2
+    (rounding up), ``LRN`` the contrast normalization."""
+    layers: list[nn.Module] = []
+    for item in cfg:
+        if item == POOL:
+            layers.append(nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True))
+        elif item == LRN:
+            layers.append(nn.LocalResponseNorm(5, alpha=5 * 1e-4, beta=0.75, k=2.0))
+        else:
+            layers += [nn.Conv2d(in_channels, item.out_channels, item.kernel, item.stride,
+                                 item.padding), nn.ReLU(inplace=True)]
+            in_channels = item.out_channels
+    return nn.Sequential(*layers)
+
+
 class ZFNet(nn.Module):
     """``x: (N, in_channels, H, W) -> (N, num_classes)``, ``H, W >= 47`` (224 in the paper).
 
@@ -75,21 +91,11 @@ class ZFNet(nn.Module):
         super().__init__()
         self.name, self.in_channels, self.min_input_size = "zfnet", in_channels, \
             ZFNET_MIN_INPUT_SIZE
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for item in ZFNET_LAYERS:
-            if item == POOL:
-                layers.append(nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True))
-            elif item == LRN:
-                layers.append(nn.LocalResponseNorm(5, alpha=5 * 1e-4, beta=0.75, k=2.0))
-            else:
-                layers += [nn.Conv2d(channels, item.out_channels, item.kernel, item.stride,
-                                     item.padding), nn.ReLU(inplace=True)]
-                channels = item.out_channels
-        self.features = nn.Sequential(*layers)
+        self.features = make_features(ZFNET_LAYERS, in_channels)
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
-            nn.Linear(channels * 6 * 6, 4096), nn.ReLU(inplace=True), nn.Dropout(p=dropout),
+            nn.Linear(ZFNET_LAYERS[-2].out_channels * 6 * 6, 4096), nn.ReLU(inplace=True),
+            nn.Dropout(p=dropout),
             nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(p=dropout),
             nn.Linear(4096, num_classes))
         for m in self.modules():

@@ -118,7 +118,10 @@ def test_im2col_col2im_match_reference(backend_name, geometry, dtype, strided):
 DEPTHWISE = {
     # (x shape, weight shape, stride, pads, dilation)
     "3x3": ((2, 4, 6, 7), (4, 1, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
-    "multiplier-3-strided": ((2, 2, 7, 8), (6, 1, 3, 2), (2, 3), ((1, 0), (2, 1)), (1, 2)),
+    "multiplier-3-unequal-strides": ((2, 2, 7, 8), (6, 1, 3, 2), (2, 3), ((1, 0), (2, 1)),
+                                     (1, 2)),  # Numba falls back to the reference here
+    "stride-2-dilated-asym": ((2, 3, 9, 8), (6, 1, 3, 3), (2, 2), ((1, 2), (0, 1)), (2, 1)),
+    "stride-3-big-pad": ((1, 2, 5, 7), (2, 1, 2, 3), (3, 3), ((3, 1), (2, 3)), (1, 1)),
     "dilated-no-pad": ((1, 3, 9, 6), (3, 1, 2, 2), (1, 1), ((0, 0), (0, 0)), (3, 2)),
 }
 
@@ -168,6 +171,8 @@ def test_cupy_kernels_compile_once():
     x = _on("cupy", _data((1, 2, 5, 5), np.float32))
     cupy_gpu.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
     module = cupy_gpu._CONV_MODULES[np.dtype("float32")]
+    kernel = cupy_gpu._CONV_KERNELS["im2col", np.dtype("float32")]
     cupy_gpu.col2im(cupy_gpu.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)), x.shape,
                     (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
     assert cupy_gpu._CONV_MODULES[np.dtype("float32")] is module
+    assert cupy_gpu._CONV_KERNELS["im2col", np.dtype("float32")] is kernel

@@ -15,20 +15,25 @@
    (``export_torchvision`` then ``load_weights``), after the torch model's BatchNorm layers
    got random affine parameters and running statistics calibrated on another random batch
    (so eval mode is neither the identity nor the batch statistics);
-4. eval-mode outputs agree on the same random float32 input;
+4. eval-mode outputs agree on the same random float32 input: minicnn's float32 output is
+   compared with torch's float64 output and must be as accurate as torch's own float32
+   output (``err <= max(1e-4, 3 * err_torch_float32)``);
 5. in training mode (Dropout / StochasticDepth switched off in both, since their random
    masks cannot match), both models converted to float64: the gradients of
    ``sum(out * w)`` (fixed random ``w``) with respect to the input and to a few
    parameters (first, middle, last) agree, and so do the BatchNorm running statistics
    after that forward pass.
 
-Tolerances: ``max|minicnn - torch| <= tol * max(1, max|torch|)`` with ``tol = 1e-4`` for
-the float32 eval outputs and ``1e-6`` for the float64 training-mode gradients. Why
-float64 there: a training-mode backward through ~50 batch norms over a batch of 2 small
-images is badly conditioned -- each BN divides by the standard deviation of a few
-values -- so float32 rounding alone moves the input gradient of ResNet-50 at 64x64 by
-1.3% (torch float32 against torch float64). In float64 minicnn and torch agree to ~1e-13
-(ResNet-18 at 64x64), ~1e-7 where layer4 sees 1x1 maps of a batch of 2 (32x32 inputs).
+Errors are ``max|minicnn - torch| / max(1, max|torch|)``. Eval (float32): at most
+``max(1e-4, 3 * err_torch_float32)``; torch's own float32 error (against float64) reaches
+1.7e-4 for SE-ResNet-50 at 32x32 and 5e-4 for ResNet-152 at 64x64 with random BN
+statistics, so a fixed 1e-4 would be stricter than PyTorch itself. Training-mode
+gradients (float64): at most ``1e-6``. Why float64 there: a training-mode backward
+through ~50 batch norms over a batch of 2 small images is badly conditioned -- each BN
+divides by the standard deviation of a few values -- so float32 rounding alone moves the
+input gradient of ResNet-50 at 64x64 by 1.3% (torch float32 against torch float64). In
+float64 minicnn and torch agree to ~1e-13 (ResNet-18 at 64x64), ~1e-7 where layer4 sees
+1x1 maps of a batch of 2 (32x32 inputs: use a batch of 4 there).
 """
 
 from __future__ import annotations
@@ -94,6 +99,11 @@ def _stochastic_layers_off(model) -> None:
             m.eval()
 
 
+def _main(output):
+    """The logits of a model's output (GoogLeNet/Inception return (logits, aux...) in training)."""
+    return output[0] if isinstance(output, tuple | list) else output
+
+
 def _max_rel_err(actual, expected) -> float:
     actual = np.asarray(actual, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)
@@ -153,25 +163,28 @@ def compare_with_torchvision(name: str, input_size=(3, 64, 64), *, tmp_path=None
     tv.eval()
     model.eval()
     with torch.no_grad():
-        expected = tv(torch.from_numpy(x)).numpy()
+        expected32 = tv(torch.from_numpy(x)).numpy()
+        expected = tv.double()(torch.from_numpy(x).double()).numpy()
     with minicnn.no_grad():
         actual = model(minicnn.tensor(x)).numpy()
-    report = {"params": n_params, "eval_err": _assert_close(actual, expected, output_tol,
-                                                           f"{name} eval output")}
+    torch_err = _max_rel_err(expected32, expected)
+    report = {"params": n_params, "torch_float32_err": torch_err,
+              "eval_err": _assert_close(actual, expected, max(output_tol, 3 * torch_err),
+                                        f"{name} eval output (float32, against torch float64)")}
     if not check_train:
         return report
 
     # 5: training-mode gradients and running statistics, in float64
-    tv.double().train()
+    tv.train()
     model.double().train()
     _stochastic_layers_off(tv)
     _stochastic_layers_off(model)
     x = x.astype(np.float64)
     w = rng.standard_normal(expected.shape)
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
-    (tv(xt) * torch.from_numpy(w)).sum().backward()
+    (_main(tv(xt)) * torch.from_numpy(w)).sum().backward()
     xm = minicnn.tensor(x.copy(), requires_grad=True)
-    (model(xm) * minicnn.tensor(w, dtype=np.float64)).sum().backward()
+    (_main(model(xm)) * minicnn.tensor(w, dtype=np.float64)).sum().backward()
     report["input_grad_err"] = _assert_close(xm.grad.numpy(), xt.grad.numpy(), grad_tol,
                                              f"{name} d loss / d input")
     names = [n for n, _ in tv.named_parameters()]

@@ -35,8 +35,8 @@ TORCHVISION_RESNETS = list(resnet.RESNET_CONFIGS)  # every one exists in torchvi
 
 
 @pytest.mark.parametrize("name", [
-    "resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2",
-    *[pytest.param(n, marks=slow) for n in ("resnet34", "resnet101", "resnet152",
+    "resnet18", "resnet50", "resnext50_32x4d",
+    *[pytest.param(n, marks=slow) for n in ("resnet34", "wide_resnet50_2", "resnet101", "resnet152",
                                              "resnext101_32x8d", "resnext101_64x4d",
                                              "wide_resnet101_2")],
 ])
@@ -81,15 +81,18 @@ def test_init_follows_torchvision():
 # ---------------------------------------------------------------- numerics (c)
 
 
-@pytest.mark.parametrize("name, size", [
-    ("resnet18", 64), ("resnet50", 64), ("resnext50_32x4d", 32),
-    *[pytest.param(n, s, marks=slow) for n, s in (
-        ("resnet34", 64), ("wide_resnet50_2", 64), ("resnet101", 96), ("resnet152", 96),
-        ("resnext101_32x8d", 64), ("resnext101_64x4d", 64), ("wide_resnet101_2", 64))],
+@pytest.mark.parametrize("name, size, batch", [
+    ("resnet18", 64, 2), ("resnext50_32x4d", 32, 4),
+    *[pytest.param(n, s, b, marks=slow) for n, s, b in (
+        ("resnet34", 64, 2), ("resnet50", 64, 2), ("wide_resnet50_2", 64, 2),
+        ("resnet101", 96, 2), ("resnet152", 96, 2), ("resnext101_32x8d", 64, 2),
+        ("resnext101_64x4d", 64, 2), ("wide_resnet101_2", 64, 2))],
 ])
-def test_outputs_and_gradients_match_torchvision(name, size, tmp_path):
-    """torch weights -> safetensors -> minicnn: eval outputs and train-mode gradients agree."""
-    report = compare_with_torchvision(name, (3, size, size), tmp_path=tmp_path)
+def test_outputs_and_gradients_match_torchvision(name, size, batch, tmp_path):
+    """torch weights -> safetensors -> minicnn: eval outputs (float32) and train-mode
+    gradients (float64) agree; a batch of 4 where layer4's maps are 1x1 (see harness.py)."""
+    report = compare_with_torchvision(name, (3, size, size), tmp_path=tmp_path,
+                                      batch_size=batch)
     assert report["params"] == published(name)["num_params"]
 
 
@@ -202,8 +205,13 @@ def test_block_gradcheck(block, kwargs):
        "preact_resnet34", "preact_resnet101", "preact_resnet152", "preact_resnet200")],
 ])
 def test_one_training_step_lowers_loss(name):
-    """Numba backend, fixed batch of four 32x32 images, 10 classes, one SGD step."""
-    one_step_lowers_loss(getattr(models, name)(num_classes=10), (3, 32, 32), 10)
+    """Numba backend, fixed batch of four 64x64 images, 10 classes, one SGD step, lr 0.005.
+
+    At 32x32 layer4's maps are 1x1, its batch norms see 4 values each, and the loss of a
+    training-mode step is erratic in the learning rate (PyTorch too: ResNeXt-50 with the
+    same weights goes 2.50 -> 2.53 at lr 0.002 but -> 1.36 at 0.005); at 64x64 it falls
+    for every lr from 0.001 to 0.01."""
+    one_step_lowers_loss(getattr(models, name)(num_classes=10), (3, 64, 64), 10, lr=0.005)
 
 
 @pytest.mark.parametrize("name", ["resnet18", "resnext50_32x4d", "preact_resnet18"])

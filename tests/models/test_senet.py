@@ -89,6 +89,7 @@ def test_se_resnet50_params_match_paper():
 def test_se_resnet50_matches_pytorch_reference(tmp_path):
     """torchvision's ResNet + torchvision.ops.SqueezeExcitation as the reference."""
     compare_with_torchvision("se_resnet50", (3, 32, 32), tmp_path=tmp_path, num_classes=10,
+                             batch_size=4,
                              reference=lambda num_classes: ref.se_resnet((3, 4, 6, 3),
                                                                          num_classes))
 
@@ -112,10 +113,11 @@ def test_se_bottleneck_gradcheck():
                              mode="directional", atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["se_resnet50", pytest.param("se_resnet101", marks=slow),
-                                  pytest.param("se_resnet152", marks=slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["se_resnet50", "se_resnet101", "se_resnet152"])
 def test_one_training_step_lowers_loss(name):
-    one_step_lowers_loss(getattr(models, name)(num_classes=10), (3, 32, 32), 10)
+    """As tests/models/test_resnet.py: 64x64 images, batch 4, lr 0.005, numba backend."""
+    one_step_lowers_loss(getattr(models, name)(num_classes=10), (3, 64, 64), 10, lr=0.005)
 
 
 def test_bad_input_errors():

@@ -21,8 +21,8 @@ from minicnn.nn.modules.activation import (
 )
 from minicnn.nn.modules.batchnorm import BatchNorm1d, BatchNorm2d
 from minicnn.nn.modules.container import ModuleDict, ModuleList, Sequential
-from minicnn.nn.modules.conv_norm_activation import Conv2dNormActivation
 from minicnn.nn.modules.conv import Conv2d, ConvTranspose2d
+from minicnn.nn.modules.conv_norm_activation import Conv2dNormActivation
 from minicnn.nn.modules.dropout import Dropout
 from minicnn.nn.modules.dropout2d import Dropout2d
 from minicnn.nn.modules.linear import Flatten, Identity, Linear, Unflatten
