@@ -12,7 +12,7 @@ import os
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-from minicnn import nn, optim  # noqa: E402  (the PyTorch-shaped namespaces: minicnn.nn, minicnn.optim)
+from minicnn import nn, optim  # noqa: E402  (the PyTorch-shaped namespaces)
 from minicnn.autograd import (  # noqa: E402
     Function,
     Tensor,
@@ -83,6 +83,15 @@ from minicnn.autograd.ops import (  # noqa: E402
     var,
     where,
 )
+from minicnn.autograd.tensor import (  # noqa: E402  (dtypes, as torch.float32 ...)
+    bool_,
+    float16,
+    float32,
+    float64,
+    int32,
+    int64,
+    uint8,
+)
 from minicnn.backend import backend_of, current_backend, get_backend, use_backend  # noqa: E402
 from minicnn.serialization import load, save  # noqa: E402
 from minicnn.summary import summary  # noqa: E402
@@ -149,6 +158,14 @@ __all__ = [
     "optim",
     "load",
     "save",
+    "summary",
+    "bool_",
+    "float16",
+    "float32",
+    "float64",
+    "int32",
+    "int64",
+    "uint8",
 ]
 __all__ += [
     "add",
