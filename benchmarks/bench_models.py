@@ -1,7 +1,7 @@
 """Whole models: minicnn beside the same PyTorch model with the same weights.
 
     python benchmarks/bench_models.py [--rounds 2] [--steps 3] [--device cpu|cuda]
-                                      [--only resnet20] [--quick]
+                                      [--only resnet20 [--merge]] [--quick]
 
 For each case (a model, an input size and a batch) the script builds the minicnn model
 once, saves its weights to a temporary ``.npz`` file, and then, in fresh worker processes
@@ -24,8 +24,8 @@ resident memory** (``ru_maxrss``: interpreter + libraries + model + the steps) a
 *working* memory, peak RSS minus the RSS just before the first step (activations,
 gradients, optimizer state, workspace: what the steps add on top of the model). The
 training step runs after the forward passes, so both memory figures are those of
-training. The logits of the first forward pass (eval mode: deterministic) are compared
-between the two frameworks as a check that the same network was timed.
+training. The logits of a forward pass of the freshly loaded model (eval mode: deterministic)
+are compared between the two frameworks as a check that the same network was timed.
 
 The table gives medians over rounds and the ratios minicnn / PyTorch (lower is better);
 ``benchmarks/results/<device>-models.json`` gets everything (``--quick``: a smoke run of two
@@ -122,6 +122,9 @@ def worker_minicnn(spec: dict) -> dict:
         def sync():
             pass
 
+    model.eval()  # the check: logits of the freshly loaded model (running stats untouched)
+    with minicnn.no_grad():
+        logits = model(x).numpy()[0]
     # load every kernel first (Numba compiles per dtype and rank, not per shape) on two
     # images, without an optimizer step, so that the working memory is only the steps'
     model.train()
@@ -129,8 +132,6 @@ def worker_minicnn(spec: dict) -> dict:
     opt.zero_grad()
     rss_before = _rss_mib()
     model.eval()
-    with minicnn.no_grad():
-        logits = model(x).numpy()[0]
 
     def forward():
         with minicnn.no_grad():
@@ -219,13 +220,14 @@ def worker_torch(spec: dict) -> dict:
         if device == "cuda":
             torch.cuda.synchronize()
 
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)[0].cpu().numpy()
     model.train()  # the same two-image warm-up as minicnn's
     torch.nn.functional.cross_entropy(model(x[:2]), y[:2]).backward()
     opt.zero_grad()
     rss_before = _rss_mib()
     model.eval()
-    with torch.no_grad():
-        logits = model(x)[0].cpu().numpy()
 
     def forward():
         with torch.no_grad():
@@ -281,6 +283,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="two small cases, 1 round, 1 step: a smoke run")
     parser.add_argument("--write", action="store_true", help="write the JSON with --quick too")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other cases of an existing JSON (re-run some cases)")
     parser.add_argument("--worker", choices=("minicnn", "torch"), help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -346,6 +350,10 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{args.device}-models.json"
     first = next(iter(runs.values()))
+    if args.merge and out.exists():
+        old = json.loads(out.read_text())
+        summary = {**old.get("cases", {}), **summary}
+        runs = {**old.get("runs", {}), **runs}
     out.write_text(json.dumps({
         "benchmark": "models",
         "device": args.device,
