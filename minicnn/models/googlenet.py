@@ -96,6 +96,14 @@ GOOGLENET_VARIANTS: dict[str, dict] = {
 TRANSFORM_MEAN, TRANSFORM_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+def renormalize_imagenet_input(x):
+    """ImageNet-normalized input -> ``(x - 0.5) / 0.5`` normalized input, per channel
+    (``transform_input=True`` of GoogLeNet and Inception v3, as torchvision)."""
+    channels = [x[:, c:c + 1] * (std / 0.5) + (mean - 0.5) / 0.5
+                for c, (mean, std) in enumerate(zip(TRANSFORM_MEAN, TRANSFORM_STD, strict=True))]
+    return minicnn.cat(channels, 1)
+
+
 # ---------------------------------------------------------------- blocks
 
 
@@ -241,13 +249,7 @@ class GoogLeNet(nn.Module):
                 init_googlenet_paper_(self)
 
     def _transform_input(self, x):
-        """ImageNet-normalized input -> (x - 0.5) / 0.5 normalized input, per channel."""
-        if not self.transform_input:
-            return x
-        channels = [x[:, c:c + 1] * (std / 0.5) + (mean - 0.5) / 0.5
-                    for c, (mean, std) in enumerate(zip(TRANSFORM_MEAN, TRANSFORM_STD,
-                                                        strict=True))]
-        return minicnn.cat(channels, 1)
+        return renormalize_imagenet_input(x) if self.transform_input else x
 
     def forward(self, x):
         with_aux = self.training and self.aux_logits

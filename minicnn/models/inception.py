@@ -41,7 +41,7 @@ from collections import namedtuple
 
 import minicnn
 from minicnn import nn
-from minicnn.models.googlenet import TRANSFORM_MEAN, TRANSFORM_STD, BasicConv2d
+from minicnn.models.googlenet import BasicConv2d, renormalize_imagenet_input
 from minicnn.models.input_check import check_image_input
 from minicnn.nn import functional as F
 
@@ -248,13 +248,7 @@ class Inception3(nn.Module):
                     nn.init.constant_(m.bias, 0)
 
     def _transform_input(self, x):
-        """ImageNet-normalized input -> (x - 0.5) / 0.5 normalized input, per channel."""
-        if not self.transform_input:
-            return x
-        channels = [x[:, c:c + 1] * (std / 0.5) + (mean - 0.5) / 0.5
-                    for c, (mean, std) in enumerate(zip(TRANSFORM_MEAN, TRANSFORM_STD,
-                                                        strict=True))]
-        return minicnn.cat(channels, 1)
+        return renormalize_imagenet_input(x) if self.transform_input else x
 
     def forward(self, x):
         with_aux = self.training and self.aux_logits
