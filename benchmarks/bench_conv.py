@@ -152,8 +152,23 @@ def _implementations(device: str) -> list[tuple[str, str | None]]:
     return [*((f"minicnn-{b}", b) for b in names), ("torch", None)]
 
 
+# Pause before each timed call. After a call, PyTorch's OpenMP threads keep spinning for a
+# few milliseconds, and whatever runs next on the same 2 cores loses them: measured, a minicnn
+# forward right after a torch call took 17.9 ms instead of 11.4 ms; a 10 ms pause removes it.
+SETTLE_S = 0.01
+
+
+def _settle(seconds: float) -> None:
+    """Wait ``seconds`` busily: a sleeping process lets the (virtual) CPU go idle, and waking
+    it up again costs more than the spinning threads we are waiting for (measured)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def _run(fn: Callable[[], object], backend: str | None) -> float:
     """Seconds for one call of ``fn`` on a minicnn CPU backend (or torch / cupy)."""
+    _settle(SETTLE_S)
     if backend in ("numpy", "numba"):
         with minicnn.use_backend(backend):
             t0 = time.perf_counter()
