@@ -29,6 +29,27 @@ def _array(values: np.ndarray, device) -> np.ndarray:
     return to_device(values, normalize_device(device))
 
 
+def register_affine(module: Module, shape: tuple[int, ...], affine: bool, bias: bool,
+                    device=None, dtype=None) -> None:
+    """Register the learnable ``weight`` and ``bias`` of a normalization layer, both of
+    ``shape``; ``None`` where ``affine`` (or ``bias``) is off, as PyTorch registers them."""
+    dtype = np.dtype(np.float32 if dtype is None else dtype)
+
+    def parameter():
+        return Parameter(_array(np.empty(shape, dtype), device))
+
+    module.register_parameter("weight", parameter() if affine else None)
+    module.register_parameter("bias", parameter() if affine and bias else None)
+
+
+def reset_affine(module: Module) -> None:
+    """``weight`` 1 and ``bias`` 0: the layer starts as a pure normalization."""
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)
+
+
 class _NormBase(Module):
     """Parameters, buffers, resets and ``repr`` common to batch and instance norm."""
 
@@ -48,15 +69,7 @@ class _NormBase(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(_array(np.empty(num_features, dtype), device))
-            if bias:
-                self.bias = Parameter(_array(np.empty(num_features, dtype), device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, (self.num_features,), affine, bias, device, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", Tensor(_array(np.zeros(num_features, dtype),
                                                                device)))
@@ -80,10 +93,7 @@ class _NormBase(Module):
     def reset_parameters(self) -> None:
         """Reset the running statistics; weight 1 and bias 0 (the identity map)."""
         self.reset_running_stats()
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        reset_affine(self)
 
     def _check_input_dim(self, input: Tensor) -> None:
         raise NotImplementedError

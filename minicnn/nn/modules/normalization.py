@@ -7,22 +7,12 @@ from __future__ import annotations
 
 from numbers import Integral
 
-import numpy as np
-
 from minicnn.autograd.tensor import Tensor
-from minicnn.backend import normalize_device, to_device
 from minicnn.nn import functional as F
-from minicnn.nn.modules import init
-from minicnn.nn.modules.batchnorm import _NormBase
+from minicnn.nn.modules.batchnorm import _NormBase, register_affine, reset_affine
 from minicnn.nn.modules.module import Module
-from minicnn.nn.modules.parameter import Parameter
 
 __all__ = ["GroupNorm", "InstanceNorm2d", "LayerNorm", "LocalResponseNorm"]
-
-
-def _parameter(shape, device, dtype) -> Parameter:
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
-    return Parameter(to_device(np.empty(shape, dtype), normalize_device(device)))
 
 
 class InstanceNorm2d(_NormBase):
@@ -70,22 +60,11 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = _parameter((num_channels,), device, dtype)
-            if bias:
-                self.bias = _parameter((num_channels,), device, dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, (num_channels,), affine, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
@@ -108,22 +87,11 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(int(s) for s in normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = _parameter(self.normalized_shape, device, dtype)
-            if bias:
-                self.bias = _parameter(self.normalized_shape, device, dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_affine(self, self.normalized_shape, elementwise_affine, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        if self.elementwise_affine:
-            init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
