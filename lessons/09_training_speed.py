@@ -185,5 +185,15 @@ fig.tight_layout()
 fig.savefig(OUT / "09_time_to_accuracy.png", dpi=90)
 plt.close(fig)
 
+# %% [markdown]
+# ## What to try
+#
+# * Give SGD the one-cycle schedule too (`max_lr=0.1`, momentum cycling on): most of the
+#   gain is the schedule, not Adam.
+# * Raise `max_lr` until training diverges: the "LR range test" of Smith (2018) picks the
+#   peak just below that point.
+# * `minicnn train --optimizer sgd --scheduler none` against the default
+#   (`--optimizer adam --scheduler onecycle`) on the command line.
+
 # %%
 print("lesson 09: all checks passed")

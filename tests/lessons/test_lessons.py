@@ -1,0 +1,71 @@
+"""Every lesson runs end to end with ``--quick``, in a fresh interpreter as a student would.
+
+A lesson is its own test: it asserts each of its claims against PyTorch, hand derivations or
+finite differences, and ends by printing "lesson NN: all checks passed". Here we check that
+it gets there, that it writes fresh, real PNG figures, and that it prints what it is about
+(``expect``). The table below is the one place to add a lesson.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LESSONS = ROOT / "lessons"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# script: (figures it writes, words its output must contain)
+CASES = {
+    "01_autograd.py": (["01_loss.png"], []),
+    "02_gradient_check.py": (["02_error_vs_eps.png"], []),
+    "03_convolution.py": (["03_im2col.png", "03_conv_timing.png"], []),
+    "04_grouped_depthwise.py": (["04_cost.png"], []),
+    "05_pool_norm.py": (["05_max_vs_avg.png", "05_batchnorm_running.png", "05_lrn.png"], []),
+    "06_first_cnn.py": (["06_digits.png", "06_training.png", "06_filters.png"], ["PyTorch"]),
+    "07_model_zoo.py": (["07_params_vs_madds.png"],
+                        ["resnet50", "resnext50_32x4d", "squeezenet1_0", "efficientnet_b0"]),
+    "08_resnet_degradation.py": (["08_degradation.png"],
+                                 ["plain20", "plain56", "resnet20", "resnet56"]),
+    "09_training_speed.py": (["09_onecycle.png", "09_time_to_accuracy.png"], ["OneCycle"]),
+}
+
+
+def test_every_lesson_is_in_the_table():
+    assert sorted(p.name for p in LESSONS.glob("[0-9][0-9]_*.py")) == sorted(CASES)
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_lesson_runs_quick_and_writes_figures(script):
+    figures, expect = CASES[script]
+    started = time.time()
+    result = subprocess.run([sys.executable, str(LESSONS / script), "--quick"], cwd=ROOT,
+                            env=dict(os.environ, MPLBACKEND="Agg"), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, (
+        f"{script} --quick exited with {result.returncode}\n"
+        f"--- stdout (tail) ---\n{result.stdout[-3000:]}\n--- stderr ---\n{result.stderr[-5000:]}"
+    )
+    assert f"lesson {script[:2]}: all checks passed" in result.stdout, result.stdout[-2000:]
+    for word in expect:
+        assert word in result.stdout, f"{script} never mentions {word!r}"
+    for name in figures:
+        figure = LESSONS / "out" / name
+        assert figure.is_file(), f"{script} did not write {figure}"
+        assert figure.stat().st_mtime >= started - 1, f"{figure} is stale"
+        data = figure.read_bytes()
+        assert data[:8] == PNG_SIGNATURE, f"{figure} is not a PNG file"
+        assert len(data) > 5_000, f"{figure} is suspiciously small ({len(data)} bytes)"
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_lesson_is_jupytext_percent_with_quick_flag(script):
+    source = (LESSONS / script).read_text()
+    assert "format_name: percent" in source
+    assert source.count("# %% [markdown]") >= 5, "a lesson explains before each code cell"
+    assert "--quick" in source and "parse_known_args" in source
