@@ -280,8 +280,8 @@ def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
     return _unbatched(AdaptiveAvgPool2d.apply(x, out_hw), input)
 
 
-class AdaptiveMaxPool2d(Function):
-    """Max over each adaptive bin; backward like :class:`MaxPool2d`, by the indices."""
+class AdaptiveMaxPool2d(MaxPool2d):
+    """Max over each adaptive bin; backward is :class:`MaxPool2d`'s, by the indices."""
 
     @staticmethod
     def forward(ctx, x, out_hw, switches=None):
@@ -291,11 +291,6 @@ class AdaptiveMaxPool2d(Function):
         if switches is not None:
             switches.append(indices)
         return out
-
-    @staticmethod
-    def backward(ctx, grad):
-        (indices,) = ctx.saved_tensors
-        return backend_of(grad).max_pool2d_backward(grad, indices, ctx.in_hw)
 
 
 def adaptive_max_pool2d(input: Tensor, output_size, return_indices: bool = False):

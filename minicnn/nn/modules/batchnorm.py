@@ -20,7 +20,7 @@ from minicnn.backend import normalize_device, to_device
 from minicnn.nn import functional as F
 from minicnn.nn.modules import init
 from minicnn.nn.modules.module import Module
-from minicnn.nn.modules.parameter import Parameter
+from minicnn.nn.modules.parameter import empty_parameter
 
 __all__ = ["BatchNorm1d", "BatchNorm2d"]
 
@@ -33,13 +33,9 @@ def register_affine(module: Module, shape: tuple[int, ...], affine: bool, bias: 
                     device=None, dtype=None) -> None:
     """Register the learnable ``weight`` and ``bias`` of a normalization layer, both of
     ``shape``; ``None`` where ``affine`` (or ``bias``) is off, as PyTorch registers them."""
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
-
-    def parameter():
-        return Parameter(_array(np.empty(shape, dtype), device))
-
-    module.register_parameter("weight", parameter() if affine else None)
-    module.register_parameter("bias", parameter() if affine and bias else None)
+    module.register_parameter("weight", empty_parameter(shape, device, dtype) if affine else None)
+    module.register_parameter("bias",
+                              empty_parameter(shape, device, dtype) if affine and bias else None)
 
 
 def reset_affine(module: Module) -> None:

@@ -11,17 +11,13 @@ PyTorch ``state_dict`` loads as is and ``print(model)`` reads the same:
 
 from __future__ import annotations
 
-import math
 import numbers
 
-import numpy as np
-
 from minicnn.autograd.tensor import Tensor
-from minicnn.backend import normalize_device, to_device
 from minicnn.nn import functional as F
 from minicnn.nn.modules import init
 from minicnn.nn.modules.module import Module
-from minicnn.nn.modules.parameter import Parameter
+from minicnn.nn.modules.parameter import empty_parameter
 
 __all__ = ["Conv2d", "ConvTranspose2d"]
 
@@ -37,12 +33,6 @@ def _pair(value, name: str, layer: str) -> tuple[int, int]:
     raise TypeError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
 
 
-def _new_parameter(shape: tuple[int, ...], device, dtype) -> Parameter:
-    """An uninitialised Parameter of ``shape`` on ``device`` (float32 unless ``dtype``)."""
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"parameters must be floating point, got dtype={dtype}")
-    return Parameter(to_device(np.empty(shape, dtype=dtype), normalize_device(device)))
 
 
 class _ConvNd(Module):
@@ -98,21 +88,16 @@ class _ConvNd(Module):
             shape = (self.in_channels, self.out_channels // self.groups, *self.kernel_size)
         else:
             shape = (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
-        self.weight = _new_parameter(shape, device, dtype)
+        self.weight = empty_parameter(shape, device, dtype)
         if bias:
-            self.bias = _new_parameter((self.out_channels,), device, dtype)
+            self.bias = empty_parameter((self.out_channels,), device, dtype)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """PyTorch's default initialisation (see the module docstring)."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        init.default_init_(self.weight, self.bias)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \

@@ -9,12 +9,9 @@ from minicnn.nn.modules.module import Module
 __all__ = ["Dropout"]
 
 
-class Dropout(Module):
-    """In training, zero each element with probability ``p`` and scale the rest by 1/(1-p),
-    so the expected value is unchanged; in eval mode (``model.eval()``) return the input.
-
-    x: (*) -> (*). Randomness comes from ``minicnn.manual_seed``'s generator.
-    """
+class _DropoutNd(Module):
+    """What every dropout layer shares (as PyTorch's ``_DropoutNd``): the checked
+    probability ``p``, the ``inplace`` flag and the repr. Subclasses write ``forward``."""
 
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
@@ -23,8 +20,16 @@ class Dropout(Module):
         self.p = p
         self.inplace = inplace
 
-    def forward(self, input: Tensor) -> Tensor:
-        return F.dropout(input, self.p, self.training, self.inplace)
-
     def extra_repr(self) -> str:
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout(_DropoutNd):
+    """In training, zero each element with probability ``p`` and scale the rest by 1/(1-p),
+    so the expected value is unchanged; in eval mode (``model.eval()``) return the input.
+
+    x: (*) -> (*). Randomness comes from ``minicnn.manual_seed``'s generator.
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.dropout(input, self.p, self.training, self.inplace)

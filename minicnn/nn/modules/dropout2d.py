@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from minicnn.autograd.tensor import Tensor
 from minicnn.nn import functional as F
-from minicnn.nn.modules.module import Module
+from minicnn.nn.modules.dropout import _DropoutNd
 
 __all__ = ["Dropout2d"]
 
 
-class Dropout2d(Module):
+class Dropout2d(_DropoutNd):
     """In training, zero each channel (a whole ``H x W`` map) with probability ``p`` and
     scale the others by ``1 / (1 - p)``; in eval mode (``model.eval()``) return the input.
 
@@ -20,15 +20,5 @@ class Dropout2d(Module):
     compatibility; a new tensor is always returned.
     """
 
-    def __init__(self, p: float = 0.5, inplace: bool = False):
-        super().__init__()
-        if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p <= 1:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p!r}")
-        self.p = p
-        self.inplace = inplace
-
     def forward(self, input: Tensor) -> Tensor:
         return F.dropout2d(input, self.p, self.training, self.inplace)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"

@@ -27,7 +27,8 @@ from minicnn.autograd.tensor import Tensor
 from minicnn.backend import to_device
 
 __all__ = [
-    "calculate_gain", "constant_", "dirac_", "eye_", "kaiming_normal_", "kaiming_uniform_",
+    "calculate_gain", "constant_", "default_init_", "dirac_", "eye_", "kaiming_normal_",
+    "kaiming_uniform_",
     "normal_", "ones_", "orthogonal_", "trunc_normal_", "uniform_", "xavier_normal_",
     "xavier_uniform_", "zeros_",
 ]
@@ -273,3 +274,14 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in",
     fan = _calculate_correct_fan(tensor, mode)
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     return normal_(tensor, 0.0, std, generator)
+
+
+def default_init_(weight: Tensor, bias: Tensor | None = None) -> None:
+    """PyTorch's default initialisation of ``Linear`` and ``Conv*d``: ``weight`` by
+    ``kaiming_uniform_(a=sqrt(5))``, i.e. uniform(+-1/sqrt(fan_in)), and ``bias`` uniform in
+    (+-1/sqrt(fan_in)) too (zeros when fan_in is 0)."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)

@@ -7,22 +7,14 @@ import math
 import numpy as np
 
 from minicnn.autograd.tensor import Tensor
-from minicnn.backend import normalize_device, to_device
 from minicnn.nn import functional as F
 from minicnn.nn.modules import init
 from minicnn.nn.modules.module import Module
-from minicnn.nn.modules.parameter import Parameter
+from minicnn.nn.modules.parameter import empty_parameter
 
 __all__ = ["Flatten", "Identity", "Linear", "Unflatten"]
 
 
-def _new_parameter(shape: tuple[int, ...], device, dtype) -> Parameter:
-    """An uninitialised Parameter of ``shape`` on ``device`` (float32 unless ``dtype``)."""
-    dtype = np.dtype(np.float32 if dtype is None else dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"parameters must be floating point, got dtype={dtype}")
-    array = to_device(np.empty(shape, dtype=dtype), normalize_device(device))
-    return Parameter(array)
 
 
 class Identity(Module):
@@ -52,20 +44,16 @@ class Linear(Module):
                 raise ValueError(f"Linear({name}) must be a non-negative int, got {value!r}")
         self.in_features = int(in_features)
         self.out_features = int(out_features)
-        self.weight = _new_parameter((self.out_features, self.in_features), device, dtype)
+        self.weight = empty_parameter((self.out_features, self.in_features), device, dtype)
         if bias:
-            self.bias = _new_parameter((self.out_features,), device, dtype)
+            self.bias = empty_parameter((self.out_features,), device, dtype)
         else:
             self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """PyTorch's default initialisation (see the class docstring)."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_init_(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.linear(input, self.weight, self.bias)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from minicnn.autograd.tensor import Tensor
+from minicnn.backend import normalize_device, to_device
 
-__all__ = ["Parameter"]
+__all__ = ["Parameter", "empty_parameter"]
 
 
 class Parameter(Tensor):
@@ -29,3 +30,12 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+def empty_parameter(shape: tuple[int, ...], device=None, dtype=None) -> Parameter:
+    """An uninitialised Parameter of ``shape`` on ``device`` (float32 unless ``dtype``):
+    what a layer's constructor makes before ``reset_parameters`` fills it."""
+    dtype = np.dtype(np.float32 if dtype is None else dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"parameters must be floating point, got dtype={dtype}")
+    return Parameter(to_device(np.empty(shape, dtype=dtype), normalize_device(device)))
