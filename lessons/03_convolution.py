@@ -26,7 +26,8 @@
 #    ONE matrix product, the operation CPUs and GPUs are best at;
 # 4. (d) derive the backward pass: two more matrix products and col2im, the adjoint of im2col;
 # 5. (e) use minicnn's kernels (`backend.im2col`, Numba-compiled) and `F.conv2d`;
-# 6. (f) time all of them beside PyTorch.
+# 6. (f) time all of them beside PyTorch;
+# 7. (g) do fewer multiplies with Winograd's F(2x2, 3x3), the algorithm fast libraries use.
 #
 # Run it as a script, `python lessons/03_convolution.py` (`--quick`: smaller sizes, as CI
 # does), or as a notebook through Jupytext. Figures go to `lessons/out/`. Every result is
@@ -51,6 +52,7 @@ import torch.nn.functional as TF
 import minicnn
 import minicnn.nn.functional as F
 from minicnn.backend import current_backend, reference
+from minicnn.nn.functional.conv import set_conv_algorithm
 
 parser = argparse.ArgumentParser(description="Lesson 03: convolution")
 parser.add_argument("--quick", action="store_true", help="smaller sizes (for CI)")
@@ -380,6 +382,64 @@ plt.close(fig)
 print("saved", OUT / "03_conv_timing.png")
 
 # %% [markdown]
+# ## (g) Fewer multiplies: Winograd's F(2x2, 3x3)
+#
+# im2col does every multiply-add of the formula. Lavin & Gray (2016) noticed that a 3x3
+# convolution can do fewer. In one dimension, two outputs of a 3-tap filter `g` over four
+# inputs `d` take 6 multiplies directly, but only 4 this way (Winograd's F(2, 3)):
+#
+#     m1 = (d0 - d2) g0          m2 = (d1 + d2) (g0 + g1 + g2) / 2
+#     m4 = (d1 - d3) g2          m3 = (d2 - d1) (g0 - g1 + g2) / 2
+#     y0 = m1 + m2 + m3          y1 = m2 - m3 - m4
+#
+# The filter sums are computed once per filter, not per pixel. Nested in two dimensions,
+# a 2x2 output tile costs 16 multiplies instead of 36: `Y = A^T [(G g G^T) * (B^T d B)] A`
+# with small matrices of 0, +-1 and 1/2. Summed over the input channels, the 16 products
+# become 16 matrix products, so the layer still runs as GEMMs, 2.25x smaller ones.
+# minicnn uses it for large 3x3 stride-1 layers on the CPU (`minicnn/nn/functional/winograd.py`);
+# `set_conv_algorithm` chooses by hand.
+
+# %%
+d, g = rng.standard_normal(4), rng.standard_normal(3)
+m1, m4 = (d[0] - d[2]) * g[0], (d[1] - d[3]) * g[2]
+m2 = (d[1] + d[2]) * (g[0] + g[1] + g[2]) / 2
+m3 = (d[2] - d[1]) * (g[0] - g[1] + g[2]) / 2
+close([m1 + m2 + m3, m2 - m3 - m4], [d[0:3] @ g, d[1:4] @ g])
+print("1-d F(2, 3): 4 multiplies give the same two outputs as 6")
+
+# the 2-d tile formula with minicnn's matrices, against the direct 3x3 correlation
+BT, G_, AT = (np.array(m, dtype=float) for m in (reference.WINOGRAD_BT, reference.WINOGRAD_G,
+                                                 reference.WINOGRAD_AT))
+tile, filt = rng.standard_normal((4, 4)), rng.standard_normal((3, 3))
+direct = np.array([[np.sum(tile[i:i + 3, j:j + 3] * filt) for j in range(2)] for i in range(2)])
+close(AT @ ((G_ @ filt @ G_.T) * (BT @ tile @ BT.T)) @ AT.T, direct)
+print("2-d F(2x2, 3x3): 16 multiplies give the 2x2 tile that takes 36 directly")
+
+# the whole layer of (f), forward and backward, by each algorithm
+mxg = minicnn.tensor(xf, requires_grad=True)
+mwg = minicnn.tensor(wf, requires_grad=True)
+
+
+def forward_backward():
+    mxg.grad = mwg.grad = None
+    y = F.conv2d(mxg, mwg, mbf, padding=1)
+    y.backward(minicnn.ones_like(y))
+    return y
+
+
+algorithm_times = {}
+for name in ("im2col", "winograd"):
+    set_conv_algorithm(name)
+    close(forward_backward(), y_ref, tol=1e-3)
+    algorithm_times[name] = best_time(forward_backward, repeat)
+set_conv_algorithm("auto")
+for name, t in algorithm_times.items():
+    print(f"  {name:9s} forward+backward {t * 1e3:8.2f} ms")
+print(f"Winograd / im2col time: {algorithm_times['winograd'] / algorithm_times['im2col']:.2f} "
+      f"(multiplies: 16/36 = {16 / 36:.2f}; the transforms cost memory traffic, and small "
+      "layers do not pay it back)")
+
+# %% [markdown]
 # ## Summary
 #
 # * A convolution is a dot product per output pixel and filter; im2col lays the patches out
@@ -388,6 +448,8 @@ print("saved", OUT / "03_conv_timing.png")
 #   the adjoint of im2col, which adds the gradients of repeated pixels.
 # * The price is memory: the column matrix is `kh*kw` times the input. The payoff is that the
 #   time goes into matrix products, which run near the machine's peak.
+# * Winograd's F(2x2, 3x3) trades multiplies for additions: 2.25x fewer for a 3x3 stride-1
+#   layer, still as matrix products, with the same result up to rounding.
 #
 # `benchmarks/bench_conv.py` times the full forward and backward of ResNet layers against
 # PyTorch. Next, lesson 04: grouped and depthwise convolutions, and what they save.

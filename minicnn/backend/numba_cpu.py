@@ -356,6 +356,205 @@ def depthwise_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation)
     return gw.reshape(o, 1, kernel[0], kernel[1])
 
 
+# ---- Winograd F(2x2, 3x3) transforms (see reference.py, "Winograd F(2x2, 3x3)")
+# Each thread owns one (image, channel) plane: it pads the plane into a canvas of whole
+# tiles, then visits its tiles in order. A tile's 16 values are written with explicit
+# 4-point transforms (the three small functions below), not matrix products.
+
+
+@numba.njit(cache=True, inline="always")
+def _bt_times(a0, a1, a2, a3):  # B^T @ (a0, a1, a2, a3)
+    return a0 - a2, a1 + a2, a2 - a1, a1 - a3
+
+
+@numba.njit(cache=True, inline="always")
+def _b_times(a0, a1, a2, a3):  # B @ (a0, a1, a2, a3), the adjoint of _bt_times
+    return a0, a1 - a2 + a3, a1 + a2 - a0, -a3
+
+
+@numba.njit(cache=True, inline="always")
+def _at_times(a0, a1, a2, a3):  # A^T @ (a0, a1, a2, a3): 4 values -> 2
+    return a0 + a1 + a2, a1 - a2 - a3
+
+
+@numba.njit(cache=True, inline="always")
+def _a_times(a0, a1):  # A @ (a0, a1): 2 values -> 4, the adjoint of _at_times
+    return a0, a0 + a1, a0 - a1, -a1
+
+
+@numba.njit(cache=True, parallel=True)
+def _winograd_input_kernel(x, v, pt, pl, th, tw):
+    # v[4a+b, c, t] = (B^T d B)[a, b], d = the 4x4 tile of padded x[n, c] at (2ty, 2tx),
+    # t = (n*th + ty)*tw + tx; prange over (c, n) planes, then tile rows: B^T d for the
+    # whole row of tiles at once (4 canvas rows -> e), then (.) B tile by tile
+    n_batch, channels = x.shape[0], x.shape[1]
+    wp = 2 * tw + 2
+    for p in numba.prange(channels * n_batch):
+        c = p // n_batch
+        n = p - c * n_batch
+        d = np.zeros((2 * th + 2) * wp, dtype=x.dtype)
+        _load_padded(x[n, c], d, pt, pl, wp)
+        e = np.empty((4, wp), dtype=x.dtype)
+        for ty in range(th):
+            r = 2 * ty * wp
+            for q in range(wp):
+                e[0, q], e[1, q], e[2, q], e[3, q] = _bt_times(
+                    d[r + q], d[r + wp + q], d[r + 2 * wp + q], d[r + 3 * wp + q])
+            t0 = (n * th + ty) * tw
+            for a in range(4):
+                ea = e[a]
+                for tx in range(tw):
+                    q = np.uint64(2 * tx)
+                    v0, v1, v2, v3 = _bt_times(ea[q], ea[q + 1], ea[q + 2], ea[q + 3])
+                    t = np.uint64(t0 + tx)
+                    v[4 * a, c, t] = v0
+                    v[4 * a + 1, c, t] = v1
+                    v[4 * a + 2, c, t] = v2
+                    v[4 * a + 3, c, t] = v3
+
+
+@numba.njit(cache=True, parallel=True)
+def _winograd_input_backward_kernel(dv, dx, pt, pl, th, tw):
+    # dx[n, c] = the sum over tiles of B dV B^T added at the 4x4 pixels the tile read;
+    # prange over (n, c) planes, each summed in its own canvas, then cropped into dx. Per
+    # tile row: (.) B^T tile by tile into four rows e (columns 0, 1 of each tile) and f
+    # (columns 2, 3, which overlap the next tile's 0, 1), then B (e + f) onto the canvas
+    n_batch, channels = dx.shape[0], dx.shape[1]
+    wp = 2 * tw + 2
+    for p in numba.prange(n_batch * channels):
+        n = p // channels
+        c = p - n * channels
+        canvas = np.zeros((2 * th + 2) * wp, dtype=dx.dtype)
+        e = np.zeros((4, wp), dtype=dx.dtype)  # e[:, 2tw:] and f[:, :2] stay zero
+        f = np.zeros((4, wp), dtype=dx.dtype)
+        for ty in range(th):
+            t0 = (n * th + ty) * tw
+            for a in range(4):
+                ea, fa = e[a], f[a]
+                for tx in range(tw):
+                    t = np.uint64(t0 + tx)
+                    d0, d1, d2, d3 = _b_times(dv[4 * a, c, t], dv[4 * a + 1, c, t],
+                                              dv[4 * a + 2, c, t], dv[4 * a + 3, c, t])
+                    q = np.uint64(2 * tx)
+                    ea[q] = d0
+                    ea[q + 1] = d1
+                    fa[q + 2] = d2
+                    fa[q + 3] = d3
+            r = 2 * ty * wp
+            for q in range(wp):
+                d0, d1, d2, d3 = _b_times(e[0, q] + f[0, q], e[1, q] + f[1, q],
+                                          e[2, q] + f[2, q], e[3, q] + f[3, q])
+                canvas[r + q] += d0
+                canvas[r + wp + q] += d1
+                canvas[r + 2 * wp + q] += d2
+                canvas[r + 3 * wp + q] += d3
+        _store_cropped(canvas, dx[n, c], pt, pl, wp)
+
+
+@numba.njit(cache=True, parallel=True)
+def _winograd_output_kernel(m, y, th, tw):
+    # y[n, k, 2ty+i, 2tx+j] = (A^T M A)[i, j], M[a, b] = m[4a+b, k, t]; prange over (n, k)
+    # planes, then tile rows: (.) A tile by tile into four rows e, then A^T e, two output
+    # rows at once, into a canvas of whole tiles, which is cropped into y
+    n_batch, k_out = y.shape[0], y.shape[1]
+    wc = 2 * tw
+    for p in numba.prange(n_batch * k_out):
+        n = p // k_out
+        k = p - n * k_out
+        canvas = np.empty(2 * th * wc, dtype=y.dtype)
+        e = np.empty((4, wc), dtype=y.dtype)
+        for ty in range(th):
+            t0 = (n * th + ty) * tw
+            for a in range(4):
+                ea = e[a]
+                for tx in range(tw):
+                    t = np.uint64(t0 + tx)
+                    y0, y1 = _at_times(m[4 * a, k, t], m[4 * a + 1, k, t], m[4 * a + 2, k, t],
+                                       m[4 * a + 3, k, t])
+                    q = np.uint64(2 * tx)
+                    ea[q] = y0
+                    ea[q + 1] = y1
+            r = 2 * ty * wc
+            for q in range(wc):
+                canvas[r + q], canvas[r + wc + q] = _at_times(e[0, q], e[1, q], e[2, q], e[3, q])
+        _store_cropped(canvas, y[n, k], 0, 0, wc)
+
+
+@numba.njit(cache=True, parallel=True)
+def _winograd_output_backward_kernel(g, dm, th, tw):
+    # dm[4a+b, k, t] = (A dY A^T)[a, b], dY = the 2x2 tile of g[n, k] at (2ty, 2tx), zeros
+    # past the edge; prange over (k, n) planes, then tile rows: A dY for the whole row of
+    # tiles at once (2 rows -> 4), then (.) A^T tile by tile
+    n_batch, k_out = g.shape[0], g.shape[1]
+    wc = 2 * tw
+    for p in numba.prange(k_out * n_batch):
+        k = p // n_batch
+        n = p - k * n_batch
+        canvas = np.zeros(2 * th * wc, dtype=g.dtype)
+        _load_padded(g[n, k], canvas, 0, 0, wc)
+        e = np.empty((4, wc), dtype=g.dtype)
+        for ty in range(th):
+            r = 2 * ty * wc
+            for q in range(wc):
+                e[0, q], e[1, q], e[2, q], e[3, q] = _a_times(canvas[r + q], canvas[r + wc + q])
+            t0 = (n * th + ty) * tw
+            for a in range(4):
+                ea = e[a]
+                for tx in range(tw):
+                    q = np.uint64(2 * tx)
+                    m0, m1, m2, m3 = _a_times(ea[q], ea[q + 1])
+                    t = np.uint64(t0 + tx)
+                    dm[4 * a, k, t] = m0
+                    dm[4 * a + 1, k, t] = m1
+                    dm[4 * a + 2, k, t] = m2
+                    dm[4 * a + 3, k, t] = m3
+
+
+def winograd_input_transform(x, padding, out_hw, out=None):
+    """Numba :func:`reference.winograd_input_transform`; ``out`` may be a reused buffer."""
+    if not _floats(x):
+        return reference.winograd_input_transform(x, padding, out_hw, out)
+    n, c = x.shape[:2]
+    th, tw = reference.winograd_tiles(out_hw)
+    shape = (16, c, n * th * tw)
+    v = np.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
+    _winograd_input_kernel(np.ascontiguousarray(x), v, padding[0][0], padding[1][0], th, tw)
+    return v
+
+
+def winograd_input_transform_backward(dv, x_shape, padding, out_hw):
+    """Numba :func:`reference.winograd_input_transform_backward`."""
+    if not _floats(dv):
+        return reference.winograd_input_transform_backward(dv, x_shape, padding, out_hw)
+    th, tw = reference.winograd_tiles(out_hw)
+    dx = np.empty(tuple(x_shape), dtype=dv.dtype)
+    _winograd_input_backward_kernel(np.ascontiguousarray(dv), dx, padding[0][0], padding[1][0],
+                                    th, tw)
+    return dx
+
+
+def winograd_output_transform(m, n_batch: int, out_hw):
+    """Numba :func:`reference.winograd_output_transform`."""
+    if not _floats(m):
+        return reference.winograd_output_transform(m, n_batch, out_hw)
+    th, tw = reference.winograd_tiles(out_hw)
+    y = np.empty((n_batch, m.shape[1], int(out_hw[0]), int(out_hw[1])), dtype=m.dtype)
+    _winograd_output_kernel(np.ascontiguousarray(m), y, th, tw)
+    return y
+
+
+def winograd_output_transform_backward(grad, out=None):
+    """Numba :func:`reference.winograd_output_transform_backward`; ``out``: a reused buffer."""
+    if not _floats(grad):
+        return reference.winograd_output_transform_backward(grad)
+    n, k = grad.shape[:2]
+    th, tw = reference.winograd_tiles(grad.shape[2:])
+    shape = (16, k, n * th * tw)
+    dm = np.empty(shape, dtype=grad.dtype) if out is None else out.reshape(shape)
+    _winograd_output_backward_kernel(np.ascontiguousarray(grad), dm, th, tw)
+    return dm
+
+
 # ---- pooling
 # Same geometry arguments as the reference kernels (see reference.py, "pooling"). The
 # compiled loops run over the N*C planes in parallel (prange), then over the outputs of
@@ -748,6 +947,10 @@ KERNELS = {
     "depthwise_conv2d": depthwise_conv2d,
     "depthwise_conv2d_backward_input": depthwise_conv2d_backward_input,
     "depthwise_conv2d_backward_weight": depthwise_conv2d_backward_weight,
+    "winograd_input_transform": winograd_input_transform,
+    "winograd_input_transform_backward": winograd_input_transform_backward,
+    "winograd_output_transform": winograd_output_transform,
+    "winograd_output_transform_backward": winograd_output_transform_backward,
     "erf": erf,
     "log_softmax": log_softmax,
     "upsample_nearest": upsample_nearest,

@@ -473,9 +473,9 @@ def test_module_bad_arguments():
 
 
 def test_workspace_hands_out_only_free_buffers():
-    from minicnn.nn.functional.conv import _Workspace
+    from minicnn.nn.functional.workspace import Workspace
 
-    ws = _Workspace(max_bytes=64 << 20)
+    ws = Workspace(max_bytes=64 << 20)
 
     def address(a):
         return a.__array_interface__["data"][0]

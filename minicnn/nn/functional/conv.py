@@ -14,8 +14,10 @@ col2im (the adjoint of im2col) adds every column entry back where it was read fr
 With ``groups=G`` the channels split into G independent convolutions: the same three
 GEMMs, batched over a leading G axis, with no Python loop over the groups.
 
-Three special cases run faster than the general path (see shared/performance-notes.md):
+Four special cases run faster than the general path (see shared/performance-notes.md):
 
+* 3x3, stride-1 convolutions with enough channels (most of a ResNet or a VGG) use
+  Winograd's F(2x2, 3x3) algorithm on the CPU: 2.25x fewer multiplies (winograd.py).
 * 1x1 kernels without padding skip im2col: the column matrix is the (subsampled)
   input itself, with its channels first.
 * depthwise convolutions (``groups == C_in``, one input channel per group) use direct
@@ -30,18 +32,17 @@ a convolution and a weight gradient: all three functions below (``_conv_forward`
 from __future__ import annotations
 
 import numbers
-import sys
 from dataclasses import dataclass
-
-import numpy as np
 
 from minicnn.autograd.function import Function
 from minicnn.autograd.grad_mode import is_grad_enabled
 from minicnn.autograd.tensor import Tensor
 from minicnn.backend import array_module, backend_of
 from minicnn.backend.reference import conv_output_size
+from minicnn.nn.functional import winograd
+from minicnn.nn.functional.workspace import WORKSPACE
 
-__all__ = ["conv2d", "conv_transpose2d", "ConvGeometry"]
+__all__ = ["conv2d", "conv_transpose2d", "ConvGeometry", "set_conv_algorithm"]
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
@@ -154,61 +155,6 @@ def _check_fits(op: str, input_hw, geometry: ConvGeometry) -> None:
         )
 
 
-# ---------------------------------------------------------------- workspace
-
-
-class _Workspace:
-    """Reused scratch memory for the big column matrices (``cols`` and ``dcols``).
-
-    A fresh array above 32 MB comes straight from the OS (glibc maps it), and touching
-    its pages the first time costs as much as filling it again: on a 64-channel 32x32
-    layer at batch 32, im2col into a fresh 75 MB array took 10 ms, into a reused one 3 ms
-    (shared/performance-notes.md, item 2). So big scratch arrays are carved out of
-    buffers kept here. A buffer is handed out again only when nothing else refers to it:
-    every view of a buffer holds a reference to it, so ``sys.getrefcount`` tells whether
-    the ``cols`` saved for a backward pass are still alive. CPU (NumPy) arrays only:
-    CuPy has its own memory pool.
-    """
-
-    MIN_BYTES = 4 << 20  # smaller arrays come from malloc's free lists anyway
-    FREE_REFCOUNT = 3  # the list, the loop variable and getrefcount's own argument
-
-    def __init__(self, max_bytes: int = 2 << 30):
-        self.max_bytes = max_bytes
-        self.buffers: list[np.ndarray] = []
-
-    def empty(self, shape, dtype, xp=np):
-        """An uninitialized C-contiguous array, from a free buffer when one fits."""
-        dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape)) * dtype.itemsize
-        if xp is not np or nbytes < self.MIN_BYTES:
-            return xp.empty(shape, dtype=dtype)
-        for buf in self.buffers:  # the smallest free buffer that fits, within 2x
-            if nbytes <= buf.nbytes <= 2 * nbytes and sys.getrefcount(buf) <= self.FREE_REFCOUNT:
-                return buf[:nbytes].view(dtype).reshape(shape)
-        buf = np.empty(nbytes, dtype=np.uint8)
-        self._make_room(nbytes)
-        if sum(b.nbytes for b in self.buffers) + nbytes <= self.max_bytes:
-            self.buffers.append(buf)
-            self.buffers.sort(key=lambda b: b.nbytes)
-        return buf.view(dtype).reshape(shape)
-
-    def _make_room(self, nbytes: int) -> None:
-        """Drop free buffers (largest first) until ``nbytes`` more fit under the cap."""
-        for buf in sorted(self.buffers, key=lambda b: -b.nbytes):
-            if sum(b.nbytes for b in self.buffers) + nbytes <= self.max_bytes:
-                return
-            if sys.getrefcount(buf) <= self.FREE_REFCOUNT + 1:  # + the sorted() list
-                self.buffers.remove(buf)
-
-    def clear(self) -> None:
-        """Forget every buffer (memory in use elsewhere stays valid)."""
-        self.buffers.clear()
-
-
-_WORKSPACE = _Workspace()
-
-
 # ---------------------------------------------------------------- the three products
 
 
@@ -247,7 +193,7 @@ def _columns(x, geometry: ConvGeometry, out_hw):
     backend = backend_of(x)
     n, c = x.shape[:2]
     shape = (c * geometry.kernel[0] * geometry.kernel[1], n * out_hw[0] * out_hw[1])
-    cols = _WORKSPACE.empty(shape, x.dtype, backend.xp)
+    cols = WORKSPACE.empty(shape, x.dtype, backend.xp)
     return backend.im2col(x, *geometry.args(), out_size=out_hw, out=cols)
 
 
@@ -286,7 +232,7 @@ def _conv_backward_input(grad, weight, geometry: ConvGeometry, x_shape, grad_cf=
     if grad_cf is None:
         grad_cf = _channels_first(grad)
     w3t = weight.reshape(g, o // g, -1).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
-    dcols = _WORKSPACE.empty((g, w3t.shape[1], grad_cf.shape[1]), grad.dtype, xp)
+    dcols = WORKSPACE.empty((g, w3t.shape[1], grad_cf.shape[1]), grad.dtype, xp)
     xp.matmul(w3t, grad_cf.reshape(g, o // g, -1), out=dcols)  # (G, C/G*kh*kw, N*L)
     dcols = dcols.reshape(-1, dcols.shape[2])
     if _is_pointwise(geometry):  # the adjoint of "channels first, subsampled"
@@ -341,15 +287,58 @@ def _recording(ctx) -> bool:
 # ---------------------------------------------------------------- conv2d
 
 
+_ALGORITHMS = ("auto", "im2col", "winograd")
+_conv_algorithm = "auto"
+
+
+def set_conv_algorithm(name: str) -> str:
+    """Choose how ``conv2d`` computes 3x3 stride-1 convolutions; returns the previous choice.
+
+    * ``"auto"`` (the default): Winograd F(2x2, 3x3) (see winograd.py) for 3x3, stride-1,
+      dilation-1, ungrouped convolutions on the CPU that are large enough for it to pay
+      (``winograd.pays``: ResNet and VGG layers from 32 channels at 32x32 on); im2col
+      for everything else.
+    * ``"im2col"``: always im2col (the algorithm the lessons start from).
+    * ``"winograd"``: Winograd wherever it applies, whatever the channel count or device.
+
+    The choice changes speed and rounding, never the result beyond rounding.
+    """
+    global _conv_algorithm
+    if name not in _ALGORITHMS:
+        raise ValueError(f"set_conv_algorithm: name must be one of {_ALGORITHMS}, got {name!r}")
+    previous, _conv_algorithm = _conv_algorithm, name
+    return previous
+
+
+def _use_winograd(x, weight, geometry: ConvGeometry) -> bool:
+    if _conv_algorithm == "im2col" or not winograd.applies(*geometry.args()[:2],
+                                                            geometry.dilation, geometry.groups):
+        return False
+    if _conv_algorithm == "winograd":
+        return True
+    # not yet measured on a GPU, where cuBLAS makes im2col fast: CPU only for now
+    return (backend_of(x).name != "cupy"
+            and winograd.pays(x.shape[1], weight.shape[0], geometry.output_hw(*x.shape[2:])))
+
+
 class Convolution2d(Function):
-    """``conv2d`` as a graph node: forward by :func:`_conv_forward`, backward by the other two."""
+    """``conv2d`` as a graph node: by Winograd (winograd.py) where that applies and pays,
+    else forward by :func:`_conv_forward` and backward by the other two."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, *, geometry: ConvGeometry):
+        if _use_winograd(x, weight, geometry):
+            y, u, v = winograd.forward(x, weight, geometry.padding,
+                                       geometry.output_hw(*x.shape[2:]))
+            if _recording(ctx):
+                need_x, need_w, _ = ctx.needs_input_grad
+                ctx.geometry, ctx.x_shape, ctx.winograd = geometry, x.shape, True
+                ctx.save_for_backward(u if need_x else None, None, v if need_w else None)
+            return _add_bias_nchw(y, bias)
         y, cols = _conv_forward(x, weight, geometry)
         if _recording(ctx):
             need_x, need_w, _ = ctx.needs_input_grad
-            ctx.geometry, ctx.x_shape = geometry, x.shape
+            ctx.geometry, ctx.x_shape, ctx.winograd = geometry, x.shape, False
             keep_cols = need_w and cols is not None
             ctx.save_for_backward(x if need_w and not keep_cols else None,
                                   weight, cols if keep_cols else None)
@@ -360,6 +349,10 @@ class Convolution2d(Function):
         x, weight, cols = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
         geometry = ctx.geometry
+        if ctx.winograd:  # saved: Winograd's U, None, V
+            dx, dw = winograd.backward(grad, x, cols, ctx.x_shape, geometry.padding,
+                                       need_x, need_w)
+            return dx, dw, grad.sum(axis=(0, 2, 3)) if need_b else None
         gemm = not _is_depthwise(ctx.x_shape[1], weight.shape, geometry.groups)
         # the GEMMs want dy as (C_out, N*L): make it once for both
         grad_cf = _channels_first(grad) if gemm and (need_x or need_w) else None

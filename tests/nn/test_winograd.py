@@ -1,0 +1,204 @@
+"""Winograd F(2x2, 3x3) convolution (nn/functional/winograd.py) against PyTorch.
+
+``conv2d`` picks Winograd on its own only for large layers; here ``set_conv_algorithm``
+forces it onto small ones, so every edge is exercised: paddings that leave half tiles,
+asymmetric 'same' padding, 1x1 outputs, one channel, only some gradients, strided views,
+float32 and float64, on every backend; a hypothesis sweep; gradcheck in float64; and
+the dispatch rule itself. The transform kernels are tested in
+tests/backend/test_conv_kernels.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import minicnn
+import minicnn.nn.functional as F
+from minicnn.nn.functional import conv as conv_module
+from minicnn.nn.functional import winograd
+from minicnn.nn.functional.conv import ConvGeometry, set_conv_algorithm
+from tests.conftest import device_of
+from tests.helpers import assert_close
+
+
+@pytest.fixture
+def algorithm():
+    """Call with a name to force that algorithm for the rest of the test."""
+    previous = set_conv_algorithm("auto")
+    yield set_conv_algorithm
+    set_conv_algorithm(previous)
+
+
+# (input shape, C_out, padding)
+CASES = {
+    "pad1-even": ((2, 3, 6, 8), 4, 1),
+    "pad1-odd": ((2, 3, 7, 5), 2, 1),  # half tiles at the bottom and right
+    "pad0": ((1, 2, 6, 7), 3, 0),
+    "pad2": ((2, 1, 4, 3), 2, 2),
+    "rect-pad": ((1, 3, 5, 6), 2, (0, 2)),
+    "same": ((2, 2, 5, 4), 3, "same"),
+    "one-pixel-out": ((2, 3, 3, 3), 2, 0),
+    "one-channel": ((3, 1, 5, 5), 1, 1),
+}
+
+
+def _compare(x_shape, c_out, padding, dtype, device, bias=True, grads=(True, True, True),
+             transform=None, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = [rng.standard_normal(x_shape).astype(dtype),
+              rng.standard_normal((c_out, x_shape[1], 3, 3)).astype(dtype),
+              rng.standard_normal(c_out).astype(dtype)]
+    m = [minicnn.tensor(a, device=device, requires_grad=r) for a, r in zip(arrays, grads,
+                                                                           strict=True)]
+    t = [torch.tensor(a, requires_grad=r) for a, r in zip(arrays, grads, strict=True)]
+    mx, tx = (transform(m[0]), transform(t[0])) if transform else (m[0], t[0])
+    my = F.conv2d(mx, m[1], m[2] if bias else None, padding=padding)
+    ty = TF.conv2d(tx, t[1], t[2] if bias else None, padding=padding)
+    assert_close(my.detach(), ty.detach(), dtype, msg="output")
+    g = rng.standard_normal(my.shape).astype(dtype)
+    my.backward(minicnn.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    for mi, ti, name, needed in zip(m, t, ("input", "weight", "bias"), grads, strict=True):
+        if needed and (bias or name != "bias"):
+            assert_close(mi.grad, ti.grad, dtype, msg=f"grad of {name}")
+        else:
+            assert mi.grad is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_matches_torch(backend, algorithm, case, dtype):
+    algorithm("winograd")
+    x_shape, c_out, padding = CASES[case]
+    _compare(x_shape, c_out, padding, dtype, device_of(backend))
+
+
+@pytest.mark.parametrize("grads", [(True, False, False), (False, True, False),
+                                   (False, False, True), (True, True, False)])
+def test_only_some_gradients(backend, algorithm, grads):
+    algorithm("winograd")
+    _compare((2, 3, 5, 6), 4, 1, np.float64, device_of(backend), grads=grads)
+
+
+def test_without_bias(backend, algorithm):
+    algorithm("winograd")
+    _compare((2, 3, 5, 6), 4, 1, np.float32, device_of(backend), bias=False)
+
+
+def test_non_contiguous_input_and_weight(backend, algorithm):
+    algorithm("winograd")
+    _compare((2, 3, 6, 5), 4, 1, np.float32, device_of(backend),
+             transform=lambda x: x.permute(0, 1, 3, 2))
+    rng = np.random.default_rng(3)
+    w_t = rng.standard_normal((3, 4, 3, 3))  # (C_in, C_out, kh, kw), used permuted
+    x = rng.standard_normal((2, 3, 6, 6))
+    device = device_of(backend)
+    y = F.conv2d(minicnn.tensor(x, device=device),
+                 minicnn.tensor(w_t, device=device).permute(1, 0, 2, 3), padding=1)
+    assert_close(y, TF.conv2d(torch.tensor(x), torch.tensor(w_t).permute(1, 0, 2, 3),
+                              padding=1), np.float64)
+
+
+def test_large_layer_float32_agrees_with_im2col(algorithm):
+    """The auto choice on a ResNet-sized layer: Winograd, equal to im2col and PyTorch in
+    float32 (the rounding of a 576-term sum, well inside the suite's tolerance)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 64, 16, 17)).astype(np.float32)
+    w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
+    geometry = ConvGeometry((3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    assert conv_module._use_winograd(x, w, geometry)
+    wino = F.conv2d(minicnn.tensor(x), minicnn.tensor(w), padding=1)
+    algorithm("im2col")
+    direct = F.conv2d(minicnn.tensor(x), minicnn.tensor(w), padding=1)
+    ref = TF.conv2d(torch.tensor(x), torch.tensor(w), padding=1)
+    assert_close(wino, ref, np.float32)
+    assert_close(direct, ref, np.float32)
+
+
+def test_saved_tiles_survive_other_convolutions(backend, algorithm):
+    """A retained graph keeps V (from the workspace); other convolutions must not reuse it."""
+    algorithm("winograd")
+    rng = np.random.default_rng(0)
+    device = device_of(backend)
+    x = minicnn.tensor(rng.standard_normal((8, 32, 32, 32)).astype(np.float32), device=device)
+    w = minicnn.tensor(rng.standard_normal((8, 32, 3, 3)).astype(np.float32), device=device,
+                       requires_grad=True)
+    y = F.conv2d(x, w, padding=1)  # its V (16 x 32 x 2048 floats, 4 MB) is pooled
+    y.sum().backward(retain_graph=True)
+    first = w.grad.numpy().copy()
+    with minicnn.no_grad():
+        F.conv2d(x * 2.0, w, padding=1)  # same shapes: would love the same buffer
+    w.grad = None
+    y.sum().backward()
+    assert_close(w.grad, first, np.float32)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_sweep(backend, algorithm, data):
+    algorithm("winograd")
+    draw = data.draw
+    padding = draw(st.one_of(st.integers(0, 2), st.tuples(st.integers(0, 2), st.integers(0, 2)),
+                             st.just("same")), "padding")
+    pads = (1, 1) if padding == "same" else (
+        (padding, padding) if isinstance(padding, int) else padding)
+    h = draw(st.integers(max(1, 3 - 2 * pads[0]), 9), "H")
+    w = draw(st.integers(max(1, 3 - 2 * pads[1]), 9), "W")
+    x_shape = (draw(st.integers(1, 2), "N"), draw(st.integers(1, 4), "C_in"), h, w)
+    _compare(x_shape, draw(st.integers(1, 4), "C_out"), padding, np.float64,
+             device_of(backend), bias=draw(st.booleans(), "bias"))
+
+
+@pytest.mark.parametrize("padding", [1, (0, 2)])
+def test_gradcheck(backend, algorithm, padding):
+    algorithm("winograd")
+    device = device_of(backend)
+    rng = np.random.default_rng(5)
+    x, w, b = (minicnn.tensor(rng.standard_normal(s), dtype=np.float64, device=device,
+                              requires_grad=True) for s in ((2, 3, 5, 4), (2, 3, 3, 3), (2,)))
+    assert minicnn.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=padding), [x, w, b])
+
+
+# ---------------------------------------------------------------- the dispatch rule
+
+
+def _uses_winograd(c_in, c_out, hw, **geometry):
+    kernel = geometry.get("kernel", (3, 3))
+    g = ConvGeometry(kernel, geometry.get("stride", (1, 1)), ((1, 1), (1, 1)),
+                     geometry.get("dilation", (1, 1)), geometry.get("groups", 1))
+    x = np.zeros((2, c_in, hw, hw), np.float32)
+    w = np.zeros((c_out, c_in // g.groups, *kernel), np.float32)
+    return conv_module._use_winograd(x, w, g)
+
+
+def test_auto_uses_winograd_only_where_it_applies_and_pays(algorithm):
+    big = winograd.MIN_CHANNELS * 4
+    hw = 16  # big * big * hw * hw >= MIN_WORK
+    assert big * big * hw * hw >= winograd.MIN_WORK
+    assert _uses_winograd(big, big, hw)
+    assert _uses_winograd(winograd.MIN_CHANNELS, 4096, hw)
+    assert not _uses_winograd(winograd.MIN_CHANNELS - 1, 4096, hw)  # too few channels
+    assert not _uses_winograd(4096, winograd.MIN_CHANNELS - 1, hw)
+    assert not _uses_winograd(big, big, hw // 4)  # too little work: im2col is faster
+    assert not _uses_winograd(big, big, hw, stride=(2, 2))  # Winograd does not apply
+    assert not _uses_winograd(big, big, hw, dilation=(2, 1))
+    assert not _uses_winograd(big, big, hw, groups=2)
+    assert not _uses_winograd(big, big, hw, kernel=(5, 5))
+    algorithm("im2col")
+    assert not _uses_winograd(big, big, hw)
+    algorithm("winograd")
+    assert _uses_winograd(1, 1, 16)
+    assert not _uses_winograd(1, 1, 16, stride=(1, 2))
+
+
+def test_set_conv_algorithm_returns_previous_and_rejects_unknown(algorithm):
+    assert set_conv_algorithm("im2col") == "auto"
+    assert set_conv_algorithm("winograd") == "im2col"
+    with pytest.raises(ValueError, match=r"name must be one of .*'fft'"):
+        set_conv_algorithm("fft")
