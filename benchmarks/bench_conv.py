@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as TF
 
 import minicnn.nn.functional as F
+from minicnn.nn.functional.conv import set_conv_algorithm
 
 RESULTS = Path(__file__).resolve().parent / "results"
 Builder = Callable[[str, int], tuple[Callable[[], object], Callable[[], object]]]
@@ -258,6 +259,7 @@ def environment(device: str) -> dict:
         "torch_threads": torch.get_num_threads(),
         "NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER"),
         "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
     }
     try:
         import numba
@@ -283,7 +285,13 @@ def main(argv: list[str] | None = None, cases: list[dict] | None = None,
                         "e.g. minicnn-numpy")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other cases already in the JSON file (with --only)")
+    parser.add_argument("--conv-algorithm", default="auto", choices=["auto", "im2col", "winograd"],
+                        help="how minicnn computes 3x3 stride-1 convolutions (see "
+                        "set_conv_algorithm); other than auto, the JSON name gets a suffix")
     args = parser.parse_args(argv)
+    set_conv_algorithm(args.conv_algorithm)
+    if args.conv_algorithm != "auto":
+        name = f"{name}-{args.conv_algorithm}"
     batch, rounds, warmup = (4, 2, 1) if args.quick else (args.batch, args.rounds, 2)
     skip = {s for s in args.skip.split(",") if s}
     selected = [c for c in (cases or CASES) if args.only in c["name"]]
@@ -303,7 +311,7 @@ def main(argv: list[str] | None = None, cases: list[dict] | None = None,
             stored = sorted(kept + results, key=lambda r: order.index(r["name"])
                             if r["name"] in order else len(order))
         payload = {"environment": environment(args.device), "rounds": rounds,
-                   "cases": stored}
+                   "conv_algorithm": args.conv_algorithm, "cases": stored}
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(payload, indent=2) + "\n")
         tmp.replace(path)
