@@ -61,6 +61,15 @@ class Backend:
             f"known kernels: {sorted(kernels)}"
         )
 
+    def has_own(self, kernel: str) -> bool:
+        """True when this backend implements ``kernel`` itself (compiled), not by the reference.
+
+        Algorithms that only pay with fast kernels (Winograd's transforms, direct grouped
+        convolution) are chosen by this: on the numpy backend their readable reference
+        versions are slower than the im2col they would replace.
+        """
+        return kernel in self.kernels and reference.KERNELS.get(kernel) is not self.kernels[kernel]
+
     def overrides(self) -> list[str]:
         """Names of the kernels this backend implements itself (not the reference's)."""
         return sorted(k for k, f in self.kernels.items() if reference.KERNELS.get(k) is not f)

@@ -108,8 +108,9 @@ def erf(x):
 # Two measured details (Zen 5, batch 32):
 # * inner loops index with ``np.uint64(...)``: the index is known to be >= 0, and telling
 #   Numba so removes its negative-index wraparound test, which blocks vectorization;
-# * the depthwise kernels work on a "wide" grid with rows of wp values (the padded width):
-#   a kernel offset (i, j) is then ONE loop over the whole plane, k -> s*k + i*dh*wp + j*dw,
+# * the grouped (and depthwise) kernels work on a "wide" grid with rows of wp values (the
+#   padded width): a kernel offset (i, j) is then ONE loop over the whole plane, k -> s*k +
+#   i*dh*wp + j*dw,
 #   instead of one short loop per output row (LLVM runs loops shorter than its vector block,
 #   8 x 4 floats, without SIMD). The wide grid's extra columns hold junk (forward) or zeros
 #   (backward) and are dropped. 7-10x faster than row loops on 16x16 planes.
@@ -177,96 +178,6 @@ def _col2im_kernel(cols, dx, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out, hp, w
         _store_cropped(canvas, dx[n, c], pt, pl, wp)
 
 
-@numba.njit(cache=True, parallel=True)
-def _depthwise_forward_kernel(x, w, out, s, pt, pl, dh, dw, hp, wp):
-    # out[n, c*M+m, y, xo] = sum_ij w[c*M+m, i, j] * x_padded[n, c, y*s+i*dh, xo*s+j*dw];
-    # prange over (n, c) planes; per output channel, one long wide-grid loop per (i, j)
-    n_batch, channels = x.shape[0], x.shape[1]
-    n_out, h_out, w_out = out.shape[1], out.shape[2], out.shape[3]
-    kh, kw = w.shape[1], w.shape[2]
-    mult = n_out // channels
-    count = (h_out - 1) * wp + w_out  # the wide-grid positions up to the last output
-    for p in numba.prange(n_batch * channels):
-        n = p // channels
-        c = p - n * channels
-        canvas = np.zeros(hp * wp, dtype=x.dtype)
-        _load_padded(x[n, c], canvas, pt, pl, wp)
-        wide = np.empty(count, dtype=out.dtype)
-        for m in range(mult):
-            o = c * mult + m
-            wide[:] = 0
-            for i in range(kh):
-                for j in range(kw):
-                    wv = w[o, i, j]
-                    base = i * dh * wp + j * dw
-                    for k in range(count):
-                        wide[k] += wv * canvas[np.uint64(s * k + base)]
-            for y in range(h_out):
-                for xo in range(w_out):
-                    out[n, o, y, xo] = wide[y * wp + xo]
-
-
-@numba.njit(cache=True, parallel=True)
-def _depthwise_backward_input_kernel(g, w, dx, s, pt, pl, dh, dw, hp, wp):
-    # dx[n, c] = sum over m, i, j of w[c*M+m, i, j] * g[n, c*M+m] added at the pixels read;
-    # prange over (n, c) planes: g goes on the wide grid (zeros in the extra columns), each
-    # (i, j) is one long loop adding into the plane's canvas, which is cropped into dx
-    n_batch, channels = dx.shape[0], dx.shape[1]
-    n_out, h_out, w_out = g.shape[1], g.shape[2], g.shape[3]
-    kh, kw = w.shape[1], w.shape[2]
-    mult = n_out // channels
-    count = (h_out - 1) * wp + w_out
-    for p in numba.prange(n_batch * channels):
-        n = p // channels
-        c = p - n * channels
-        canvas = np.zeros(hp * wp, dtype=dx.dtype)
-        wide = np.zeros(count, dtype=g.dtype)
-        for m in range(mult):
-            o = c * mult + m
-            for y in range(h_out):
-                for xo in range(w_out):
-                    wide[y * wp + xo] = g[n, o, y, xo]
-            for i in range(kh):
-                for j in range(kw):
-                    wv = w[o, i, j]
-                    base = i * dh * wp + j * dw
-                    for k in range(count):
-                        canvas[np.uint64(s * k + base)] += wv * wide[k]
-        _store_cropped(canvas, dx[n, c], pt, pl, wp)
-
-
-@numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
-def _depthwise_backward_weight_kernel(g, x, gw, s, pt, pl, dh, dw, hp, wp, zero):
-    # gw[o, i, j] = sum_{n, y, xo} g[n, o, y, xo] * x_padded[n, o // M, y*s+i*dh, xo*s+j*dw];
-    # prange over o; per image one long dot product per (i, j) on the wide grid (zeros in
-    # g's extra columns), summed in g's dtype (vectorized), then into a float64 total
-    n_batch, n_out, h_out, w_out = g.shape
-    channels = x.shape[1]
-    kh, kw = gw.shape[1], gw.shape[2]
-    mult = n_out // channels
-    count = (h_out - 1) * wp + w_out
-    for o in numba.prange(n_out):
-        c = o // mult
-        total = np.zeros((kh, kw), dtype=np.float64)
-        canvas = np.zeros(hp * wp, dtype=x.dtype)
-        wide = np.zeros(count, dtype=g.dtype)
-        for n in range(n_batch):
-            _load_padded(x[n, c], canvas, pt, pl, wp)
-            for y in range(h_out):
-                for xo in range(w_out):
-                    wide[y * wp + xo] = g[n, o, y, xo]
-            for i in range(kh):
-                for j in range(kw):
-                    base = i * dh * wp + j * dw
-                    acc = zero  # in g's dtype, so the sum vectorizes
-                    for k in range(count):
-                        acc += wide[k] * canvas[np.uint64(s * k + base)]
-                    total[i, j] += acc
-        for i in range(kh):
-            for j in range(kw):
-                gw[o, i, j] = total[i, j]
-
-
 def _conv_ints(kernel, stride, padding, dilation, x_shape, out_size):
     """The ints the compiled loops take: kh, kw, sh, sw, top, left, dh, dw, h_out, w_out,
     and the canvas size hp, wp."""
@@ -310,50 +221,216 @@ def col2im(cols, x_shape, kernel, stride, padding, dilation, out_size=None):
     return dx
 
 
-def depthwise_conv2d(x, weight, stride, padding, dilation, out_size=None):
-    """Numba :func:`reference.depthwise_conv2d` (direct loops, no column matrix).
+# Grouped convolution (see reference.py, "grouped convolution"), depthwise included (one
+# input channel per group): the wide grid above, with C/G planes per thread. A group's C/G
+# canvases lie end to end in one flat array, so each term (c, i, j) of the sum is one offset
+# into it. Each pass over the wide grid handles FOUR terms (forward, weight gradient) or
+# four output channels (input gradient): one load and store of
+# the accumulator per four multiply-adds instead of per one, which the loop is bound by.
+
+
+@numba.njit(cache=True)
+def _term_offsets(cg, kh, kw, dh, dw, hp, wp):  # offs[(c*kh+i)*kw+j] = c*hp*wp + i*dh*wp + j*dw
+    offs = np.empty(cg * kh * kw, dtype=np.int64)
+    for c in range(cg):
+        for i in range(kh):
+            for j in range(kw):
+                offs[(c * kh + i) * kw + j] = c * hp * wp + i * dh * wp + j * dw
+    return offs
+
+
+@numba.njit(cache=True, parallel=True)
+def _grouped_forward_kernel(x, w, out, s, pt, pl, dh, dw, hp, wp):
+    # out[n, o, y, xo] = sum_{c,i,j} w[o, c, i, j] * x_padded[n, g*C/G+c, y*s+i*dh, xo*s+j*dw],
+    # g = o // (O/G); prange over (n, g): pad the group's planes once, then per output
+    # channel one wide-grid pass per four (c, i, j) terms
+    n_batch, channels = x.shape[0], x.shape[1]
+    n_out, cg, kh, kw = w.shape
+    h_out, w_out = out.shape[2], out.shape[3]
+    groups = channels // cg
+    og = n_out // groups
+    terms = cg * kh * kw
+    plane = hp * wp
+    wf = w.reshape(n_out, terms)
+    offs = _term_offsets(cg, kh, kw, dh, dw, hp, wp)
+    count = (h_out - 1) * wp + w_out  # the wide-grid positions up to the last output
+    quads = terms - terms % 4
+    for p in numba.prange(n_batch * groups):
+        n = p // groups
+        g = p - n * groups
+        canvas = np.zeros(cg * plane, dtype=x.dtype)
+        for c in range(cg):
+            _load_padded(x[n, g * cg + c], canvas[c * plane:(c + 1) * plane], pt, pl, wp)
+        wide = np.empty(count, dtype=out.dtype)
+        for m in range(og):
+            o = g * og + m
+            wide[:] = 0
+            for t in range(0, quads, 4):
+                a0, a1, a2, a3 = offs[t], offs[t + 1], offs[t + 2], offs[t + 3]
+                w0, w1, w2, w3 = wf[o, t], wf[o, t + 1], wf[o, t + 2], wf[o, t + 3]
+                for k in range(count):
+                    sk = s * k
+                    wide[k] += ((w0 * canvas[np.uint64(sk + a0)] + w1 * canvas[np.uint64(sk + a1)])
+                                + (w2 * canvas[np.uint64(sk + a2)]
+                                   + w3 * canvas[np.uint64(sk + a3)]))
+            for t in range(quads, terms):
+                a0, w0 = offs[t], wf[o, t]
+                for k in range(count):
+                    wide[k] += w0 * canvas[np.uint64(s * k + a0)]
+            for y in range(h_out):
+                for xo in range(w_out):
+                    out[n, o, y, xo] = wide[y * wp + xo]
+
+
+@numba.njit(cache=True, parallel=True)
+def _grouped_backward_input_kernel(g, w, dx, s, pt, pl, dh, dw, hp, wp):
+    # dx[n, grp*C/G+c] = sum over m, i, j of w[grp*O/G+m, c, i, j] * g[n, grp*O/G+m] added at
+    # the pixels read; prange over (n, grp): the group's O/G gradient planes go on the wide grid
+    # (zeros in the extra columns), then per input channel and (i, j) one pass per four m
+    # (then one per pair, then single m)
+    n_batch, channels = dx.shape[0], dx.shape[1]
+    n_out, cg, kh, kw = w.shape
+    h_out, w_out = g.shape[2], g.shape[3]
+    groups = channels // cg
+    og = n_out // groups
+    count = (h_out - 1) * wp + w_out
+    quads = og - og % 4
+    for p in numba.prange(n_batch * groups):
+        n = p // groups
+        grp = p - n * groups
+        wide = np.zeros((og, count), dtype=g.dtype)
+        for m in range(og):
+            for y in range(h_out):
+                for xo in range(w_out):
+                    wide[m, y * wp + xo] = g[n, grp * og + m, y, xo]
+        canvas = np.empty(hp * wp, dtype=dx.dtype)
+        for c in range(cg):
+            canvas[:] = 0
+            for i in range(kh):
+                for j in range(kw):
+                    base = i * dh * wp + j * dw
+                    for m in range(0, quads, 4):
+                        o = grp * og + m
+                        w0, w1, w2, w3 = w[o, c, i, j], w[o + 1, c, i, j], w[o + 2, c, i, j], \
+                            w[o + 3, c, i, j]
+                        r0, r1, r2, r3 = wide[m], wide[m + 1], wide[m + 2], wide[m + 3]
+                        for k in range(count):
+                            canvas[np.uint64(s * k + base)] += ((w0 * r0[k] + w1 * r1[k])
+                                                                + (w2 * r2[k] + w3 * r3[k]))
+                    rest = quads
+                    if og - quads >= 2:  # a pair left over (O/G = 2 is common)
+                        o = grp * og + quads
+                        w0, w1 = w[o, c, i, j], w[o + 1, c, i, j]
+                        r0, r1 = wide[quads], wide[quads + 1]
+                        for k in range(count):
+                            canvas[np.uint64(s * k + base)] += w0 * r0[k] + w1 * r1[k]
+                        rest = quads + 2
+                    for m in range(rest, og):
+                        w0, r0 = w[grp * og + m, c, i, j], wide[m]
+                        for k in range(count):
+                            canvas[np.uint64(s * k + base)] += w0 * r0[k]
+            _store_cropped(canvas, dx[n, grp * cg + c], pt, pl, wp)
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+def _grouped_backward_weight_kernel(g, x, gw, kh, kw, s, pt, pl, dh, dw, hp, wp, zero):
+    # gw[o, (c*kh+i)*kw+j] = sum_{n,y,xo} g[n, o, y, xo] * x_padded[n, grp*C/G+c, y*s+i*dh,
+    # xo*s+j*dw], grp = o // (O/G); prange over groups; per image and output channel one
+    # wide-grid pass per four (c, i, j) dot products, summed in g's dtype, then in float64
+    n_batch, n_out, h_out, w_out = g.shape
+    terms = gw.shape[1]
+    cg = terms // (kh * kw)
+    groups = x.shape[1] // cg
+    og = n_out // groups
+    plane = hp * wp
+    offs = _term_offsets(cg, kh, kw, dh, dw, hp, wp)
+    count = (h_out - 1) * wp + w_out
+    quads = terms - terms % 4
+    for grp in numba.prange(groups):
+        total = np.zeros((og, terms), dtype=np.float64)
+        canvas = np.zeros(cg * plane, dtype=x.dtype)
+        wide = np.zeros(count, dtype=g.dtype)
+        for n in range(n_batch):
+            for c in range(cg):
+                _load_padded(x[n, grp * cg + c], canvas[c * plane:(c + 1) * plane], pt, pl, wp)
+            for m in range(og):
+                for y in range(h_out):
+                    for xo in range(w_out):
+                        wide[y * wp + xo] = g[n, grp * og + m, y, xo]
+                for t in range(0, quads, 4):
+                    a0, a1, a2, a3 = offs[t], offs[t + 1], offs[t + 2], offs[t + 3]
+                    acc0 = acc1 = acc2 = acc3 = zero  # in g's dtype, so the sums vectorize
+                    for k in range(count):
+                        gk = wide[k]
+                        sk = s * k
+                        acc0 += gk * canvas[np.uint64(sk + a0)]
+                        acc1 += gk * canvas[np.uint64(sk + a1)]
+                        acc2 += gk * canvas[np.uint64(sk + a2)]
+                        acc3 += gk * canvas[np.uint64(sk + a3)]
+                    total[m, t] += acc0
+                    total[m, t + 1] += acc1
+                    total[m, t + 2] += acc2
+                    total[m, t + 3] += acc3
+                for t in range(quads, terms):
+                    a0 = offs[t]
+                    acc0 = zero
+                    for k in range(count):
+                        acc0 += wide[k] * canvas[np.uint64(s * k + a0)]
+                    total[m, t] += acc0
+        for m in range(og):
+            for t in range(terms):
+                gw[grp * og + m, t] = total[m, t]
+
+
+def grouped_conv2d(x, weight, stride, padding, dilation, out_size=None):
+    """Numba :func:`reference.grouped_conv2d` (direct loops, no column matrix).
 
     Fast case: equal strides along both axes (the wide grid needs it); else the reference.
     """
     if not _floats(x, weight) or stride[0] != stride[1]:
-        return reference.depthwise_conv2d(x, weight, stride, padding, dilation, out_size)
+        return reference.grouped_conv2d(x, weight, stride, padding, dilation, out_size)
     o, _, kh, kw = weight.shape
     _, _, s, _, pt, pl, dh, dw, h_out, w_out, hp, wp = _conv_ints(
         (kh, kw), stride, padding, dilation, x.shape, out_size)
     out = np.empty((x.shape[0], o, h_out, w_out), dtype=x.dtype)
-    _depthwise_forward_kernel(np.ascontiguousarray(x),
-                              np.ascontiguousarray(weight).reshape(o, kh, kw),
-                              out, s, pt, pl, dh, dw, hp, wp)
+    _grouped_forward_kernel(np.ascontiguousarray(x), np.ascontiguousarray(weight), out, s, pt,
+                            pl, dh, dw, hp, wp)
     return out
 
 
-def depthwise_conv2d_backward_input(grad, weight, x_shape, stride, padding, dilation):
-    """Numba :func:`reference.depthwise_conv2d_backward_input` (equal strides; else reference)."""
+def grouped_conv2d_backward_input(grad, weight, x_shape, stride, padding, dilation):
+    """Numba :func:`reference.grouped_conv2d_backward_input` (equal strides; else reference)."""
     if not _floats(grad, weight) or stride[0] != stride[1]:
-        return reference.depthwise_conv2d_backward_input(grad, weight, x_shape, stride,
-                                                         padding, dilation)
-    o, _, kh, kw = weight.shape
+        return reference.grouped_conv2d_backward_input(grad, weight, x_shape, stride, padding,
+                                                       dilation)
+    _, _, kh, kw = weight.shape
     _, _, s, _, pt, pl, dh, dw, _, _, hp, wp = _conv_ints(
         (kh, kw), stride, padding, dilation, x_shape, grad.shape[2:])
     dx = np.empty(tuple(x_shape), dtype=grad.dtype)
-    _depthwise_backward_input_kernel(np.ascontiguousarray(grad),
-                                     np.ascontiguousarray(weight).reshape(o, kh, kw),
-                                     dx, s, pt, pl, dh, dw, hp, wp)
+    _grouped_backward_input_kernel(np.ascontiguousarray(grad), np.ascontiguousarray(weight), dx,
+                                   s, pt, pl, dh, dw, hp, wp)
     return dx
 
 
-def depthwise_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation):
-    """Numba :func:`reference.depthwise_conv2d_backward_weight` (equal strides; else reference)."""
+def grouped_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation, groups):
+    """Numba :func:`reference.grouped_conv2d_backward_weight` (equal strides; else reference)."""
     if not _floats(grad, x) or stride[0] != stride[1]:
-        return reference.depthwise_conv2d_backward_weight(grad, x, kernel, stride, padding,
-                                                          dilation)
-    o = grad.shape[1]
+        return reference.grouped_conv2d_backward_weight(grad, x, kernel, stride, padding,
+                                                        dilation, groups)
+    kh, kw = kernel
+    o, cg = grad.shape[1], x.shape[1] // groups
     _, _, s, _, pt, pl, dh, dw, _, _, hp, wp = _conv_ints(
         kernel, stride, padding, dilation, x.shape, grad.shape[2:])
-    gw = np.empty((o, kernel[0], kernel[1]), dtype=grad.dtype)
-    _depthwise_backward_weight_kernel(np.ascontiguousarray(grad), np.ascontiguousarray(x), gw, s,
-                                      pt, pl, dh, dw, hp, wp, grad.dtype.type(0))
-    return gw.reshape(o, 1, kernel[0], kernel[1])
+    gw = np.empty((o, cg * kh * kw), dtype=grad.dtype)
+    _grouped_backward_weight_kernel(np.ascontiguousarray(grad), np.ascontiguousarray(x), gw,
+                                    int(kh), int(kw), s, pt, pl, dh, dw, hp, wp,
+                                    grad.dtype.type(0))
+    return gw.reshape(o, cg, kh, kw)
+
+
+def depthwise_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation):
+    """Depthwise = grouped with one input channel per group (groups = C)."""
+    return grouped_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation, x.shape[1])
 
 
 # ---- Winograd F(2x2, 3x3) transforms (see reference.py, "Winograd F(2x2, 3x3)")
@@ -522,23 +599,26 @@ def winograd_input_transform(x, padding, out_hw, out=None):
     return v
 
 
-def winograd_input_transform_backward(dv, x_shape, padding, out_hw):
-    """Numba :func:`reference.winograd_input_transform_backward`."""
+def winograd_input_transform_backward(dv, x_shape, padding, out_hw, out=None):
+    """Numba :func:`reference.winograd_input_transform_backward`; ``out``: a C-contiguous
+    array to fill."""
     if not _floats(dv):
-        return reference.winograd_input_transform_backward(dv, x_shape, padding, out_hw)
+        return reference.winograd_input_transform_backward(dv, x_shape, padding, out_hw, out)
     th, tw = reference.winograd_tiles(out_hw)
-    dx = np.empty(tuple(x_shape), dtype=dv.dtype)
+    dx = np.empty(tuple(x_shape), dtype=dv.dtype) if out is None else out
     _winograd_input_backward_kernel(np.ascontiguousarray(dv), dx, padding[0][0], padding[1][0],
                                     th, tw)
     return dx
 
 
-def winograd_output_transform(m, n_batch: int, out_hw):
-    """Numba :func:`reference.winograd_output_transform`."""
+def winograd_output_transform(m, n_batch: int, out_hw, out=None):
+    """Numba :func:`reference.winograd_output_transform`; ``out``: a C-contiguous array to
+    fill."""
     if not _floats(m):
-        return reference.winograd_output_transform(m, n_batch, out_hw)
+        return reference.winograd_output_transform(m, n_batch, out_hw, out)
     th, tw = reference.winograd_tiles(out_hw)
-    y = np.empty((n_batch, m.shape[1], int(out_hw[0]), int(out_hw[1])), dtype=m.dtype)
+    shape = (n_batch, m.shape[1], int(out_hw[0]), int(out_hw[1]))
+    y = np.empty(shape, dtype=m.dtype) if out is None else out.reshape(shape)
     _winograd_output_kernel(np.ascontiguousarray(m), y, th, tw)
     return y
 
@@ -944,9 +1024,14 @@ KERNELS = {
     "index_add": index_add,
     "im2col": im2col,
     "col2im": col2im,
-    "depthwise_conv2d": depthwise_conv2d,
-    "depthwise_conv2d_backward_input": depthwise_conv2d_backward_input,
+    # depthwise is grouped with one input channel per group: the grouped kernels measured as
+    # fast as the depthwise ones they replaced (2x faster on a stride-2 weight gradient)
+    "depthwise_conv2d": grouped_conv2d,
+    "depthwise_conv2d_backward_input": grouped_conv2d_backward_input,
     "depthwise_conv2d_backward_weight": depthwise_conv2d_backward_weight,
+    "grouped_conv2d": grouped_conv2d,
+    "grouped_conv2d_backward_input": grouped_conv2d_backward_input,
+    "grouped_conv2d_backward_weight": grouped_conv2d_backward_weight,
     "winograd_input_transform": winograd_input_transform,
     "winograd_input_transform_backward": winograd_input_transform_backward,
     "winograd_output_transform": winograd_output_transform,

@@ -282,67 +282,109 @@ def depthwise_conv2d(x, weight, stride, padding, dilation, out_size=None):
 
     ``x: (N, C, H, W)``, ``weight: (C*M, 1, kh, kw) -> (N, C*M, h_out, w_out)``: output
     channel ``c*M + m`` is input channel ``c`` convolved with filter ``weight[c*M + m]``
-    (M is the channel multiplier). Summed over the kernel offsets, one shifted slice each.
+    (M is the channel multiplier). It is :func:`grouped_conv2d` with one input channel
+    per group; backends may give it kernels of its own.
+    """
+    return grouped_conv2d(x, weight, stride, padding, dilation, out_size)
+
+
+def depthwise_conv2d_backward_input(grad, weight, x_shape, stride, padding, dilation):
+    """Gradient of :func:`depthwise_conv2d` with respect to ``x``:
+    ``grad: (N, C*M, h_out, w_out)``, ``weight: (C*M, 1, kh, kw) -> (N, C, H, W)``."""
+    return grouped_conv2d_backward_input(grad, weight, x_shape, stride, padding, dilation)
+
+
+def depthwise_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation):
+    """Gradient of :func:`depthwise_conv2d` with respect to ``weight``:
+    ``grad: (N, C*M, h_out, w_out)``, ``x: (N, C, H, W) -> (C*M, 1, kh, kw)``."""
+    return grouped_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation,
+                                          x.shape[1])
+
+
+# Grouped convolution, computed directly (no column matrix). With G groups, input channel
+# block g*C/G .. (g+1)*C/G feeds output channel block g*O/G .. (g+1)*O/G; the group count
+# is read off the shapes, G = C // weight.shape[1] (the weight gradient, which gets no
+# weight, takes it as an argument). Axes below: n image, g group, c input channel within
+# the group, m output channel within the group, (y, x) output position.
+
+
+def grouped_conv2d(x, weight, stride, padding, dilation, out_size=None):
+    """Grouped convolution, PyTorch's ``conv2d(x, weight, groups=G)``.
+
+    ``x: (N, C, H, W)``, ``weight: (O, C/G, kh, kw) -> (N, O, h_out, w_out)``: output
+    channel ``o`` belongs to group ``g = o // (O/G)`` and reads input channels
+    ``g*C/G .. (g+1)*C/G``. Summed over the kernel offsets, one shifted slice each,
+    contracted with that offset's weights over the channels of each group.
     """
     xp = array_module(x)
     n, c = x.shape[:2]
-    o, _, kh, kw = weight.shape
+    o, cg, kh, kw = weight.shape
+    groups = c // cg
     kernel = (kh, kw)
     h_out, w_out = _conv_out_hw(x.shape, kernel, stride, padding, dilation, out_size)
     xpad = _zero_pad(x, padding, _canvas_hw(x.shape, kernel, stride, padding, dilation,
                                             h_out, w_out))
-    w = weight.reshape(c, o // c, kh, kw)
-    out = xp.zeros((n, c, o // c, h_out, w_out), dtype=x.dtype)
+    xpad = xpad.reshape(n, groups, cg, *xpad.shape[2:])
+    w = weight.reshape(groups, o // groups, cg, kh, kw)
+    out = xp.zeros((n, groups, o // groups, h_out, w_out), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            window = xpad[(slice(None), slice(None))
+            window = xpad[(slice(None),) * 3
                           + _window(i, j, kernel, stride, dilation, h_out, w_out)]
-            out += window[:, :, None] * w[None, :, :, i, j, None, None]
+            out += xp.einsum("ngcyx,gmc->ngmyx", window, w[:, :, :, i, j])
     return out.reshape(n, o, h_out, w_out)
 
 
-def depthwise_conv2d_backward_input(grad, weight, x_shape, stride, padding, dilation):
-    """Gradient of :func:`depthwise_conv2d` with respect to ``x``.
+def grouped_conv2d_backward_input(grad, weight, x_shape, stride, padding, dilation):
+    """Gradient of :func:`grouped_conv2d` with respect to ``x``.
 
-    ``grad: (N, C*M, h_out, w_out)``, ``weight: (C*M, 1, kh, kw) -> (N, C, H, W)``.
+    ``grad: (N, O, h_out, w_out)``, ``weight: (O, C/G, kh, kw) -> (N, C, H, W)``: each
+    offset's gradient, contracted over the output channels of a group, is added back at
+    the shifted slice that offset read.
     """
     xp = array_module(grad)
     n, c = x_shape[:2]
-    o, _, kh, kw = weight.shape
+    o, cg, kh, kw = weight.shape
+    groups = c // cg
     kernel = (kh, kw)
     h_out, w_out = grad.shape[2:]
-    g = grad.reshape(n, c, o // c, h_out, w_out)
-    w = weight.reshape(c, o // c, kh, kw)
+    g = grad.reshape(n, groups, o // groups, h_out, w_out)
+    w = weight.reshape(groups, o // groups, cg, kh, kw)
     hc, wc = _canvas_hw(x_shape, kernel, stride, padding, dilation, h_out, w_out)
-    xpad = xp.zeros((n, c, hc, wc), dtype=grad.dtype)
+    xpad = xp.zeros((n, groups, cg, hc, wc), dtype=grad.dtype)
     for i in range(kh):
         for j in range(kw):
-            xpad[(slice(None), slice(None))
-                 + _window(i, j, kernel, stride, dilation, h_out, w_out)] += xp.einsum(
-                "ncmyx,cm->ncyx", g, w[:, :, i, j])
+            # within one offset the windows never overlap, so += on the slice is exact
+            xpad[(slice(None),) * 3 + _window(i, j, kernel, stride, dilation, h_out, w_out)] \
+                += xp.einsum("ngmyx,gmc->ngcyx", g, w[:, :, :, i, j])
     (pt, _), (pl, _) = padding
+    xpad = xpad.reshape(n, c, hc, wc)
     return xp.ascontiguousarray(xpad[:, :, pt:pt + x_shape[2], pl:pl + x_shape[3]])
 
 
-def depthwise_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation):
-    """Gradient of :func:`depthwise_conv2d` with respect to ``weight``.
+def grouped_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation, groups):
+    """Gradient of :func:`grouped_conv2d` with respect to ``weight``.
 
-    ``grad: (N, C*M, h_out, w_out)``, ``x: (N, C, H, W) -> (C*M, 1, kh, kw)``.
+    ``grad: (N, O, h_out, w_out)``, ``x: (N, C, H, W) -> (O, C/G, kh, kw)``. Unlike the
+    other two kernels this one takes ``groups`` (G): no weight is passed to read it from.
+    One contraction over the images and output positions per kernel offset.
     """
     xp = array_module(grad)
     n, c = x.shape[:2]
     o, h_out, w_out = grad.shape[1:]
     kh, kw = kernel
-    g = grad.reshape(n, c, o // c, h_out, w_out)
+    cg, og = c // groups, o // groups
+    g = grad.reshape(n, groups, og, h_out, w_out)
     xpad = _zero_pad(x, padding, _canvas_hw(x.shape, kernel, stride, padding, dilation,
                                             h_out, w_out))
-    gw = xp.empty((c, o // c, kh, kw), dtype=grad.dtype)
+    xpad = xpad.reshape(n, groups, cg, *xpad.shape[2:])
+    gw = xp.empty((groups, og, cg, kh, kw), dtype=grad.dtype)
     for i in range(kh):
         for j in range(kw):
-            window = xpad[(slice(None), slice(None))
+            window = xpad[(slice(None),) * 3
                           + _window(i, j, kernel, stride, dilation, h_out, w_out)]
-            gw[:, :, i, j] = xp.einsum("ncmyx,ncyx->cm", g, window)
-    return gw.reshape(o, 1, kh, kw)
+            gw[:, :, :, i, j] = xp.einsum("ngmyx,ngcyx->gmc", g, window)
+    return gw.reshape(o, cg, kh, kw)
 
 
 # ---------------------------------------------------------------- Winograd F(2x2, 3x3)
@@ -385,6 +427,15 @@ def _both_sides(matrix, tiles, xp):
     return xp.einsum("lb,kb...->kl...", m, xp.einsum("ka,ab...->kb...", m, tiles))
 
 
+def _fill(out, result, xp):
+    """``result`` copied into ``out`` (reshaped to fit) if given, else made contiguous."""
+    if out is None:
+        return xp.ascontiguousarray(result)
+    out = out.reshape(result.shape)
+    out[...] = result
+    return out
+
+
 def _g_kron_g(dtype, xp):
     """``G (x) G`` (16 x 9): ``vec(G g G^T) = (G (x) G) vec(g)`` for a 3x3 filter ``g``,
     so all the filters transform in one matrix product."""
@@ -422,18 +473,15 @@ def winograd_input_transform(x, padding, out_hw, out=None):
     d = xp.stack([xp.stack([canvas[:, :, a:a + 2 * th:2, b:b + 2 * tw:2] for b in range(4)])
                   for a in range(4)])
     v = _both_sides(WINOGRAD_BT, d, xp)  # (4, 4, N, C, th, tw)
-    v = v.transpose(0, 1, 3, 2, 4, 5).reshape(16, c, n * th * tw)
-    if out is None:
-        return xp.ascontiguousarray(v)
-    out.reshape(v.shape)[...] = v
-    return out.reshape(v.shape)
+    return _fill(out, v.transpose(0, 1, 3, 2, 4, 5).reshape(16, c, n * th * tw), xp)
 
 
-def winograd_input_transform_backward(dv, x_shape, padding, out_hw):
+def winograd_input_transform_backward(dv, x_shape, padding, out_hw, out=None):
     """The adjoint of :func:`winograd_input_transform`: ``dV: (16, C, T) -> dx: x_shape``.
 
     Every tile's ``B dV B^T`` (4x4) is added back where the tile was read from; tiles
     overlap by two rows and columns, so pixels receive the sum of up to four tiles.
+    ``out``: an optional array of ``x_shape`` to fill.
     """
     xp = array_module(dv)
     n, c, h, w = x_shape
@@ -446,18 +494,19 @@ def winograd_input_transform_backward(dv, x_shape, padding, out_hw):
         for b in range(4):  # within one (a, b) the tiles' pixels never overlap: += is exact
             canvas[:, :, a:a + 2 * th:2, b:b + 2 * tw:2] += dd[a, b]
     (pt, _), (pl, _) = padding
-    return xp.ascontiguousarray(canvas[:, :, pt:pt + h, pl:pl + w])
+    return _fill(out, canvas[:, :, pt:pt + h, pl:pl + w], xp)
 
 
-def winograd_output_transform(m, n_batch: int, out_hw):
-    """``M: (16, C_out, T) -> y: (N, C_out, H_out, W_out)``, each tile ``Y = A^T M A`` (2x2)."""
+def winograd_output_transform(m, n_batch: int, out_hw, out=None):
+    """``M: (16, C_out, T) -> y: (N, C_out, H_out, W_out)``, each tile ``Y = A^T M A`` (2x2).
+    ``out``: an optional array of y's shape to fill."""
     xp = array_module(m)
     th, tw = winograd_tiles(out_hw)
     k = m.shape[1]
     y = _both_sides(WINOGRAD_AT, m.reshape(4, 4, k, n_batch, th, tw), xp)  # (2, 2, K, N, th, tw)
     # y[n, k, 2ty + i, 2tx + j] = tile (i, j) of tile (ty, tx)
     y = y.transpose(3, 2, 4, 0, 5, 1).reshape(n_batch, k, 2 * th, 2 * tw)
-    return xp.ascontiguousarray(y[:, :, :out_hw[0], :out_hw[1]])
+    return _fill(out, y[:, :, :out_hw[0], :out_hw[1]], xp)
 
 
 def winograd_output_transform_backward(grad, out=None):
@@ -471,11 +520,7 @@ def winograd_output_transform_backward(grad, out=None):
     g[:, :, :h_out, :w_out] = grad
     g = g.reshape(n, k, th, 2, tw, 2).transpose(3, 5, 1, 0, 2, 4)  # (2, 2, K, N, th, tw)
     at = xp.asarray(WINOGRAD_AT, dtype=grad.dtype)
-    dm = _both_sides(at.T, g, xp).reshape(16, k, n * th * tw)
-    if out is None:
-        return xp.ascontiguousarray(dm)
-    out.reshape(dm.shape)[...] = dm
-    return out.reshape(dm.shape)
+    return _fill(out, _both_sides(at.T, g, xp).reshape(16, k, n * th * tw), xp)
 
 
 # ---------------------------------------------------------------- upsampling
@@ -859,6 +904,9 @@ KERNELS = {
     "depthwise_conv2d": depthwise_conv2d,
     "depthwise_conv2d_backward_input": depthwise_conv2d_backward_input,
     "depthwise_conv2d_backward_weight": depthwise_conv2d_backward_weight,
+    "grouped_conv2d": grouped_conv2d,
+    "grouped_conv2d_backward_input": grouped_conv2d_backward_input,
+    "grouped_conv2d_backward_weight": grouped_conv2d_backward_weight,
     "winograd_input_transform": winograd_input_transform,
     "winograd_input_transform_backward": winograd_input_transform_backward,
     "winograd_output_transform": winograd_output_transform,

@@ -1,10 +1,11 @@
 """Convolution kernels: every backend against the reference (the oracle) and PyTorch.
 
-im2col, col2im, and the three depthwise kernels, on geometries that exercise every edge
-(asymmetric padding, strides and dilations that skip pixels, an explicit ``out_size``
-smaller or larger than the natural one, as transposed convolutions use), float32 and
-float64, contiguous and strided inputs. The reference itself is checked against PyTorch
-(``F.unfold`` is im2col) and against the adjoint identity <im2col(x), c> = <x, col2im(c)>.
+im2col, col2im, the three depthwise and the three grouped kernels, on geometries that
+exercise every edge (asymmetric padding, strides and dilations that skip pixels, an
+explicit ``out_size`` smaller or larger than the natural one, as transposed convolutions
+use), float32 and float64, contiguous and strided inputs. The reference itself is checked
+against PyTorch (``F.unfold`` is im2col) and against the adjoint identity
+<im2col(x), c> = <x, col2im(c)>.
 """
 
 from __future__ import annotations
@@ -176,3 +177,87 @@ def test_cupy_kernels_compile_once():
                     (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
     assert cupy_gpu._CONV_MODULES[np.dtype("float32")] is module
     assert cupy_gpu._CONV_KERNELS["im2col", np.dtype("float32")] is kernel
+
+
+# ---------------------------------------------------------------- grouped convolution
+
+GROUPED = {
+    # (x shape, weight shape, stride, pads, dilation); C/G = weight.shape[1], O/G = O // G
+    "cg4-3x3": ((2, 8, 6, 7), (8, 4, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    "cg1-multiplier-2-asym": ((2, 3, 6, 5), (6, 1, 3, 3), (2, 2), ((1, 0), (0, 1)), (1, 1)),
+    "cg2-multiplier-rect": ((2, 6, 7, 9), (9, 2, 3, 2), (2, 2), ((1, 2), (0, 1)), (1, 2)),
+    "cg8-dilated-og6": ((1, 16, 9, 8), (12, 8, 2, 3), (1, 1), ((0, 1), (2, 0)), (2, 1)),
+    "cg2-stride-3-big-pad": ((1, 4, 7, 8), (10, 2, 2, 3), (3, 3), ((3, 1), (2, 3)), (1, 1)),
+    "cg4-unequal-strides": ((2, 8, 7, 8), (4, 4, 3, 3), (1, 2), ((1, 1), (2, 1)), (1, 1)),
+}
+
+
+def _grouped_case(case, dtype, strided):
+    x_shape, w_shape, stride, pads, dilation = GROUPED[case]
+    x = _data(x_shape, dtype, strided=strided)
+    w = _data(w_shape, dtype, seed=1, strided=strided)
+    groups = x_shape[1] // w_shape[1]
+    return x, w, groups, (stride, pads, dilation)
+
+
+def _torch_grouped(x, w, g, groups, stride, pads, dilation):
+    """PyTorch's output, input gradient and weight gradient (float64, autograd)."""
+    xt = torch.tensor(np.ascontiguousarray(x), dtype=torch.float64, requires_grad=True)
+    wt = torch.tensor(np.ascontiguousarray(w), dtype=torch.float64, requires_grad=True)
+    (pt, pb), (pl, pr) = pads
+    y = TF.conv2d(TF.pad(xt, (pl, pr, pt, pb)), wt, stride=stride, dilation=dilation,
+                  groups=groups)
+    y.backward(torch.tensor(np.ascontiguousarray(g), dtype=torch.float64))
+    return y, xt.grad, wt.grad
+
+
+@pytest.mark.parametrize("strided", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", sorted(GROUPED))
+@pytest.mark.parametrize("backend_name", AVAILABLE_BACKENDS)
+def test_grouped_kernels_match_torch(backend_name, case, dtype, strided):
+    x, w, groups, geo = _grouped_case(case, dtype, strided)
+    kh, kw = w.shape[2:]
+    y = _kernel(backend_name, "grouped_conv2d")(_on(backend_name, x), _on(backend_name, w), *geo)
+    g = _data(y.shape, dtype, seed=2, strided=strided)
+    y_t, dx_t, dw_t = _torch_grouped(x, w, g, groups, *geo)
+    assert y.dtype == dtype and y.shape == tuple(y_t.shape)
+    assert_close(y, y_t, dtype)
+    dx = _kernel(backend_name, "grouped_conv2d_backward_input")(
+        _on(backend_name, g), _on(backend_name, w), x.shape, *geo)
+    assert dx.dtype == dtype and dx.shape == x.shape
+    assert_close(dx, dx_t, dtype)
+    dw = _kernel(backend_name, "grouped_conv2d_backward_weight")(
+        _on(backend_name, g), _on(backend_name, x), (kh, kw), *geo, groups)
+    assert dw.dtype == dtype and dw.shape == w.shape
+    assert_close(dw, dw_t, dtype)
+
+
+@needs_fast
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", sorted(GROUPED))
+@pytest.mark.parametrize("backend_name", FAST_BACKENDS)
+def test_grouped_kernels_match_reference(backend_name, case, dtype):
+    x, w, groups, geo = _grouped_case(case, dtype, strided=False)
+    y = _kernel(backend_name, "grouped_conv2d")(_on(backend_name, x), _on(backend_name, w), *geo)
+    expected = reference.grouped_conv2d(x, w, *geo)
+    assert_close(y, expected, dtype)
+    g = _data(expected.shape, dtype, seed=2)
+    dx = _kernel(backend_name, "grouped_conv2d_backward_input")(
+        _on(backend_name, g), _on(backend_name, w), x.shape, *geo)
+    assert_close(dx, reference.grouped_conv2d_backward_input(g, w, x.shape, *geo), dtype)
+    dw = _kernel(backend_name, "grouped_conv2d_backward_weight")(
+        _on(backend_name, g), _on(backend_name, x), w.shape[2:], *geo, groups)
+    assert_close(dw, reference.grouped_conv2d_backward_weight(g, x, w.shape[2:], *geo, groups),
+                 dtype)
+
+
+@pytest.mark.parametrize("backend_name", AVAILABLE_BACKENDS)
+def test_grouped_with_out_size(backend_name):
+    """An explicit out_size crops the output, as conv_transpose2d's backward asks."""
+    x = _data((1, 4, 7, 7), np.float64)
+    w = _data((6, 2, 3, 3), np.float64, seed=1)
+    geo = ((2, 2), ((1, 1), (1, 1)), (1, 1))
+    y = _kernel(backend_name, "grouped_conv2d")(_on(backend_name, x), _on(backend_name, w),
+                                                *geo, out_size=(3, 2))
+    assert_close(y, reference.grouped_conv2d(x, w, *geo)[:, :, :3, :2], np.float64)

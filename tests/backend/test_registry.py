@@ -195,3 +195,13 @@ def test_importing_minicnn_does_not_import_cupy():
     out = _run("import sys, minicnn; minicnn.ones(2) + 1; print('cupy' in sys.modules)")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_has_own_tells_compiled_kernels_from_the_reference():
+    assert not minicnn.get_backend("numpy").has_own("im2col")
+    assert not minicnn.get_backend("numpy").has_own("no_such_kernel")
+    if "numba" in AVAILABLE_BACKENDS:
+        numba_backend = minicnn.get_backend("numba")
+        assert numba_backend.has_own("im2col")
+        assert numba_backend.has_own("winograd_input_transform")
+        assert not numba_backend.has_own("adaptive_avg_pool2d")  # the reference serves numba

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import minicnn
 import minicnn.nn.functional as F
-from tests.conftest import device_of
+from tests.conftest import AVAILABLE_BACKENDS, device_of
 from tests.helpers import assert_close
 
 pytestmark = pytest.mark.filterwarnings(
@@ -505,3 +505,19 @@ def test_saved_columns_survive_other_convolutions(backend):
     w.grad = None
     y.sum().backward()
     assert_close(w.grad, first, np.float32)
+
+
+def test_narrow_grouped_dispatch():
+    """Direct grouped kernels for few channels per group, where the backend compiled them."""
+    from minicnn.nn.functional.conv import GROUPED_DIRECT_MAX_CHANNELS, _is_narrow_grouped
+
+    numpy_backend = minicnn.get_backend("numpy")
+    most = GROUPED_DIRECT_MAX_CHANNELS
+    if "numba" in AVAILABLE_BACKENDS:
+        numba_backend = minicnn.get_backend("numba")
+        assert _is_narrow_grouped(numba_backend, 128, (128, 4, 3, 3), 32)  # ResNeXt 32x4d
+        assert _is_narrow_grouped(numba_backend, 2 * most, (8, most, 3, 3), 2)
+        assert not _is_narrow_grouped(numba_backend, 4 * most, (8, 2 * most, 3, 3), 2)
+        assert not _is_narrow_grouped(numba_backend, 8, (8, 1, 3, 3), 8)  # depthwise kernels
+        assert not _is_narrow_grouped(numba_backend, 8, (8, 8, 3, 3), 1)  # not grouped
+    assert not _is_narrow_grouped(numpy_backend, 128, (128, 4, 3, 3), 32)  # reference: im2col

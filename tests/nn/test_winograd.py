@@ -22,7 +22,7 @@ import minicnn.nn.functional as F
 from minicnn.nn.functional import conv as conv_module
 from minicnn.nn.functional import winograd
 from minicnn.nn.functional.conv import ConvGeometry, set_conv_algorithm
-from tests.conftest import device_of
+from tests.conftest import AVAILABLE_BACKENDS, device_of
 from tests.helpers import assert_close
 
 
@@ -85,6 +85,16 @@ def test_only_some_gradients(backend, algorithm, grads):
     _compare((2, 3, 5, 6), 4, 1, np.float64, device_of(backend), grads=grads)
 
 
+@pytest.mark.parametrize("grads", [(True, True, True), (False, True, False),
+                                   (True, False, False)])
+def test_in_chunks_of_images(backend, algorithm, monkeypatch, grads):
+    """Big batches go in chunks (CHUNK_BYTES); here every image is a chunk of its own."""
+    algorithm("winograd")
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 1)
+    assert winograd._chunks(3, 6, 2, 4, 8) == [(0, 1), (1, 2), (2, 3)]
+    _compare((3, 2, 5, 6), 4, 1, np.float64, device_of(backend), grads=grads)
+
+
 def test_without_bias(backend, algorithm):
     algorithm("winograd")
     _compare((2, 3, 5, 6), 4, 1, np.float32, device_of(backend), bias=False)
@@ -107,6 +117,8 @@ def test_non_contiguous_input_and_weight(backend, algorithm):
 def test_large_layer_float32_agrees_with_im2col(algorithm):
     """The auto choice on a ResNet-sized layer: Winograd, equal to im2col and PyTorch in
     float32 (the rounding of a 576-term sum, well inside the suite's tolerance)."""
+    if "numba" not in AVAILABLE_BACKENDS:
+        pytest.skip("auto picks Winograd only on a backend with compiled transforms")
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 64, 16, 17)).astype(np.float32)
     w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
@@ -178,23 +190,31 @@ def _uses_winograd(c_in, c_out, hw, **geometry):
 
 
 def test_auto_uses_winograd_only_where_it_applies_and_pays(algorithm):
+    if "numba" not in AVAILABLE_BACKENDS:
+        pytest.skip("auto picks Winograd only on a backend with compiled transforms")
     big = winograd.MIN_CHANNELS * 4
     hw = 16  # big * big * hw * hw >= MIN_WORK
     assert big * big * hw * hw >= winograd.MIN_WORK
-    assert _uses_winograd(big, big, hw)
-    assert _uses_winograd(winograd.MIN_CHANNELS, 4096, hw)
-    assert not _uses_winograd(winograd.MIN_CHANNELS - 1, 4096, hw)  # too few channels
-    assert not _uses_winograd(4096, winograd.MIN_CHANNELS - 1, hw)
-    assert not _uses_winograd(big, big, hw // 4)  # too little work: im2col is faster
-    assert not _uses_winograd(big, big, hw, stride=(2, 2))  # Winograd does not apply
-    assert not _uses_winograd(big, big, hw, dilation=(2, 1))
-    assert not _uses_winograd(big, big, hw, groups=2)
-    assert not _uses_winograd(big, big, hw, kernel=(5, 5))
-    algorithm("im2col")
-    assert not _uses_winograd(big, big, hw)
+    with minicnn.use_backend("numpy"):  # reference transforms: slower than im2col
+        assert not _uses_winograd(big, big, hw)
+    with minicnn.use_backend("numba"):
+        assert _uses_winograd(big, big, hw)
+        assert _uses_winograd(winograd.MIN_CHANNELS, 4096, hw)
+        assert not _uses_winograd(winograd.MIN_CHANNELS - 1, 4096, hw)  # too few channels
+        assert not _uses_winograd(4096, winograd.MIN_CHANNELS - 1, hw)
+        assert not _uses_winograd(big, big, hw // 4)  # too little work: im2col is faster
+        assert not _uses_winograd(big, big, hw, stride=(2, 2))  # Winograd does not apply
+        assert not _uses_winograd(big, big, hw, dilation=(2, 1))
+        assert not _uses_winograd(big, big, hw, groups=2)
+        assert not _uses_winograd(big, big, hw, kernel=(5, 5))
+        algorithm("im2col")
+        assert not _uses_winograd(big, big, hw)
     algorithm("winograd")
-    assert _uses_winograd(1, 1, 16)
-    assert not _uses_winograd(1, 1, 16, stride=(1, 2))
+    for name in AVAILABLE_BACKENDS:
+        if name != "cupy":
+            with minicnn.use_backend(name):
+                assert _uses_winograd(1, 1, 16)
+                assert not _uses_winograd(1, 1, 16, stride=(1, 2))
 
 
 def test_set_conv_algorithm_returns_previous_and_rejects_unknown(algorithm):
