@@ -35,6 +35,7 @@ from minicnn.backend.reference import (
     winograd_filter_transform_backward,
     winograd_tiles,
 )
+from minicnn.nn.functional.workspace import WORKSPACE
 
 __all__ = ["MIN_CHANNELS", "MIN_WORK", "applies", "pays", "forward", "backward"]
 
@@ -64,6 +65,8 @@ def pays(c_in: int, c_out: int, out_hw) -> bool:
 # chunk-sized (on a 64-channel 32x32 layer at batch 32, M, dM and dV would be 32 MB each).
 # Measured against one pass over the whole batch: the same speed within the noise of
 # these machines (chunks of 8 to 16 MB were 10% faster in some runs, slower in others).
+# The chunks' arrays come from the convolution workspace (workspace.py): fresh ones would
+# fault their pages in on every call.
 CHUNK_BYTES = 16 << 20
 
 
@@ -91,8 +94,11 @@ def forward(x, weight, padding, out_hw, keep_v: bool = True):
     y = xp.empty((n, o, *out_hw), dtype=x.dtype)
     vs = []
     for n0, n1 in _chunks(n, th * tw, c, o, x.dtype.itemsize):
-        v = backend.winograd_input_transform(x[n0:n1], padding, out_hw)  # (16, C_in, T_chunk)
-        m = xp.matmul(u, v)  # 16 GEMMs, one per tile element: (16, C_out, T_chunk)
+        t = (n1 - n0) * th * tw
+        v = WORKSPACE.empty((16, c, t), x.dtype, xp)
+        backend.winograd_input_transform(x[n0:n1], padding, out_hw, out=v)  # (16, C_in, T)
+        m = WORKSPACE.empty((16, o, t), x.dtype, xp)
+        xp.matmul(u, v, out=m)  # 16 GEMMs, one per tile element: (16, C_out, T)
         backend.winograd_output_transform(m, n1 - n0, out_hw, out=y[n0:n1])
         vs.append(v)
     return y, u, vs if keep_v else None
@@ -113,9 +119,12 @@ def backward(grad, u, vs, x_shape, padding, need_x: bool = True, need_w: bool = 
     dx = xp.empty(x_shape, dtype=grad.dtype) if need_x else None
     du = xp.zeros((16, o, c), dtype=grad.dtype) if need_w else None
     for i, (n0, n1) in enumerate(_chunks(n, th * tw, c, o, grad.dtype.itemsize)):
-        dm = backend.winograd_output_transform_backward(grad[n0:n1])  # (16, C_out, T_chunk)
+        t = (n1 - n0) * th * tw
+        dm = WORKSPACE.empty((16, o, t), grad.dtype, xp)
+        backend.winograd_output_transform_backward(grad[n0:n1], out=dm)  # (16, C_out, T)
         if need_x:
-            dv = xp.matmul(u.transpose(0, 2, 1), dm)  # (16, C_in, T_chunk)
+            dv = WORKSPACE.empty((16, c, t), grad.dtype, xp)
+            xp.matmul(u.transpose(0, 2, 1), dm, out=dv)  # (16, C_in, T)
             backend.winograd_input_transform_backward(dv, (n1 - n0, *x_shape[1:]), padding,
                                                       out_hw, out=dx[n0:n1])
         if need_w:
