@@ -22,6 +22,7 @@ import minicnn.nn.functional as F
 from minicnn.nn.functional import conv as conv_module
 from minicnn.nn.functional import winograd
 from minicnn.nn.functional.conv import ConvGeometry, set_conv_algorithm
+from minicnn.nn.functional.workspace import Workspace
 from tests.conftest import AVAILABLE_BACKENDS, device_of
 from tests.helpers import assert_close
 
@@ -137,10 +138,12 @@ def test_saved_tiles_survive_other_convolutions(backend, algorithm):
     algorithm("winograd")
     rng = np.random.default_rng(0)
     device = device_of(backend)
-    x = minicnn.tensor(rng.standard_normal((8, 32, 32, 32)).astype(np.float32), device=device)
-    w = minicnn.tensor(rng.standard_normal((8, 32, 3, 3)).astype(np.float32), device=device,
+    x = minicnn.tensor(rng.standard_normal((8, 64, 32, 32)).astype(np.float32), device=device)
+    w = minicnn.tensor(rng.standard_normal((8, 64, 3, 3)).astype(np.float32), device=device,
                        requires_grad=True)
-    y = F.conv2d(x, w, padding=1)  # its V (16 x 32 x 2048 floats, 4 MB) is pooled
+    assert winograd._chunks(8, 16 * 16, 64, 8, 4) == [(0, 8)]  # one chunk: V is 8 MB,
+    assert 16 * 64 * 8 * 256 * 4 >= Workspace.MIN_BYTES  # big enough to come from the pool
+    y = F.conv2d(x, w, padding=1)
     y.sum().backward(retain_graph=True)
     first = w.grad.numpy().copy()
     with minicnn.no_grad():
