@@ -179,6 +179,12 @@ def _is_narrow_grouped(backend, x_channels: int, weight_shape, groups: int) -> b
             and backend.has_own("grouped_conv2d"))
 
 
+def _is_direct(backend, x_channels: int, weight_shape, groups: int) -> bool:
+    """Direct kernels (depthwise or narrow grouped) compute this convolution: no GEMM."""
+    return (_is_depthwise(x_channels, weight_shape, groups)
+            or _is_narrow_grouped(backend, x_channels, weight_shape, groups))
+
+
 def _is_pointwise(geometry: ConvGeometry) -> bool:
     """A 1x1 kernel without padding: its column matrix is the input itself, no im2col."""
     return geometry.kernel == (1, 1) and geometry.padding == ((0, 0), (0, 0))
@@ -334,8 +340,8 @@ def set_conv_algorithm(name: str) -> str:
 
 
 def _use_winograd(x, weight, geometry: ConvGeometry) -> bool:
-    if _conv_algorithm == "im2col" or not winograd.applies(*geometry.args()[:2],
-                                                            geometry.dilation, geometry.groups):
+    if _conv_algorithm == "im2col" or not winograd.applies(
+            geometry.kernel, geometry.stride, geometry.dilation, geometry.groups):
         return False
     if _conv_algorithm == "winograd":
         return True
@@ -379,9 +385,7 @@ class Convolution2d(Function):
                                        need_x, need_w)
             return dx, dw, grad.sum(axis=(0, 2, 3)) if need_b else None
         x, weight, cols = ctx.saved_tensors
-        gemm = not (_is_depthwise(ctx.x_shape[1], weight.shape, geometry.groups)
-                    or _is_narrow_grouped(backend_of(grad), ctx.x_shape[1], weight.shape,
-                                          geometry.groups))
+        gemm = not _is_direct(backend_of(grad), ctx.x_shape[1], weight.shape, geometry.groups)
         # the GEMMs want dy as (C_out, N*L): make it once for both
         grad_cf = _channels_first(grad) if gemm and (need_x or need_w) else None
         dx = dw = db = None
