@@ -250,6 +250,7 @@ def _leaf(shape, seed, device="cpu"):
     (dict(stride=(2, 1), padding="valid", dilation=(1, 2), groups=2), (4, 2, 2, 3)),
     (dict(padding="same", dilation=(2, 1)), (3, 4, 2, 3)),
     (dict(groups=4, stride=2, padding=1), (8, 1, 3, 3)),  # depthwise, multiplier 2
+    (dict(groups=2, padding=(1, 0), dilation=(1, 2)), (6, 2, 3, 2)),  # direct grouped kernels
     (dict(stride=2), (3, 4, 1, 1)),  # 1x1 fast path
 ])
 def test_conv2d_gradcheck(backend, kwargs, w_shape):
