@@ -205,3 +205,21 @@ def test_zero_element_tensor_is_a_no_op_with_warning():
         warnings.simplefilter("always")
         assert init.kaiming_uniform_(w) is w
     assert any("zero-element" in str(c.message) for c in caught)
+
+
+@pytest.mark.parametrize("fill,draw", [
+    (init.uniform_, lambda g, n: g.uniform(-0.3, 0.7, size=n)),
+    (init.normal_, lambda g, n: g.normal(-0.3, 0.7, size=n)),
+])
+def test_big_fills_draw_in_pieces_the_same_values(monkeypatch, fill, draw):
+    """A big tensor is filled a piece at a time, with the values of one single draw."""
+    from minicnn.nn.modules import init as init_module
+
+    monkeypatch.setattr(init_module, "_DRAW_CHUNK", 64)  # 1000 = 15 pieces of 64 and one of 40
+    t = minicnn.zeros(40, 25)
+    fill(t, -0.3, 0.7, generator=np.random.default_rng(5))
+    expected = draw(np.random.default_rng(5), 1000).astype(np.float32).reshape(40, 25)
+    np.testing.assert_array_equal(t.numpy(), expected)
+    strided = minicnn.zeros(25, 40).permute(1, 0)  # not contiguous: one draw, then a copy
+    fill(strided, -0.3, 0.7, generator=np.random.default_rng(5))
+    np.testing.assert_array_equal(strided.numpy(), expected)
