@@ -10,6 +10,8 @@ The table ``KERNELS`` at the bottom is what the backend registry reads.
 
 from __future__ import annotations
 
+import numpy as np
+
 from minicnn.backend.xp import array_module
 
 # ---------------------------------------------------------------- scatter-add
@@ -76,13 +78,17 @@ def pad_backward(grad, x_shape: tuple[int, ...], pad_width, mode: str = "constan
     out = grad
     for axis, (before, after) in enumerate(pad_width):
         if before or after:
-            idx = _pad_source_index(x_shape[axis], before, after, mode, xp)
-            shape = list(out.shape)
-            shape[axis] = x_shape[axis]
-            summed = xp.zeros(shape, dtype=grad.dtype)
-            index_add(xp.moveaxis(summed, axis, 0), idx, xp.moveaxis(out, axis, 0))
+            n = x_shape[axis]
+            idx = _pad_source_index(n, before, after, mode, np)  # host ints, small
+
+            def at(k, axis=axis):  # index of slice k along ``axis``
+                return (slice(None),) * axis + (k,)
+
+            summed = out[at(slice(before, before + n))].copy()  # the copied interior
+            for k in [*range(before), *range(before + n, before + n + after)]:
+                summed[at(int(idx[k]))] += out[at(k)]  # each border slice back to its source
             out = summed
-    return out
+    return xp.ascontiguousarray(out)
 
 
 # ---------------------------------------------------------------- error function
