@@ -54,6 +54,40 @@ def index_add(target, index, values) -> None:
     _add_rows(target.reshape(n, -1), idx, np.ascontiguousarray(rows).reshape(idx.shape[0], -1))
 
 
+# ---------------------------------------------------------------- select
+# NumPy's where branches on every element. On the random signs of activations (the
+# mask of x > 0) the branch predictor misses half the time: 2M float32 took 7.6 ms with a
+# random mask, 1.0 ms with a sorted one. This loop compiles to a branch-free select:
+# 0.9 ms on the random mask (2 cores).
+
+_SELECT_MIN = 1 << 16  # smaller arrays: NumPy's where, without the thread start-up
+
+
+@numba.njit(cache=True, parallel=True)
+def _select_kernel(cond, a, b, out):  # out[i] = a[i] if cond[i] else b[i]; prange over i
+    for i in numba.prange(out.size):
+        out[i] = a[i] if cond[i] else b[i]
+
+
+def where(cond, a, b):
+    """Numba :func:`reference.where` for big float arrays of one shape (either of ``a``
+    and ``b`` may be a scalar); anything else goes to the reference."""
+    arrays = [v for v in (a, b) if np.ndim(v) > 0]
+    if (not isinstance(cond, np.ndarray) or cond.dtype != np.bool_ or cond.size < _SELECT_MIN
+            or not arrays or not _floats(*arrays)
+            or any(v.shape != cond.shape for v in arrays)):
+        return reference.where(cond, a, b)
+    dtype = arrays[0].dtype
+    if np.result_type(a, b) != dtype:  # e.g. a float64 scalar beside float32: NumPy promotes
+        return reference.where(cond, a, b)
+    a, b = (np.ascontiguousarray(v) if np.ndim(v) > 0 else np.full(cond.shape, v, dtype)
+            for v in (a, b))
+    out = np.empty(cond.shape, dtype=dtype)
+    _select_kernel(np.ascontiguousarray(cond).reshape(-1), a.reshape(-1), b.reshape(-1),
+                   out.reshape(-1))
+    return out
+
+
 # ---------------------------------------------------------------- log-softmax over rows
 
 
@@ -1022,6 +1056,7 @@ KERNELS = {
     "local_response_norm": local_response_norm,
     "local_response_norm_backward": local_response_norm_backward,
     "index_add": index_add,
+    "where": where,
     "im2col": im2col,
     "col2im": col2im,
     # depthwise is grouped with one input channel per group: the grouped kernels measured as

@@ -157,6 +157,18 @@ def erf(x):
     return xp.where(y <= 0.46875, small, xp.where(x < 0, -big, big))
 
 
+# ---------------------------------------------------------------- select
+
+
+def where(cond, a, b):
+    """``a`` where ``cond`` is true, else ``b``, with broadcasting: ``xp.where``.
+
+    A kernel of its own because NumPy's ``where`` branches per element: on the random
+    signs of a layer's activations it ran 20x slower than on sorted ones (numba_cpu.py).
+    """
+    return array_module(cond, a, b).where(cond, a, b)
+
+
 # ---------------------------------------------------------------- softmax family
 
 
@@ -905,6 +917,7 @@ KERNELS = {
     "local_response_norm": local_response_norm,
     "local_response_norm_backward": local_response_norm_backward,
     "index_add": index_add,
+    "where": where,
     "im2col": im2col,
     "col2im": col2im,
     "depthwise_conv2d": depthwise_conv2d,

@@ -261,3 +261,45 @@ def test_softmax_family_empty_and_integer_like_shapes(kernels):
     for fn in ("softmax", "log_softmax"):
         got = getattr(backend, fn)(dev(np.zeros((0, 4), dtype=np.float32)), -1)
         assert got.shape == (0, 4)
+
+
+# ---------------------------------------------------------------- where (select)
+
+BIG = (64, 33, 40)  # 84,480 elements: above the Numba kernel's size threshold
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "strided"])
+@pytest.mark.parametrize("operands", ["arrays", "python-scalar", "same-dtype-scalar",
+                                      "wider-scalar", "scalar-first", "zero-d-array"])
+@pytest.mark.parametrize("shape", [BIG, (3, 4)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_where_matches_numpy(kernels, dtype, shape, operands, layout):
+    """Values and dtype of np.where (NumPy's promotion included), on a random mask."""
+    b, on = kernels
+    rng = np.random.default_rng(0)
+    x = _layout(rng.standard_normal(shape).astype(dtype), layout)
+    y = rng.standard_normal(shape).astype(dtype)
+    a, other = {
+        "arrays": (x, y),
+        "python-scalar": (x, 0.25),
+        "same-dtype-scalar": (x, np.dtype(dtype).type(0.25)),
+        "wider-scalar": (x, np.float64(0.25)),
+        "scalar-first": (-1.5, x),
+        "zero-d-array": (x, np.zeros((), dtype)),
+    }[operands]
+    cond = x > 0
+    expected = np.where(cond, a, other)
+    got = b.where(on(cond), on(a) if np.ndim(a) else a, on(other) if np.ndim(other) else other)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(_cpu(got), expected)
+
+
+def test_where_broadcasts_and_takes_non_bool_conditions(kernels):
+    b, on = kernels
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(BIG).astype(np.float32)
+    row = rng.standard_normal(BIG[-1]).astype(np.float32)
+    np.testing.assert_array_equal(_cpu(b.where(on(x > 0), on(x), on(row))),
+                                  np.where(x > 0, x, row))
+    np.testing.assert_array_equal(_cpu(b.where(on((x > 0).astype(np.float32)), on(x), 0.0)),
+                                  np.where((x > 0).astype(np.float32), x, 0.0))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 
 from minicnn.autograd.function import Function
-from minicnn.backend import array_module
+from minicnn.backend import array_module, backend_of
 
 
 def _quiet(xp):
@@ -188,13 +188,11 @@ def _tie_split(grad, a, b, a_wins, b_wins):
 
     Where neither wins nor ties (a NaN compared), both get all of it, as in PyTorch.
     """
-    xp = array_module(grad)
+    where = backend_of(grad).where
     half = grad * grad.dtype.type(0.5)
     zero = grad.dtype.type(0)
     tie = a == b
-    return xp.where(tie, half, xp.where(b_wins, zero, grad)), xp.where(
-        tie, half, xp.where(a_wins, zero, grad)
-    )
+    return where(tie, half, where(b_wins, zero, grad)), where(tie, half, where(a_wins, zero, grad))
 
 
 class Maximum(Function):
@@ -231,14 +229,25 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, a, b):
         ctx.save_for_backward(cond)
-        return array_module(cond, a, b).where(cond, a, b)
+        return backend_of(cond, a, b).where(cond, a, b)
 
     @staticmethod
     def backward(ctx, grad):
         (cond,) = ctx.saved_tensors
-        xp = array_module(grad)
-        zero = xp.zeros((), dtype=grad.dtype)
-        return None, xp.where(cond, grad, zero), xp.where(cond, zero, grad)
+        where = backend_of(grad).where
+        zero = grad.dtype.type(0)
+        return None, where(cond, grad, zero), where(cond, zero, grad)
+
+
+def stable_sigmoid(a):
+    """``1 / (1 + e^-a)`` on a raw array, without overflow for large ``|a|``; keeps the dtype.
+
+    ``e^-|a|`` lies in (0, 1]; the sigmoid is ``1 / (1 + e)`` for ``a >= 0`` and
+    ``e / (1 + e)`` below (accurate for very negative ``a``, where ``1 - 1/(1 + e)`` is 0).
+    """
+    e = array_module(a).exp(-abs(a))
+    out = backend_of(a).where(a >= 0, 1 / (1 + e), e / (1 + e))
+    return out.astype(a.dtype, copy=False)
 
 
 class Sigmoid(Function):
@@ -246,9 +255,7 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, a):
-        xp = array_module(a)
-        e = xp.exp(-xp.abs(a))  # in (0, 1]: never overflows
-        out = xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
+        out = stable_sigmoid(a)
         ctx.save_for_backward(out)
         return out
 

@@ -24,15 +24,9 @@ from __future__ import annotations
 import math
 
 from minicnn.autograd.function import Function
+from minicnn.autograd.ops.elementwise import stable_sigmoid
 from minicnn.autograd.tensor import Tensor
 from minicnn.backend import array_module, backend_of
-
-
-def stable_sigmoid(x):
-    """``1 / (1 + e^-x)`` on a raw array, without overflow for large ``|x|``; keeps the dtype."""
-    xp = array_module(x)
-    e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
 def stable_softplus(z):
@@ -49,12 +43,12 @@ class LeakyReLU(Function):
         positive = x > 0
         ctx.save_for_backward(positive)
         ctx.slope = negative_slope
-        return array_module(x).where(positive, x, x * negative_slope)
+        return backend_of(x).where(positive, x, x * negative_slope)
 
     @staticmethod
     def backward(ctx, grad):
         (positive,) = ctx.saved_tensors
-        return array_module(grad).where(positive, grad, grad * ctx.slope)
+        return backend_of(grad).where(positive, grad, grad * ctx.slope)
 
 
 class Hardtanh(Function):
@@ -80,13 +74,13 @@ class ELU(Function):
         negative = alpha * xp.expm1(xp.minimum(x, 0))  # minimum: no overflow where unused
         ctx.save_for_backward(x, negative)
         ctx.alpha = alpha
-        return xp.where(x > 0, x, negative)
+        return backend_of(x).where(x > 0, x, negative)
 
     @staticmethod
     def backward(ctx, grad):
         x, negative = ctx.saved_tensors
         # alpha e^x = alpha (e^x - 1) + alpha: reuse the forward's value
-        return array_module(grad).where(x > 0, grad, grad * (negative + ctx.alpha))
+        return backend_of(grad).where(x > 0, grad, grad * (negative + ctx.alpha))
 
 
 _SQRT_HALF = math.sqrt(0.5)
@@ -166,8 +160,8 @@ class Hardswish(Function):
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        xp = array_module(x)
-        slope = xp.where(x <= -3, 0, xp.where(x < 3, x / 3 + 0.5, 1))
+        where = backend_of(x).where
+        slope = where(x <= -3, 0, where(x < 3, x / 3 + 0.5, 1))
         return grad * slope
 
 
@@ -182,12 +176,12 @@ class Softplus(Function):
         z = x * beta
         linear = z > threshold
         ctx.save_for_backward(z, linear)
-        return array_module(x).where(linear, x, stable_softplus(z) / beta)
+        return backend_of(x).where(linear, x, stable_softplus(z) / beta)
 
     @staticmethod
     def backward(ctx, grad):
         z, linear = ctx.saved_tensors
-        return array_module(grad).where(linear, grad, grad * stable_sigmoid(z))
+        return backend_of(grad).where(linear, grad, grad * stable_sigmoid(z))
 
 
 # ---------------------------------------------------------------- public functions
