@@ -225,3 +225,47 @@ def test_set_conv_algorithm_returns_previous_and_rejects_unknown(algorithm):
     assert set_conv_algorithm("winograd") == "im2col"
     with pytest.raises(ValueError, match=r"name must be one of .*'fft'"):
         set_conv_algorithm("fft")
+
+
+# ---------------------------------------------------------------- transposed convolutions
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", [0, 1, 2, (2, 0)])
+def test_conv_transpose2d_stride_1_matches_torch(backend, algorithm, padding, dtype):
+    """A 3x3 stride-1 transposed convolution runs as a flipped convolution, by Winograd."""
+    algorithm("winograd")
+    device = device_of(backend)
+    rng = np.random.default_rng(6)
+    arrays = [rng.standard_normal(s).astype(dtype) for s in ((2, 3, 5, 6), (3, 4, 3, 3), (4,))]
+    m = [minicnn.tensor(a, device=device, requires_grad=True) for a in arrays]
+    t = [torch.tensor(a, requires_grad=True) for a in arrays]
+    my = F.conv_transpose2d(*m, padding=padding)
+    ty = TF.conv_transpose2d(*t, padding=padding)
+    assert_close(my.detach(), ty.detach(), dtype, msg="output")
+    g = rng.standard_normal(my.shape).astype(dtype)
+    my.backward(minicnn.tensor(g, device=device))
+    ty.backward(torch.tensor(g))
+    for mine, theirs, name in zip(m, t, ("input", "weight", "bias"), strict=True):
+        assert_close(mine.grad, theirs.grad, dtype, msg=f"grad of {name}")
+    assert my.grad_fn.name() == "Convolution2dBackward"  # it went through conv2d
+
+
+def test_conv_transpose2d_winograd_gradcheck(backend, algorithm):
+    algorithm("winograd")
+    device = device_of(backend)
+    rng = np.random.default_rng(7)
+    x, w, b = (minicnn.tensor(rng.standard_normal(s), dtype=np.float64, device=device,
+                              requires_grad=True) for s in ((2, 2, 4, 3), (2, 3, 3, 3), (3,)))
+    assert minicnn.gradcheck(lambda x, w, b: F.conv_transpose2d(x, w, b, padding=1), [x, w, b])
+
+
+def test_conv_transpose2d_other_geometries_keep_col2im(algorithm):
+    algorithm("winograd")
+    x = minicnn.tensor(np.ones((1, 2, 8, 8)), requires_grad=True)
+    w = minicnn.tensor(np.ones((2, 3, 3, 3)), requires_grad=True)
+    for kwargs in (dict(stride=2), dict(padding=3), dict(dilation=2), dict(groups=2)):
+        if "groups" in kwargs:
+            w = minicnn.tensor(np.ones((2, 1, 3, 3)), requires_grad=True)
+        y = F.conv_transpose2d(x, w, **kwargs)
+        assert y.grad_fn.name() == "TransposedConvolution2dBackward", kwargs

@@ -467,6 +467,17 @@ class TransposedConvolution2d(Function):
         return dx, dw, db
 
 
+def _winograd_transposed(input, weight, kernel, stride, pad, out_pad, dilation, groups) -> bool:
+    """A 3x3 stride-1 transposed convolution that conv2d would run by Winograd once rewritten
+    as a convolution (padding at most 2, no output_padding)."""
+    if not (kernel == (3, 3) and stride == (1, 1) and dilation == (1, 1) and groups == 1
+            and max(pad) <= 2 and out_pad == (0, 0)):
+        return False
+    pads = ((2 - pad[0], 2 - pad[0]), (2 - pad[1], 2 - pad[1]))
+    as_conv = ConvGeometry(kernel, stride, pads, dilation, groups)
+    return _use_winograd(input.data, weight.data.transpose(1, 0, 2, 3), as_conv)
+
+
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
                      padding=0, output_padding=0, groups: int = 1, dilation=1) -> Tensor:
     """2-d transposed convolution (the gradient of ``conv2d`` with respect to its input).
@@ -514,6 +525,11 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
         raise ValueError(f"{op}: the output size {out_hw} is not positive (input "
                          f"{input.shape[2:]}, kernel {kernel}, stride {stride}, padding {pad}, "
                          f"dilation {dilation}); reduce the padding")
+    if _winograd_transposed(input, weight, kernel, stride, pad, out_pad, dilation, groups):
+        # stride 1, 3x3: the same as a convolution with the kernel flipped and its in/out
+        # axes swapped, padded by 2 - padding; conv2d then runs it by Winograd
+        flipped = weight[:, :, ::-1, ::-1].transpose(0, 1)
+        return conv2d(input, flipped, bias, padding=(2 - pad[0], 2 - pad[1]))
     geometry = ConvGeometry(kernel, stride, ((pad[0], pad[0]), (pad[1], pad[1])), dilation,
                             groups)
     out_shape = (input.shape[0], c_out, *out_hw)
