@@ -489,6 +489,8 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     ``output_padding`` adds rows/columns at the bottom/right, to pick among the input
     sizes a strided ``conv2d`` maps to the same output size; it must be smaller than
     the stride or the dilation. Note the argument order: ``groups`` before ``dilation``.
+    A 3x3 stride-1 transposed convolution large enough for Winograd runs as the equivalent
+    ``conv2d`` (kernel flipped, in/out swapped, padding ``2 - padding``).
     """
     op = "conv_transpose2d"
     _check_tensors(op, input, weight, bias, "(C_in, C_out/groups, kH, kW)")
