@@ -491,14 +491,25 @@ def test_workspace_hands_out_only_free_buffers():
     assert ws.empty((10,), np.float32).base is None  # small arrays are not pooled
 
 
-def test_saved_columns_survive_other_convolutions(backend):
-    """A retained graph keeps its column matrix; other convolutions must not reuse it."""
+@pytest.mark.parametrize("algorithm,c_in,c_out", [
+    ("im2col", 16, 4),  # cols: 144 x 8192 floats, 4.7 MB
+    ("winograd", 64, 8),  # V: 16 x 64 x 2048 floats, 8 MB (one chunk of images)
+])
+def test_saved_buffers_survive_other_convolutions(backend, monkeypatch, algorithm, c_in, c_out):
+    """A retained graph keeps its column matrix (or Winograd's V), which came from the
+    workspace; other convolutions must not reuse it."""
+    from minicnn.nn.functional import conv as conv_module
+
+    monkeypatch.setattr(conv_module, "_conv_algorithm", algorithm)
+    if algorithm == "winograd":  # the whole batch is one chunk, and its V is pooled
+        assert conv_module.winograd._chunks(8, 16 * 16, c_in, c_out, 4) == [(0, 8)]
+        assert 16 * c_in * 8 * 16 * 16 * 4 >= conv_module.WORKSPACE.MIN_BYTES
     rng = np.random.default_rng(0)
     device = device_of(backend)
-    x = minicnn.tensor(rng.standard_normal((8, 16, 32, 32)).astype(np.float32), device=device)
-    w = minicnn.tensor(rng.standard_normal((4, 16, 3, 3)).astype(np.float32), device=device,
-                       requires_grad=True)
-    y = F.conv2d(x, w, padding=1)  # its cols (4.7 MB) come from the workspace
+    x = minicnn.tensor(rng.standard_normal((8, c_in, 32, 32)).astype(np.float32), device=device)
+    w = minicnn.tensor(rng.standard_normal((c_out, c_in, 3, 3)).astype(np.float32),
+                       device=device, requires_grad=True)
+    y = F.conv2d(x, w, padding=1)  # its buffer (> Workspace.MIN_BYTES) is pooled
     y.sum().backward(retain_graph=True)
     first = w.grad.numpy().copy()
     with minicnn.no_grad():

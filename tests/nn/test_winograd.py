@@ -4,8 +4,9 @@
 forces it onto small ones, so every edge is exercised: paddings that leave half tiles,
 asymmetric 'same' padding, 1x1 outputs, one channel, only some gradients, strided views,
 float32 and float64, on every backend; a hypothesis sweep; gradcheck in float64; and
-the dispatch rule itself. The transform kernels are tested in
-tests/backend/test_conv_kernels.py.
+the dispatch rule itself. (The retained-graph test of its pooled buffers is in
+test_conv.py, beside im2col's.) The transform kernels are tested in
+tests/backend/test_winograd_kernels.py.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import minicnn.nn.functional as F
 from minicnn.nn.functional import conv as conv_module
 from minicnn.nn.functional import winograd
 from minicnn.nn.functional.conv import ConvGeometry, set_conv_algorithm
-from minicnn.nn.functional.workspace import Workspace
 from tests.conftest import AVAILABLE_BACKENDS, device_of
 from tests.helpers import assert_close
 
@@ -131,26 +131,6 @@ def test_large_layer_float32_agrees_with_im2col(algorithm):
     ref = TF.conv2d(torch.tensor(x), torch.tensor(w), padding=1)
     assert_close(wino, ref, np.float32)
     assert_close(direct, ref, np.float32)
-
-
-def test_saved_tiles_survive_other_convolutions(backend, algorithm):
-    """A retained graph keeps V (from the workspace); other convolutions must not reuse it."""
-    algorithm("winograd")
-    rng = np.random.default_rng(0)
-    device = device_of(backend)
-    x = minicnn.tensor(rng.standard_normal((8, 64, 32, 32)).astype(np.float32), device=device)
-    w = minicnn.tensor(rng.standard_normal((8, 64, 3, 3)).astype(np.float32), device=device,
-                       requires_grad=True)
-    assert winograd._chunks(8, 16 * 16, 64, 8, 4) == [(0, 8)]  # one chunk: V is 8 MB,
-    assert 16 * 64 * 8 * 256 * 4 >= Workspace.MIN_BYTES  # big enough to come from the pool
-    y = F.conv2d(x, w, padding=1)
-    y.sum().backward(retain_graph=True)
-    first = w.grad.numpy().copy()
-    with minicnn.no_grad():
-        F.conv2d(x * 2.0, w, padding=1)  # same shapes: would love the same buffer
-    w.grad = None
-    y.sum().backward()
-    assert_close(w.grad, first, np.float32)
 
 
 @settings(max_examples=30, deadline=None, derandomize=True,
