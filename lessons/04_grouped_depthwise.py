@@ -166,8 +166,9 @@ assert torch_weights == costs["grouped 3x3, G=32"][0]
 # channel gets two filters, so `C -> 2C` channels, still `groups = C`), then pointwise 1x1
 # to K channels. minicnn runs the depthwise part with a direct kernel (no column matrix:
 # through im2col it would become thousands of tiny matrix products); on the numba backend
-# grouped convolutions with few channels per group (ResNeXt's 4) use the same kernels. We load PyTorch's
-# weights into the minicnn layers and compare outputs and all gradients in float64.
+# grouped convolutions with few channels per group (ResNeXt's 4) use the same kernels. We
+# load PyTorch's weights into the minicnn layers and compare outputs and all gradients in
+# float64.
 
 # %%
 C, K, mult = 6, 10, 2
