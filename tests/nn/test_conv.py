@@ -60,12 +60,16 @@ TRANSPOSE_CASES = {
 }
 
 
-def _run_both(op, x, w, b, kwargs, device, dtype, transform=None, seed=0):
-    """Forward and backward in minicnn and torch; returns [(minicnn, torch, name), ...]."""
+def _run_both(op, x, w, b, kwargs, device, dtype, transform=None, seed=0,
+              grads=(True, True, True)):
+    """Forward and backward in minicnn and torch; returns [(minicnn, torch, name), ...] for
+    the output and the gradient of every input that requires one (``grads``: input, weight,
+    bias); the others must get no gradient."""
     rng = np.random.default_rng(seed)
     arrays = [a.astype(dtype) for a in (x, w, b) if a is not None]
-    m = [minicnn.tensor(a, device=device, requires_grad=True) for a in arrays]
-    t = [torch.tensor(a, requires_grad=True) for a in arrays]
+    m = [minicnn.tensor(a, device=device, requires_grad=r)
+         for a, r in zip(arrays, grads, strict=False)]
+    t = [torch.tensor(a, requires_grad=r) for a, r in zip(arrays, grads, strict=False)]
     mx, tx = (transform(m[0]), transform(t[0])) if transform else (m[0], t[0])
     mop, top = (F.conv2d, TF.conv2d) if op == "conv2d" else (F.conv_transpose2d,
                                                              TF.conv_transpose2d)
@@ -78,8 +82,11 @@ def _run_both(op, x, w, b, kwargs, device, dtype, transform=None, seed=0):
     my.backward(minicnn.tensor(g, device=device))
     ty.backward(torch.tensor(g))
     out = [(my, ty, "output")]
-    out += [(mi.grad, ti.grad, f"grad of {name}")
-            for mi, ti, name in zip(m, t, ("input", "weight", "bias"), strict=False)]
+    for mi, ti, name, needed in zip(m, t, ("input", "weight", "bias"), grads, strict=False):
+        if needed:
+            out.append((mi.grad, ti.grad, f"grad of {name}"))
+        else:
+            assert mi.grad is None, f"grad of {name}"
     return out
 
 

@@ -25,6 +25,7 @@ from minicnn.nn.functional import winograd
 from minicnn.nn.functional.conv import ConvGeometry, set_conv_algorithm
 from tests.conftest import AVAILABLE_BACKENDS, device_of
 from tests.helpers import assert_close
+from tests.nn.test_conv import _run_both
 
 
 @pytest.fixture
@@ -50,25 +51,14 @@ CASES = {
 
 def _compare(x_shape, c_out, padding, dtype, device, bias=True, grads=(True, True, True),
              transform=None, seed=0):
+    """conv2d with a 3x3 kernel against PyTorch: output and the gradients in ``grads``."""
     rng = np.random.default_rng(seed)
-    arrays = [rng.standard_normal(x_shape).astype(dtype),
-              rng.standard_normal((c_out, x_shape[1], 3, 3)).astype(dtype),
-              rng.standard_normal(c_out).astype(dtype)]
-    m = [minicnn.tensor(a, device=device, requires_grad=r) for a, r in zip(arrays, grads,
-                                                                           strict=True)]
-    t = [torch.tensor(a, requires_grad=r) for a, r in zip(arrays, grads, strict=True)]
-    mx, tx = (transform(m[0]), transform(t[0])) if transform else (m[0], t[0])
-    my = F.conv2d(mx, m[1], m[2] if bias else None, padding=padding)
-    ty = TF.conv2d(tx, t[1], t[2] if bias else None, padding=padding)
-    assert_close(my.detach(), ty.detach(), dtype, msg="output")
-    g = rng.standard_normal(my.shape).astype(dtype)
-    my.backward(minicnn.tensor(g, device=device))
-    ty.backward(torch.tensor(g))
-    for mi, ti, name, needed in zip(m, t, ("input", "weight", "bias"), grads, strict=True):
-        if needed and (bias or name != "bias"):
-            assert_close(mi.grad, ti.grad, dtype, msg=f"grad of {name}")
-        else:
-            assert mi.grad is None
+    x = rng.standard_normal(x_shape)
+    w = rng.standard_normal((c_out, x_shape[1], 3, 3))
+    b = rng.standard_normal(c_out) if bias else None
+    for mine, theirs, name in _run_both("conv2d", x, w, b, dict(padding=padding), device, dtype,
+                                        transform, seed, grads):
+        assert_close(mine, theirs, dtype, msg=name)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -215,20 +205,13 @@ def test_set_conv_algorithm_returns_previous_and_rejects_unknown(algorithm):
 def test_conv_transpose2d_stride_1_matches_torch(backend, algorithm, padding, dtype):
     """A 3x3 stride-1 transposed convolution runs as a flipped convolution, by Winograd."""
     algorithm("winograd")
-    device = device_of(backend)
     rng = np.random.default_rng(6)
-    arrays = [rng.standard_normal(s).astype(dtype) for s in ((2, 3, 5, 6), (3, 4, 3, 3), (4,))]
-    m = [minicnn.tensor(a, device=device, requires_grad=True) for a in arrays]
-    t = [torch.tensor(a, requires_grad=True) for a in arrays]
-    my = F.conv_transpose2d(*m, padding=padding)
-    ty = TF.conv_transpose2d(*t, padding=padding)
-    assert_close(my.detach(), ty.detach(), dtype, msg="output")
-    g = rng.standard_normal(my.shape).astype(dtype)
-    my.backward(minicnn.tensor(g, device=device))
-    ty.backward(torch.tensor(g))
-    for mine, theirs, name in zip(m, t, ("input", "weight", "bias"), strict=True):
-        assert_close(mine.grad, theirs.grad, dtype, msg=f"grad of {name}")
-    assert my.grad_fn.name() == "Convolution2dBackward"  # it went through conv2d
+    x, w, b = (rng.standard_normal(s) for s in ((2, 3, 5, 6), (3, 4, 3, 3), (4,)))
+    results = _run_both("conv_transpose2d", x, w, b, dict(padding=padding), device_of(backend),
+                        dtype)
+    for mine, theirs, name in results:
+        assert_close(mine, theirs, dtype, msg=name)
+    assert results[0][0].grad_fn.name() == "Convolution2dBackward"  # it went through conv2d
 
 
 def test_conv_transpose2d_winograd_gradcheck(backend, algorithm):
