@@ -143,11 +143,11 @@ def erf(x):
 # * inner loops index with ``np.uint64(...)``: the index is known to be >= 0, and telling
 #   Numba so removes its negative-index wraparound test, which blocks vectorization;
 # * the grouped (and depthwise) kernels work on a "wide" grid with rows of wp values (the
-#   padded width): a kernel offset (i, j) is then ONE loop over the whole plane, k -> s*k +
-#   i*dh*wp + j*dw,
-#   instead of one short loop per output row (LLVM runs loops shorter than its vector block,
-#   8 x 4 floats, without SIMD). The wide grid's extra columns hold junk (forward) or zeros
-#   (backward) and are dropped. 7-10x faster than row loops on 16x16 planes.
+#   padded width): a kernel offset (i, j) is then ONE loop over the whole plane,
+#   k -> s*k + i*dh*wp + j*dw, instead of one short loop per output row (LLVM runs loops
+#   shorter than its vector block, 8 x 4 floats, without SIMD). The wide grid's extra
+#   columns hold junk (forward) or zeros (backward) and are dropped. 7-10x faster than row
+#   loops on 16x16 planes.
 
 
 @numba.njit(cache=True, inline="always")
@@ -259,8 +259,8 @@ def col2im(cols, x_shape, kernel, stride, padding, dilation, out_size=None):
 # input channel per group): the wide grid above, with C/G planes per thread. A group's C/G
 # canvases lie end to end in one flat array, so each term (c, i, j) of the sum is one offset
 # into it. Each pass over the wide grid handles FOUR terms (forward, weight gradient) or
-# four output channels (input gradient): one load and store of
-# the accumulator per four multiply-adds instead of per one, which the loop is bound by.
+# four output channels (input gradient): one load and store of the accumulator per four
+# multiply-adds instead of per one, which the loop is bound by.
 
 
 @numba.njit(cache=True)
@@ -470,7 +470,7 @@ def depthwise_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation)
 # ---- Winograd F(2x2, 3x3) transforms (see reference.py, "Winograd F(2x2, 3x3)")
 # Each thread owns one (image, channel) plane: it pads the plane into a canvas of whole
 # tiles, then visits its tiles in order. A tile's 16 values are written with explicit
-# 4-point transforms (the three small functions below), not matrix products.
+# 4-point transforms (the four small functions below), not matrix products.
 
 
 @numba.njit(cache=True, inline="always")

@@ -15,7 +15,7 @@ __all__ = ["Workspace", "WORKSPACE"]
 
 
 class Workspace:
-    """Reused scratch memory for the big column matrices (``cols`` and ``dcols``).
+    """Reused scratch memory for big temporaries (im2col's ``cols``, Winograd's tiles).
 
     A fresh array above 32 MB comes straight from the OS (glibc maps it), and touching
     its pages the first time costs as much as filling it again: on a 64-channel 32x32
