@@ -69,6 +69,12 @@ def _select_kernel(cond, a, b, out):  # out[i] = a[i] if cond[i] else b[i]; pran
         out[i] = a[i] if cond[i] else b[i]
 
 
+@numba.njit(cache=True, parallel=True)
+def _select_value_kernel(cond, a, value, a_where, out):  # out[i] = a[i] if cond[i] == a_where
+    for i in numba.prange(out.size):  # else value (a scalar); prange over i
+        out[i] = a[i] if cond[i] == a_where else value
+
+
 def where(cond, a, b):
     """Numba :func:`reference.where` for big float arrays of one shape (either of ``a``
     and ``b`` may be a scalar); anything else goes to the reference."""
@@ -80,11 +86,16 @@ def where(cond, a, b):
     dtype = arrays[0].dtype
     if np.result_type(a, b) != dtype:  # e.g. a float64 scalar beside float32: NumPy promotes
         return reference.where(cond, a, b)
-    a, b = (np.ascontiguousarray(v) if np.ndim(v) > 0 else np.full(cond.shape, v, dtype)
-            for v in (a, b))
+    flat_cond = np.ascontiguousarray(cond).reshape(-1)
     out = np.empty(cond.shape, dtype=dtype)
-    _select_kernel(np.ascontiguousarray(cond).reshape(-1), a.reshape(-1), b.reshape(-1),
-                   out.reshape(-1))
+    if len(arrays) == 2:
+        _select_kernel(flat_cond, np.ascontiguousarray(a).reshape(-1),
+                       np.ascontiguousarray(b).reshape(-1), out.reshape(-1))
+    else:  # one scalar: no array of it is made
+        a_where = np.ndim(a) > 0
+        array, value = (a, b) if a_where else (b, a)
+        _select_value_kernel(flat_cond, np.ascontiguousarray(array).reshape(-1),
+                             dtype.type(value), a_where, out.reshape(-1))
     return out
 
 
