@@ -130,8 +130,9 @@ def build_scheduler(name: str, optimizer, lr: float, epochs: int, steps_per_epoc
 
 
 def cmd_train(args) -> int:
-    import minicnn
     from minicnn import data, serialization
+    from minicnn.backend import current_backend
+    from minicnn.random import manual_seed
     from minicnn.train import Trainer
 
     if args.epochs is not None and args.epochs < 1:
@@ -162,7 +163,7 @@ def cmd_train(args) -> int:
         config["epochs"] = args.epochs or DEFAULT_EPOCHS
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = Path(args.out) if args.out else Path("runs") / f"{args.model}-{args.data}-{stamp}"
-    minicnn.manual_seed(config["seed"])
+    manual_seed(config["seed"])
     train_set, test_set = load_data(config["data"], config["data_dir"], config["subset"])
     sample = train_set[0][0]
     in_channels, num_classes = sample.shape[0], len(train_set.classes)
@@ -199,7 +200,7 @@ def cmd_train(args) -> int:
         f"minicnn train: {config['model']} ({n_params:,} parameters) on {config['data']} "
         f"({len(train_set)} train / {len(test_set)} test images, {num_classes} classes), "
         f"{config['optimizer']} + {config['scheduler']}, backend "
-        f"{minicnn.current_backend().name}, device {config['device']}"
+        f"{current_backend().name}, device {config['device']}"
     )
     print(f"run folder: {run_dir}")
     trainer = Trainer(
@@ -229,8 +230,8 @@ def cmd_train(args) -> int:
 
 
 def _load_run(run: str):
-    import minicnn
     from minicnn import serialization
+    from minicnn.random import manual_seed
     from minicnn.train import load_checkpoint
 
     run_dir = Path(run)
@@ -239,7 +240,7 @@ def _load_run(run: str):
             f"{run_dir}: not a run folder (no config.json); pass the --out of minicnn train"
         )
     config = serialization.load_json(run_dir / "config.json")
-    minicnn.manual_seed(config["seed"])
+    manual_seed(config["seed"])
     model = build_model(config["model"], config["num_classes"], config["in_channels"])
     load_checkpoint(run_dir, model)
     model.eval()
@@ -266,8 +267,9 @@ def cmd_eval(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    import minicnn
     from minicnn import data
+    from minicnn.autograd import no_grad, tensor
+    from minicnn.autograd.ops import softmax
 
     config, model = _load_run(args.run)
     size = tuple(config["image_size"])
@@ -280,8 +282,8 @@ def cmd_predict(args) -> int:
             img = img.max() - img  # digits are light strokes on black: invert a dark-on-light scan
             img = img / max(img.max(), 1e-8)
         img = normalize(data.transforms.resize(img, size))
-        with minicnn.no_grad():
-            probs = minicnn.softmax(model(minicnn.tensor(img[None])), 1).numpy()[0]
+        with no_grad():
+            probs = softmax(model(tensor(img[None])), 1).numpy()[0]
         top = np.argsort(-probs)[:3]
         guesses = ", ".join(f"{config['classes'][i]} ({100 * probs[i]:.1f}%)" for i in top)
         print(f"{path}: {guesses}")

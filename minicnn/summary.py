@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import minicnn
+from minicnn import nn
+from minicnn.autograd import no_grad, zeros
 
 
 @dataclass
@@ -63,8 +64,6 @@ class Summary:
 
 
 def _mult_adds(module, output) -> int:
-    from minicnn import nn
-
     per_image = output.numel() // output.shape[0] if output.ndim else 1
     if isinstance(module, nn.Conv2d):
         k_h, k_w = module.kernel_size
@@ -84,8 +83,6 @@ def summary(model, input_size, batch_size: int = 1, device: str = "cpu") -> Summ
     ``input_size`` is ``(C, H, W)``. Raises ValueError (naming the model) if the forward
     pass fails on that size, e.g. an input too small for the network.
     """
-    from minicnn import nn
-
     input_size = tuple(int(s) for s in input_size)
     rows: list[LayerInfo] = []
     names = {id(m): n for n, m in model.named_modules()}
@@ -116,8 +113,8 @@ def summary(model, input_size, batch_size: int = 1, device: str = "cpu") -> Summ
     was_training = model.training
     model.eval()
     try:
-        with minicnn.no_grad():
-            model(minicnn.zeros((batch_size, *input_size), device=device))
+        with no_grad():
+            model(zeros((batch_size, *input_size), device=device))
     except (ValueError, IndexError) as e:
         raise ValueError(
             f"summary: {type(model).__name__} failed on input size {input_size}: {e}"

@@ -39,8 +39,8 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-import minicnn
 from minicnn import nn
+from minicnn.autograd.ops import cat
 from minicnn.models.input_check import check_image_input
 from minicnn.nn import functional as F
 
@@ -86,7 +86,7 @@ class DenseLayer(nn.Module):
         self.memory_efficient = memory_efficient  # accepted for torchvision compatibility
 
     def forward(self, features):
-        concatenated = minicnn.cat(features, 1) if isinstance(features, (list, tuple)) \
+        concatenated = cat(features, 1) if isinstance(features, (list, tuple)) \
             else features
         out = self.conv1(self.relu1(self.norm1(concatenated)))
         out = self.conv2(self.relu2(self.norm2(out)))
@@ -112,7 +112,7 @@ class DenseBlock(nn.ModuleDict):
         features = [init_features]
         for layer in self.values():
             features.append(layer(features))
-        return minicnn.cat(features, 1)
+        return cat(features, 1)
 
 
 class Transition(nn.Sequential):

@@ -52,8 +52,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-import minicnn
 from minicnn import nn
+from minicnn.autograd.ops import cat
 from minicnn.models.input_check import check_image_input
 from minicnn.nn import functional as F
 
@@ -101,7 +101,7 @@ def renormalize_imagenet_input(x):
     (``transform_input=True`` of GoogLeNet and Inception v3, as torchvision)."""
     channels = [x[:, c:c + 1] * (std / 0.5) + (mean - 0.5) / 0.5
                 for c, (mean, std) in enumerate(zip(TRANSFORM_MEAN, TRANSFORM_STD, strict=True))]
-    return minicnn.cat(channels, 1)
+    return cat(channels, 1)
 
 
 # ---------------------------------------------------------------- blocks
@@ -155,8 +155,8 @@ class Inception(nn.Module):
             conv_block(in_channels, pool_proj, kernel_size=1))
 
     def forward(self, x):
-        return minicnn.cat([self.branch1(x), self.branch2(x), self.branch3(x),
-                            self.branch4(x)], 1)
+        return cat([self.branch1(x), self.branch2(x), self.branch3(x),
+                    self.branch4(x)], 1)
 
 
 class InceptionAux(nn.Module):

@@ -39,8 +39,8 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-import minicnn
 from minicnn import nn
+from minicnn.autograd.ops import cat
 from minicnn.models.googlenet import BasicConv2d, renormalize_imagenet_input
 from minicnn.models.input_check import check_image_input
 from minicnn.nn import functional as F
@@ -77,7 +77,7 @@ class InceptionA(nn.Module):
         branch5x5 = self.branch5x5_2(self.branch5x5_1(x))
         branch3x3dbl = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
         branch_pool = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
-        return minicnn.cat([branch1x1, branch5x5, branch3x3dbl, branch_pool], 1)
+        return cat([branch1x1, branch5x5, branch3x3dbl, branch_pool], 1)
 
 
 class InceptionB(nn.Module):
@@ -95,7 +95,7 @@ class InceptionB(nn.Module):
         branch3x3 = self.branch3x3(x)
         branch3x3dbl = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
         branch_pool = F.max_pool2d(x, kernel_size=3, stride=2)
-        return minicnn.cat([branch3x3, branch3x3dbl, branch_pool], 1)
+        return cat([branch3x3, branch3x3dbl, branch_pool], 1)
 
 
 class InceptionC(nn.Module):
@@ -123,7 +123,7 @@ class InceptionC(nn.Module):
         for i in range(1, 6):
             branch7x7dbl = getattr(self, f"branch7x7dbl_{i}")(branch7x7dbl)
         branch_pool = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
-        return minicnn.cat([branch1x1, branch7x7, branch7x7dbl, branch_pool], 1)
+        return cat([branch1x1, branch7x7, branch7x7dbl, branch_pool], 1)
 
 
 class InceptionD(nn.Module):
@@ -145,7 +145,7 @@ class InceptionD(nn.Module):
         for i in range(1, 5):
             branch7x7x3 = getattr(self, f"branch7x7x3_{i}")(branch7x7x3)
         branch_pool = F.max_pool2d(x, kernel_size=3, stride=2)
-        return minicnn.cat([branch3x3, branch7x7x3, branch_pool], 1)
+        return cat([branch3x3, branch7x7x3, branch_pool], 1)
 
 
 class InceptionE(nn.Module):
@@ -167,11 +167,11 @@ class InceptionE(nn.Module):
     def forward(self, x):
         branch1x1 = self.branch1x1(x)
         b = self.branch3x3_1(x)
-        branch3x3 = minicnn.cat([self.branch3x3_2a(b), self.branch3x3_2b(b)], 1)
+        branch3x3 = cat([self.branch3x3_2a(b), self.branch3x3_2b(b)], 1)
         b = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
-        branch3x3dbl = minicnn.cat([self.branch3x3dbl_3a(b), self.branch3x3dbl_3b(b)], 1)
+        branch3x3dbl = cat([self.branch3x3dbl_3a(b), self.branch3x3dbl_3b(b)], 1)
         branch_pool = self.branch_pool(F.avg_pool2d(x, kernel_size=3, stride=1, padding=1))
-        return minicnn.cat([branch1x1, branch3x3, branch3x3dbl, branch_pool], 1)
+        return cat([branch1x1, branch3x3, branch3x3dbl, branch_pool], 1)
 
 
 class InceptionAux(nn.Module):

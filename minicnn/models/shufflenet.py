@@ -46,8 +46,8 @@ Ma et al. 2018, Table 5: stages of 4 / 8 / 4 units; output channels per width
 
 from __future__ import annotations
 
-import minicnn
 from minicnn import nn
+from minicnn.autograd.ops import cat
 from minicnn.models.input_check import check_image_input
 from minicnn.nn import functional as F
 
@@ -115,7 +115,7 @@ class ShuffleNetV1Unit(nn.Module):
         out = self.bn3(self.conv3(out))
         if self.stride == 1:
             return F.relu(x + out)
-        return F.relu(minicnn.cat([self.shortcut(x), out], 1))
+        return F.relu(cat([self.shortcut(x), out], 1))
 
 
 class ShuffleNetV1(nn.Module):
@@ -219,9 +219,9 @@ class InvertedResidual(nn.Module):
     def forward(self, x):
         if self.stride == 1:
             half = x.shape[1] // 2
-            out = minicnn.cat([x[:, :half], self.branch2(x[:, half:])], 1)
+            out = cat([x[:, :half], self.branch2(x[:, half:])], 1)
         else:
-            out = minicnn.cat([self.branch1(x), self.branch2(x)], 1)
+            out = cat([self.branch1(x), self.branch2(x)], 1)
         return F.channel_shuffle(out, 2)
 
 

@@ -23,8 +23,8 @@ uniform for every convolution except the last, N(0, 0.01^2) for the last; biases
 
 from __future__ import annotations
 
-import minicnn
 from minicnn import nn
+from minicnn.autograd.ops import cat
 from minicnn.models.input_check import check_image_input
 
 __all__ = ["SQUEEZENET_CONFIGS", "Fire", "SqueezeNet", "squeezenet1_0", "squeezenet1_1"]
@@ -63,8 +63,8 @@ class Fire(nn.Module):
 
     def forward(self, x):
         x = self.squeeze_activation(self.squeeze(x))
-        return minicnn.cat([self.expand1x1_activation(self.expand1x1(x)),
-                            self.expand3x3_activation(self.expand3x3(x))], 1)
+        return cat([self.expand1x1_activation(self.expand1x1(x)),
+                    self.expand3x3_activation(self.expand3x3(x))], 1)
 
 
 # ---------------------------------------------------------------- the network

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-import minicnn
+from minicnn.autograd import no_grad, tensor
 from minicnn.backend import to_device
 from minicnn.nn import functional as F
 from minicnn.serialization import save_json
@@ -81,8 +81,8 @@ class Trainer:
 
     def _batch(self, images, targets):
         return (
-            minicnn.tensor(images, device=self.device),
-            minicnn.tensor(np.asarray(targets, dtype=np.int64), device=self.device),
+            tensor(images, device=self.device),
+            tensor(np.asarray(targets, dtype=np.int64), device=self.device),
         )
 
     def train_epoch(self, loader, epochs: int | None = None) -> dict:
@@ -132,7 +132,7 @@ class Trainer:
         self.model.eval()
         loss_avg, top1, top5 = RunningMean(), 0, 0
         preds, trues, logits_all = [], [], []
-        with minicnn.no_grad():
+        with no_grad():
             for images, targets in loader:
                 x, y = self._batch(images, targets)
                 logits = self.model(x)
