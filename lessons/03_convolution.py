@@ -51,7 +51,7 @@ import torch.nn.functional as TF
 
 import minicnn
 import minicnn.nn.functional as F
-from minicnn.backend import current_backend, reference
+from minicnn.backend import current_backend, geometry, reference
 from minicnn.nn.functional.conv import set_conv_algorithm
 
 parser = argparse.ArgumentParser(description="Lesson 03: convolution")
@@ -139,7 +139,7 @@ for h_in, k, s, p, d in [(32, 3, 1, 1, 1), (32, 3, 2, 1, 1), (7, 5, 3, 0, 1), (1
     h_formula = (h_in + 2 * p - d * (k - 1) - 1) // s + 1
     h_torch = TF.conv2d(torch.zeros(1, 1, h_in, h_in), torch.zeros(1, 1, k, k), stride=s,
                         padding=p, dilation=d).shape[-1]
-    assert h_formula == h_torch == reference.conv_output_size(h_in, k, s, p, p, d)
+    assert h_formula == h_torch == geometry.conv_output_size(h_in, k, s, p, p, d)
     print(f"H={h_in:2d} k={k} s={s} p={p} d={d} -> H_out={h_formula}")
 same = F.conv2d(minicnn.zeros(1, 1, 9, 8), minicnn.zeros(1, 1, 4, 2), padding="same")
 assert same.shape == (1, 1, 9, 8)

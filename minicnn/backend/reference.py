@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from minicnn.backend.geometry import conv_output_size, winograd_tiles
 from minicnn.backend.xp import array_module
 
 # ---------------------------------------------------------------- scatter-add
@@ -206,16 +207,11 @@ def softmax_backward(grad, out, axis: int):
 # Geometry arguments, shared by every convolution kernel (all backends):
 #   kernel   (kh, kw)                      stride   (sh, sw)          dilation (dh, dw)
 #   padding  ((top, bottom), (left, right)) -- zeros added around the input
-#   out_size (h_out, w_out) or None        -- None: the usual output size, see conv_output_size
+#   out_size (h_out, w_out) or None        -- None: the usual output size, conv_output_size
+#                                             in geometry.py (shared with nn.functional)
 # The column matrix of an input x: (N, C, H, W) is ``cols: (C*kh*kw, N*h_out*w_out)`` with
 #   cols[(c*kh + i)*kw + j, (n*h_out + y)*w_out + x] = x_padded[n, c, y*sh + i*dh, x*sw + j*dw]
 # so that a convolution is one matrix product: weight.reshape(C_out, C*kh*kw) @ cols.
-
-
-def conv_output_size(size: int, kernel: int, stride: int, pad_before: int, pad_after: int,
-                     dilation: int) -> int:
-    """Output length along one axis: ``(size + pads - dilation*(kernel-1) - 1) // stride + 1``."""
-    return (size + pad_before + pad_after - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def _conv_out_hw(x_shape, kernel, stride, padding, dilation, out_size) -> tuple[int, int]:
@@ -421,6 +417,7 @@ def grouped_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation, g
 # Tiles: output tile (ty, tx) covers output rows 2ty, 2ty+1 and reads rows 2ty .. 2ty+3
 # of the zero-padded input; with th x tw tiles the padded "canvas" is (2th+2) x (2tw+2),
 # and outputs past (H_out, W_out) are computed and dropped. Tile t = (n*th + ty)*tw + tx.
+# (th, tw) = winograd_tiles(out_hw), in geometry.py.
 
 WINOGRAD_BT = ((1, 0, -1, 0),  # B^T: input tile d (4x4) -> V = B^T d B
                (0, 1, 1, 0),
@@ -432,11 +429,6 @@ WINOGRAD_G = ((1.0, 0.0, 0.0),  # G: filter g (3x3) -> U = G g G^T
               (0.0, 0.0, 1.0))
 WINOGRAD_AT = ((1, 1, 1, 0),  # A^T: M (4x4) -> output tile Y = A^T M A (2x2)
                (0, 1, -1, -1))
-
-
-def winograd_tiles(out_hw) -> tuple[int, int]:
-    """The number of 2x2 output tiles (th, tw) that cover an output of size ``out_hw``."""
-    return (int(out_hw[0]) + 1) // 2, (int(out_hw[1]) + 1) // 2
 
 
 def _both_sides(matrix, tiles, xp):
@@ -926,6 +918,8 @@ KERNELS = {
     "grouped_conv2d": grouped_conv2d,
     "grouped_conv2d_backward_input": grouped_conv2d_backward_input,
     "grouped_conv2d_backward_weight": grouped_conv2d_backward_weight,
+    "winograd_filter_transform": winograd_filter_transform,
+    "winograd_filter_transform_backward": winograd_filter_transform_backward,
     "winograd_input_transform": winograd_input_transform,
     "winograd_input_transform_backward": winograd_input_transform_backward,
     "winograd_output_transform": winograd_output_transform,

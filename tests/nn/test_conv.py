@@ -540,3 +540,56 @@ def test_narrow_grouped_dispatch():
         assert not _is_narrow_grouped(numba_backend, 8, (8, 1, 3, 3), 8)  # depthwise kernels
         assert not _is_narrow_grouped(numba_backend, 8, (8, 8, 3, 3), 1)  # not grouped
     assert not _is_narrow_grouped(numpy_backend, 128, (128, 4, 3, 3), 32)  # reference: im2col
+
+
+@pytest.mark.parametrize("op,case", [("conv2d", c) for c in ("plain", "grouped", "depthwise",
+                                                              "pointwise")]
+                         + [("conv_transpose2d", c) for c in ("plain", "depthwise")])
+def test_algorithm_is_chosen_once_per_call(backend, monkeypatch, op, case):
+    """Forward chooses the algorithm; both backward products use that choice (kept on the
+    graph node) instead of deciding again."""
+    from minicnn.nn.functional import conv as conv_module
+
+    choices = []
+    choose = conv_module._choose_algorithm
+
+    def spy(*args, **kwargs):
+        choices.append(choose(*args, **kwargs))
+        return choices[-1]
+
+    monkeypatch.setattr(conv_module, "_choose_algorithm", spy)
+    x_shape, w_shape, kwargs = (CONV_CASES if op == "conv2d" else TRANSPOSE_CASES)[case]
+    x, w, _ = _random_case(x_shape, w_shape, op == "conv_transpose2d", with_bias=False)
+    c_out = w_shape[0] if op == "conv2d" else w_shape[1] * kwargs.get("groups", 1)
+    b = np.random.default_rng(1).standard_normal(c_out)
+    for mine, theirs, name in _run_both(op, x, w, b, kwargs, device_of(backend), np.float64):
+        assert_close(mine, theirs, np.float64, msg=f"{op} {case}: {name}")
+    assert len(choices) == 1, choices
+
+
+@pytest.fixture
+def algorithm_setting():
+    """``set_conv_algorithm``, restored after the test."""
+    from minicnn.nn.functional.conv import set_conv_algorithm
+
+    previous = set_conv_algorithm("auto")
+    yield set_conv_algorithm
+    set_conv_algorithm(previous)
+
+
+def test_backward_keeps_the_forward_algorithm(algorithm_setting):
+    """Changing the setting between forward and backward changes nothing: backward runs
+    the algorithm forward ran, on the arrays forward saved for it."""
+    rng = np.random.default_rng(7)
+    arrays = rng.standard_normal((2, 3, 6, 5)), rng.standard_normal((4, 3, 3, 3))
+    x, w = (minicnn.tensor(a, requires_grad=True) for a in arrays)
+    tx, tw = (torch.tensor(a, requires_grad=True) for a in arrays)
+    for forward_with, backward_with in (("winograd", "im2col"), ("im2col", "winograd")):
+        x.grad = w.grad = tx.grad = tw.grad = None
+        algorithm_setting(forward_with)
+        y = F.conv2d(x, w, padding=1)
+        algorithm_setting(backward_with)
+        y.sum().backward()
+        TF.conv2d(tx, tw, padding=1).sum().backward()
+        assert_close(x.grad, tx.grad, np.float64, msg=f"dx, {forward_with} forward")
+        assert_close(w.grad, tw.grad, np.float64, msg=f"dW, {forward_with} forward")

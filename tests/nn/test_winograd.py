@@ -114,7 +114,7 @@ def test_large_layer_float32_agrees_with_im2col(algorithm):
     x = rng.standard_normal((2, 64, 16, 17)).astype(np.float32)
     w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
     geometry = ConvGeometry((3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
-    assert conv_module._use_winograd(x, w, geometry)
+    assert _algorithm_of(x, w, geometry) == conv_module.WINOGRAD
     wino = F.conv2d(minicnn.tensor(x), minicnn.tensor(w), padding=1)
     algorithm("im2col")
     direct = F.conv2d(minicnn.tensor(x), minicnn.tensor(w), padding=1)
@@ -153,13 +153,18 @@ def test_gradcheck(backend, algorithm, padding):
 # ---------------------------------------------------------------- the dispatch rule
 
 
+def _algorithm_of(x, w, geometry):
+    """The algorithm conv2d chooses (once per call) for arrays ``x`` and ``w``."""
+    return conv_module._choose_algorithm(minicnn.backend_of(x), x.shape, w.shape, geometry)
+
+
 def _uses_winograd(c_in, c_out, hw, **geometry):
     kernel = geometry.get("kernel", (3, 3))
     g = ConvGeometry(kernel, geometry.get("stride", (1, 1)), ((1, 1), (1, 1)),
                      geometry.get("dilation", (1, 1)), geometry.get("groups", 1))
     x = np.zeros((2, c_in, hw, hw), np.float32)
     w = np.zeros((c_out, c_in // g.groups, *kernel), np.float32)
-    return conv_module._use_winograd(x, w, g)
+    return _algorithm_of(x, w, g) == conv_module.WINOGRAD
 
 
 def test_auto_uses_winograd_only_where_it_applies_and_pays(algorithm):

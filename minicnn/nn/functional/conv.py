@@ -14,7 +14,8 @@ col2im (the adjoint of im2col) adds every column entry back where it was read fr
 With ``groups=G`` the channels split into G independent convolutions: the same three
 GEMMs, batched over a leading G axis, with no Python loop over the groups.
 
-Five special cases run faster than the general path (see shared/performance-notes.md):
+Five special cases run faster than the general path (benchmarks/README.md has the
+measurements). Which one computes a call is chosen once, in forward, and kept for backward:
 
 * 3x3, stride-1 convolutions with enough channels (most of a ResNet or a VGG) use
   Winograd's F(2x2, 3x3) algorithm on the CPU: 2.25x fewer multiplies (winograd.py).
@@ -39,8 +40,8 @@ from dataclasses import dataclass
 from minicnn.autograd.function import Function
 from minicnn.autograd.grad_mode import is_grad_enabled
 from minicnn.autograd.tensor import Tensor
-from minicnn.backend import array_module, backend_of
-from minicnn.backend.reference import conv_output_size
+from minicnn.backend import array_module, backend_of, current_backend, get_backend
+from minicnn.backend.geometry import conv_output_size
 from minicnn.nn.functional import winograd
 from minicnn.nn.functional.workspace import WORKSPACE
 
@@ -179,12 +180,6 @@ def _is_narrow_grouped(backend, x_channels: int, weight_shape, groups: int) -> b
             and backend.has_own("grouped_conv2d"))
 
 
-def _is_direct(backend, x_channels: int, weight_shape, groups: int) -> bool:
-    """Direct kernels (depthwise or narrow grouped) compute this convolution: no GEMM."""
-    return (_is_depthwise(x_channels, weight_shape, groups)
-            or _is_narrow_grouped(backend, x_channels, weight_shape, groups))
-
-
 def _is_pointwise(geometry: ConvGeometry) -> bool:
     """A 1x1 kernel without padding: its column matrix is the input itself, no im2col."""
     return geometry.kernel == (1, 1) and geometry.padding == ((0, 0), (0, 0))
@@ -219,20 +214,21 @@ def _columns(x, geometry: ConvGeometry, out_hw):
     return backend.im2col(x, *geometry.args(), out_size=out_hw, out=cols)
 
 
-def _conv_forward(x, weight, geometry: ConvGeometry, out_hw=None):
-    """Convolve ``x: (N, C, H, W)`` with ``weight: (O, C/G, kh, kw)``.
+def _conv_forward(x, weight, geometry: ConvGeometry, algorithm: str, out_hw=None):
+    """Convolve ``x: (N, C, H, W)`` with ``weight: (O, C/G, kh, kw)`` by ``algorithm``
+    (:func:`_choose_algorithm`; not Winograd, which has its own three products).
 
     Returns ``(y, cols)``: ``y`` is ``(N, O, H_out, W_out)`` (possibly a transposed view)
     and ``cols`` is the column matrix when one was built (weight gradients reuse it).
     """
     backend = backend_of(x)
     xp = backend.xp
-    n, c = x.shape[:2]
+    n = x.shape[0]
     o, g = weight.shape[0], geometry.groups
     out_hw = tuple(out_hw) if out_hw is not None else geometry.output_hw(*x.shape[2:])
-    if _is_depthwise(c, weight.shape, g):
+    if algorithm == DEPTHWISE:
         return backend.depthwise_conv2d(x, weight, *geometry.args()[1:], out_size=out_hw), None
-    if _is_narrow_grouped(backend, c, weight.shape, g):
+    if algorithm == GROUPED:
         return backend.grouped_conv2d(x, weight, *geometry.args()[1:], out_size=out_hw), None
     cols = _columns(x, geometry, out_hw)  # (C*kh*kw, N*L)
     w3 = weight.reshape(g, o // g, -1)
@@ -240,7 +236,8 @@ def _conv_forward(x, weight, geometry: ConvGeometry, out_hw=None):
     return y.reshape(o, n, *out_hw).transpose(1, 0, 2, 3), cols
 
 
-def _conv_backward_input(grad, weight, geometry: ConvGeometry, x_shape, grad_cf=None):
+def _conv_backward_input(grad, weight, geometry: ConvGeometry, x_shape, algorithm: str,
+                         grad_cf=None):
     """Gradient of :func:`_conv_forward` with respect to ``x``: ``(N, O, Ho, Wo) -> x_shape``.
 
     ``grad_cf`` is ``grad`` already in ``(O, N*Ho*Wo)`` layout, if the caller has it.
@@ -250,10 +247,10 @@ def _conv_backward_input(grad, weight, geometry: ConvGeometry, x_shape, grad_cf=
     n, c = x_shape[:2]
     o, g = weight.shape[0], geometry.groups
     out_hw = tuple(grad.shape[2:])
-    if _is_depthwise(c, weight.shape, g):
+    if algorithm == DEPTHWISE:
         return backend.depthwise_conv2d_backward_input(grad, weight, x_shape,
                                                        *geometry.args()[1:])
-    if _is_narrow_grouped(backend, c, weight.shape, g):
+    if algorithm == GROUPED:
         return backend.grouped_conv2d_backward_input(grad, weight, x_shape,
                                                      *geometry.args()[1:])
     if grad_cf is None:
@@ -271,18 +268,19 @@ def _conv_backward_input(grad, weight, geometry: ConvGeometry, x_shape, grad_cf=
     return backend.col2im(dcols, x_shape, *geometry.args(), out_size=out_hw)
 
 
-def _conv_backward_weight(grad, x, geometry: ConvGeometry, weight_shape, cols=None,
-                          grad_cf=None):
+def _conv_backward_weight(grad, x, geometry: ConvGeometry, weight_shape, algorithm: str,
+                          cols=None, grad_cf=None):
     """Gradient of :func:`_conv_forward` with respect to ``weight``: ``-> weight_shape``.
 
-    ``cols`` is the column matrix of ``x`` if forward kept it (else it is rebuilt).
+    ``cols`` is the column matrix of ``x`` if forward kept it (else it is rebuilt; ``x``
+    may be None when ``cols`` is given). The direct algorithms keep no ``cols``.
     """
     backend = backend_of(grad)
     xp = backend.xp
     o, g = weight_shape[0], geometry.groups
-    if _is_depthwise(weight_shape[1] * g, weight_shape, g):  # x may be None when cols is given
+    if algorithm == DEPTHWISE:
         return backend.depthwise_conv2d_backward_weight(grad, x, *geometry.args())
-    if _is_narrow_grouped(backend, weight_shape[1] * g, weight_shape, g):  # forward kept no cols
+    if algorithm == GROUPED:
         return backend.grouped_conv2d_backward_weight(grad, x, *geometry.args(), g)
     if cols is None:
         cols = _columns(x, geometry, grad.shape[2:])
@@ -319,6 +317,12 @@ def _recording(ctx) -> bool:
 _ALGORITHMS = ("auto", "im2col", "winograd")
 _conv_algorithm = "auto"
 
+# The ways one convolution can be computed (see :func:`_choose_algorithm`):
+IM2COL = "im2col"  # column matrix and GEMMs (a 1x1 kernel's columns are the input itself)
+WINOGRAD = "winograd"  # F(2x2, 3x3), winograd.py
+DEPTHWISE = "depthwise"  # direct kernels, one input channel per group
+GROUPED = "grouped"  # direct grouped kernels, few input channels per group
+
 
 def set_conv_algorithm(name: str) -> str:
     """Choose how ``conv2d`` computes 3x3 stride-1 convolutions; returns the previous choice.
@@ -339,15 +343,34 @@ def set_conv_algorithm(name: str) -> str:
     return previous
 
 
-def _use_winograd(x, weight, geometry: ConvGeometry) -> bool:
+def _use_winograd(backend, x_shape, weight_shape, geometry: ConvGeometry) -> bool:
+    """Winograd for this convolution, under the ``set_conv_algorithm`` setting?"""
     if _conv_algorithm == "im2col" or not winograd.applies(
             geometry.kernel, geometry.stride, geometry.dilation, geometry.groups):
         return False
     if _conv_algorithm == "winograd":
         return True
     # only with compiled transforms (numba): the reference ones make it slower than im2col
-    return (backend_of(x).has_own("winograd_input_transform")
-            and winograd.pays(x.shape[1], weight.shape[0], geometry.output_hw(*x.shape[2:])))
+    return (backend.has_own("winograd_input_transform")
+            and winograd.pays(x_shape[1], weight_shape[0], geometry.output_hw(*x_shape[2:])))
+
+
+def _choose_algorithm(backend, x_shape, weight_shape, geometry: ConvGeometry,
+                      allow_winograd: bool = True) -> str:
+    """How to compute the convolution of an ``x_shape`` input with a ``weight_shape`` weight
+    on ``backend``: ``WINOGRAD``, ``DEPTHWISE``, ``GROUPED`` (direct kernels) or ``IM2COL``.
+
+    Chosen once per call, by forward; backward reads the choice from ``ctx``, so its two
+    products use the algorithm (and the saved arrays) that forward used.
+    """
+    c, g = x_shape[1], geometry.groups
+    if _is_depthwise(c, weight_shape, g):
+        return DEPTHWISE
+    if _is_narrow_grouped(backend, c, weight_shape, g):
+        return GROUPED
+    if allow_winograd and _use_winograd(backend, x_shape, weight_shape, geometry):
+        return WINOGRAD
+    return IM2COL
 
 
 class Convolution2d(Function):
@@ -356,20 +379,20 @@ class Convolution2d(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, *, geometry: ConvGeometry):
-        if _use_winograd(x, weight, geometry):
-            recording = _recording(ctx)
-            need_x, need_w, _ = ctx.needs_input_grad
+        algorithm = _choose_algorithm(backend_of(x), x.shape, weight.shape, geometry)
+        recording = _recording(ctx)
+        need_x, need_w, _ = ctx.needs_input_grad
+        if recording:
+            ctx.geometry, ctx.x_shape, ctx.algorithm = geometry, x.shape, algorithm
+        if algorithm == WINOGRAD:
             y, u, vs = winograd.forward(x, weight, geometry.padding,
                                         geometry.output_hw(*x.shape[2:]),
                                         keep_v=recording and need_w)
             if recording:
-                ctx.geometry, ctx.x_shape, ctx.winograd = geometry, x.shape, True
                 ctx.save_for_backward(u if need_x else None, None, vs)
             return _add_bias_nchw(y, bias)
-        y, cols = _conv_forward(x, weight, geometry)
-        if _recording(ctx):
-            need_x, need_w, _ = ctx.needs_input_grad
-            ctx.geometry, ctx.x_shape, ctx.winograd = geometry, x.shape, False
+        y, cols = _conv_forward(x, weight, geometry, algorithm)
+        if recording:
             keep_cols = need_w and cols is not None
             ctx.save_for_backward(x if need_w and not keep_cols else None,
                                   weight, cols if keep_cols else None)
@@ -378,21 +401,20 @@ class Convolution2d(Function):
     @staticmethod
     def backward(ctx, grad):
         need_x, need_w, need_b = ctx.needs_input_grad
-        geometry = ctx.geometry
-        if ctx.winograd:
+        geometry, algorithm = ctx.geometry, ctx.algorithm
+        if algorithm == WINOGRAD:
             u, _, vs = ctx.saved_tensors  # the transformed filters and input chunks
             dx, dw = winograd.backward(grad, u, vs, ctx.x_shape, geometry.padding,
                                        need_x, need_w)
             return dx, dw, grad.sum(axis=(0, 2, 3)) if need_b else None
         x, weight, cols = ctx.saved_tensors
-        gemm = not _is_direct(backend_of(grad), ctx.x_shape[1], weight.shape, geometry.groups)
         # the GEMMs want dy as (C_out, N*L): make it once for both
-        grad_cf = _channels_first(grad) if gemm and (need_x or need_w) else None
+        grad_cf = _channels_first(grad) if algorithm == IM2COL and (need_x or need_w) else None
         dx = dw = db = None
         if need_x:
-            dx = _conv_backward_input(grad, weight, geometry, ctx.x_shape, grad_cf)
+            dx = _conv_backward_input(grad, weight, geometry, ctx.x_shape, algorithm, grad_cf)
         if need_w:
-            dw = _conv_backward_weight(grad, x, geometry, weight.shape, cols, grad_cf)
+            dw = _conv_backward_weight(grad, x, geometry, weight.shape, algorithm, cols, grad_cf)
         if need_b:
             db = grad_cf.sum(axis=1) if grad_cf is not None else grad.sum(axis=(0, 2, 3))
         return dx, dw, db
@@ -442,9 +464,13 @@ class TransposedConvolution2d(Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, *, geometry: ConvGeometry, out_shape):
-        y = _conv_backward_input(x, weight, geometry, out_shape)
+        # the algorithm of the convolution whose input-gradient this is (input out_shape);
+        # never Winograd: conv_transpose2d sends those to conv2d
+        algorithm = _choose_algorithm(backend_of(x), out_shape, weight.shape, geometry,
+                                      allow_winograd=False)
+        y = _conv_backward_input(x, weight, geometry, out_shape, algorithm)
         if _recording(ctx):
-            ctx.geometry, ctx.x_hw = geometry, x.shape[2:]
+            ctx.geometry, ctx.x_hw, ctx.algorithm = geometry, x.shape[2:], algorithm
             ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight)
         return _add_bias_nchw(y, bias)
 
@@ -452,16 +478,16 @@ class TransposedConvolution2d(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad
-        geometry = ctx.geometry
+        geometry, algorithm = ctx.geometry, ctx.algorithm
         dx = dw = db = None
         cols = None
         if need_x:
-            y, cols = _conv_forward(grad, weight, geometry, out_hw=ctx.x_hw)
+            y, cols = _conv_forward(grad, weight, geometry, algorithm, out_hw=ctx.x_hw)
             dx = _add_bias_nchw(y, None)
         if need_w:
             # y = conv_input_grad(x, W) means W's gradient is the convolution weight
             # gradient with dy in the input's role and x in the output-gradient's role
-            dw = _conv_backward_weight(x, grad, geometry, weight.shape, cols)
+            dw = _conv_backward_weight(x, grad, geometry, weight.shape, algorithm, cols)
         if need_b:
             db = grad.sum(axis=(0, 2, 3))
         return dx, dw, db
@@ -475,7 +501,9 @@ def _winograd_transposed(input, weight, kernel, stride, pad, out_pad, dilation, 
         return False
     pads = ((2 - pad[0], 2 - pad[0]), (2 - pad[1], 2 - pad[1]))
     as_conv = ConvGeometry(kernel, stride, pads, dilation, groups)
-    return _use_winograd(input.data, weight.data.transpose(1, 0, 2, 3), as_conv)
+    backend = get_backend("cupy") if input.device == "cuda" else current_backend()
+    as_conv_weight = (weight.shape[1], weight.shape[0], *kernel)  # in/out swapped
+    return _use_winograd(backend, input.shape, as_conv_weight, as_conv)
 
 
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,

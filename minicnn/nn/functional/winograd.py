@@ -3,9 +3,9 @@
 Lavin & Gray ("Fast Algorithms for Convolutional Neural Networks", 2016) compute each
 2x2 output tile ``Y`` of a 3x3 convolution from its 4x4 input tile ``d`` and the filter
 ``g`` as ``Y = A^T [(G g G^T) * (B^T d B)] A`` (``*`` elementwise; the matrices and the
-transform kernels are in backend/reference.py, "Winograd F(2x2, 3x3)"). Summed over the
-input channels, the bracket turns the whole convolution into 16 GEMMs, one per element
-``xi`` of the 4x4 transformed tile::
+transform kernels are the backend's, first written in backend/reference.py, "Winograd
+F(2x2, 3x3)"). Summed over the input channels, the bracket turns the whole convolution
+into 16 GEMMs, one per element ``xi`` of the 4x4 transformed tile::
 
     U[xi] = (G g G^T)[xi]      (C_out, C_in)   the filters, transformed
     V[xi] = (B^T d B)[xi]      (C_in, T)       all T = N * ceil(H_out/2) * ceil(W_out/2) tiles
@@ -30,11 +30,7 @@ dilation-1, ungrouped convolutions on the CPU when :func:`pays` says it is faste
 from __future__ import annotations
 
 from minicnn.backend import backend_of
-from minicnn.backend.reference import (
-    winograd_filter_transform,
-    winograd_filter_transform_backward,
-    winograd_tiles,
-)
+from minicnn.backend.geometry import winograd_tiles
 from minicnn.nn.functional.workspace import WORKSPACE
 
 __all__ = ["MIN_CHANNELS", "MIN_WORK", "applies", "pays", "forward", "backward"]
@@ -90,7 +86,7 @@ def forward(x, weight, padding, out_hw, keep_v: bool = True):
     n, c = x.shape[:2]
     o = weight.shape[0]
     th, tw = winograd_tiles(out_hw)
-    u = winograd_filter_transform(weight)  # (16, C_out, C_in)
+    u = backend.winograd_filter_transform(weight)  # (16, C_out, C_in)
     y = xp.empty((n, o, *out_hw), dtype=x.dtype)
     vs = []
     for n0, n1 in _chunks(n, th * tw, c, o, x.dtype.itemsize):
@@ -129,4 +125,4 @@ def backward(grad, u, vs, x_shape, padding, need_x: bool = True, need_w: bool = 
                                                       out_hw, out=dx[n0:n1])
         if need_w:
             du += xp.matmul(dm, vs[i].transpose(0, 2, 1))  # (16, C_out, C_in)
-    return dx, winograd_filter_transform_backward(du) if need_w else None
+    return dx, backend.winograd_filter_transform_backward(du) if need_w else None
