@@ -52,6 +52,7 @@ from functools import partial
 from minicnn import nn
 from minicnn.models.channels import make_divisible
 from minicnn.models.input_check import check_image_input
+from minicnn.models.mobile_init import init_mobile_, linear_uniform_fan_out_
 
 __all__ = [
     "EFFICIENTNET_B0", "EFFICIENTNET_SCALING", "EFFICIENTNET_RESOLUTION", "EfficientNet",
@@ -211,18 +212,7 @@ class EfficientNet(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True),
                                         nn.Linear(last_out, num_classes))
 
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                init_range = 1.0 / math.sqrt(m.out_features)
-                nn.init.uniform_(m.weight, -init_range, init_range)
-                nn.init.zeros_(m.bias)
+        init_mobile_(self, linear_uniform_fan_out_)
 
     def forward(self, x):
         check_image_input(x, self.name, self.in_channels, self.min_input_size)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from minicnn import nn
 from minicnn.models.input_check import check_image_input
+from minicnn.models.mobile_init import init_mobile_, linear_kaiming_uniform_sigmoid_
 
 __all__ = ["MNASNET_STACKS", "MNASNET_DEPTHS", "MNASNet", "MBConv", "mnasnet0_5",
            "mnasnet0_75", "mnasnet1_0", "mnasnet1_3"]
@@ -155,17 +156,7 @@ class MNASNet(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True),
                                         nn.Linear(LAST_CHANNELS, num_classes))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.kaiming_uniform_(m.weight, mode="fan_out", nonlinearity="sigmoid")
-                nn.init.zeros_(m.bias)
+        init_mobile_(self, linear_kaiming_uniform_sigmoid_)
 
     def forward(self, x):
         check_image_input(x, self.name, self.in_channels, self.min_input_size)

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from minicnn import nn
 from minicnn.models.input_check import check_image_input
-from minicnn.models.mobilenetv2 import init_mobilenet_
+from minicnn.models.mobile_init import init_mobilenet_
 
 __all__ = ["MOBILENET_V1_BLOCKS", "DepthwiseSeparableConv", "MobileNetV1", "mobilenet_v1"]
 

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from minicnn import nn
 from minicnn.models.channels import make_divisible
 from minicnn.models.input_check import check_image_input
+from minicnn.models.mobile_init import init_mobilenet_
 
 __all__ = ["INVERTED_RESIDUAL_SETTING", "InvertedResidual", "MobileNetV2", "mobilenet_v2"]
 
@@ -137,22 +138,6 @@ class MobileNetV2(nn.Module):
         check_image_input(x, self.name, self.in_channels, self.min_input_size)
         x = nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
         return self.classifier(x.flatten(1))
-
-
-def init_mobilenet_(model: nn.Module) -> None:
-    """torchvision's initialization of the MobileNets: Kaiming normal (fan_out) convolutions
-    with zero bias, BN weight 1 / bias 0, Linear N(0, 0.01) with zero bias."""
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
 
 
 def mobilenet_v2(num_classes: int = 1000, in_channels: int = 3, **kwargs) -> MobileNetV2:

@@ -29,7 +29,7 @@ from functools import partial
 from minicnn import nn
 from minicnn.models.channels import make_divisible
 from minicnn.models.input_check import check_image_input
-from minicnn.models.mobilenetv2 import init_mobilenet_
+from minicnn.models.mobile_init import init_mobilenet_
 
 __all__ = ["MOBILENET_V3_CONFIGS", "InvertedResidualConfig", "InvertedResidual", "MobileNetV3",
            "mobilenet_v3_large", "mobilenet_v3_small"]
