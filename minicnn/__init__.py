@@ -1,7 +1,7 @@
 """minicnn: a from-scratch convolutional-network framework, written to be read and taught from.
 
 Importing minicnn sets two thread-pool defaults before NumPy and Numba load (see
-``shared/performance-notes.md``): ``NUMBA_THREADING_LAYER=workqueue`` and
+``benchmarks/README.md``, "Performance notes"): ``NUMBA_THREADING_LAYER=workqueue`` and
 ``OPENBLAS_THREAD_TIMEOUT=4``. On a 2-core machine the default spinning pools of
 OpenBLAS and Numba's OpenMP layer fight each other and halve throughput. A value
 you set yourself in the environment is never overridden.

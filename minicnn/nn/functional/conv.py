@@ -14,8 +14,9 @@ col2im (the adjoint of im2col) adds every column entry back where it was read fr
 With ``groups=G`` the channels split into G independent convolutions: the same three
 GEMMs, batched over a leading G axis, with no Python loop over the groups.
 
-Five special cases run faster than the general path (benchmarks/README.md has the
-measurements). Which one computes a call is chosen once, in forward, and kept for backward:
+Five special cases run faster than the general path (benchmarks/README.md, "Performance
+notes", has the measurements). Which one computes a call is chosen once, by forward
+(``_choose_algorithm``), and kept on the graph node for backward:
 
 * 3x3, stride-1 convolutions with enough channels (most of a ResNet or a VGG) use
   Winograd's F(2x2, 3x3) algorithm on the CPU: 2.25x fewer multiplies (winograd.py).

@@ -20,7 +20,7 @@ class Workspace:
     A fresh array above 32 MB comes straight from the OS (glibc maps it), and touching
     its pages the first time costs as much as filling it again: on a 64-channel 32x32
     layer at batch 32, im2col into a fresh 75 MB array took 10 ms, into a reused one 3 ms
-    (shared/performance-notes.md, item 2). So big scratch arrays are carved out of
+    (benchmarks/README.md, "Performance notes"). So big scratch arrays are carved out of
     buffers kept here. A buffer is handed out again only when nothing else refers to it:
     every view of a buffer holds a reference to it, so ``sys.getrefcount`` tells whether
     the ``cols`` saved for a backward pass are still alive. CPU (NumPy) arrays only:
