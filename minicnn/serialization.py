@@ -40,7 +40,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 
 def _to_numpy(value) -> np.ndarray:
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     # np.asarray(order="C"), not np.ascontiguousarray: the latter turns a 0-d array (BatchNorm's
     # num_batches_tracked) into shape (1,)
     return np.asarray(to_device(value, "cpu"), order="C")

@@ -35,7 +35,7 @@ def _make(array, dtype, device, requires_grad) -> Tensor:
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (floats default to float32, ints to int64)."""
     arr = as_array(data, dtype)
-    arr = arr.copy() if arr is data or (isinstance(data, Tensor) and arr is data.data) else arr
+    arr = arr.copy() if arr is data or (isinstance(data, Tensor) and arr is data.array) else arr
     return _make(arr, None, device, requires_grad)
 
 

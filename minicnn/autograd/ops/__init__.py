@@ -39,7 +39,7 @@ def _cast(x, dtype: np.dtype, like: Tensor):
         return x if x.dtype == dtype else to_copy(x, dtype=dtype)
     if _is_number(x):
         return x.item() if isinstance(x, np.generic) else x
-    return array_module(like.data).asarray(x, dtype=dtype)
+    return array_module(like.array).asarray(x, dtype=dtype)
 
 
 def _operands(*xs):
@@ -54,8 +54,8 @@ def _same_dtype(xs) -> np.dtype | None:
     for x in xs:
         if isinstance(x, Tensor):
             if dtype is None:
-                dtype = x.data.dtype
-            elif x.data.dtype != dtype:
+                dtype = x.array.dtype
+            elif x.array.dtype != dtype:
                 return None
         elif type(x) is float:
             float_number = True
@@ -84,7 +84,7 @@ def _promoted(*xs, true_divide: bool = False) -> list:
 
 def _check_broadcast(name: str, *xs) -> None:
     """Raise a ValueError naming the shapes if ``xs`` do not broadcast together."""
-    shapes = [np.shape(x.data if isinstance(x, Tensor) else x) for x in xs if x is not None]
+    shapes = [np.shape(x.array if isinstance(x, Tensor) else x) for x in xs if x is not None]
     try:
         np.broadcast_shapes(*shapes)
     except ValueError:
@@ -178,7 +178,7 @@ def minimum(input, other):
 
 def where(condition, input, other):
     """``input`` where ``condition`` is true, else ``other`` (broadcast together)."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != bool:
         raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
     input, other = _promoted(input, other)
@@ -253,12 +253,12 @@ def _max_min(input, dim, keepdim, largest, name):
         raise TypeError(f"{name}: dim must be an int or None, got {dim!r}")
     (d,) = normalize_dims(int(dim), input.ndim) or (0,)
     if input.ndim == 0:
-        return MaxResult(clone(input), Tensor._wrap(array_module(input.data).zeros((), np.int64)))
+        return MaxResult(clone(input), Tensor._wrap(array_module(input.array).zeros((), np.int64)))
     _check_not_empty(input, (d,), name)
     indices = argmax(input, d, keepdim=True) if largest else argmin(input, d, keepdim=True)
-    values = R.MaxDim.apply(input, d, keepdim=keepdim, indices=indices.data)
+    values = R.MaxDim.apply(input, d, keepdim=keepdim, indices=indices.array)
     if not keepdim:
-        indices = Tensor._wrap(indices.data.squeeze(d))
+        indices = Tensor._wrap(indices.array.squeeze(d))
     return MaxResult(values, indices)
 
 
@@ -278,7 +278,7 @@ def min(input, dim=None, keepdim=False):
 
 
 def _arg(input, dim, keepdim, fn):
-    data = input.data
+    data = input.array
     if dim is None:
         out = getattr(data.reshape(-1), fn)()
         shape = (1,) * data.ndim if keepdim else ()
@@ -541,7 +541,7 @@ def raw_index(key):
     out = []
     for k in items:
         if isinstance(k, Tensor):
-            k = k.data
+            k = k.array
         elif isinstance(k, list):
             k = np.asarray(k)
         out.append(k)

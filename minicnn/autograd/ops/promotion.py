@@ -54,7 +54,7 @@ def result_type(*operands) -> np.dtype:
     """
     groups: tuple[list, list, list] = ([], [], [])
     for x in operands:
-        data = x if is_array(x) else getattr(x, "data", None)  # an array, or a Tensor's array
+        data = x if is_array(x) else getattr(x, "array", None)  # an array, or a Tensor's array
         if is_array(data):
             groups[0 if data.ndim else 1].append(data.dtype)
         elif x is not None:

@@ -475,7 +475,7 @@ def _winograd_transposed(input, weight, kernel, stride, pad, out_pad, dilation, 
         return False
     pads = ((2 - pad[0], 2 - pad[0]), (2 - pad[1], 2 - pad[1]))
     as_conv = ConvGeometry(kernel, stride, pads, dilation, groups)
-    return _use_winograd(input.data, weight.data.transpose(1, 0, 2, 3), as_conv)
+    return _use_winograd(input.array, weight.array.transpose(1, 0, 2, 3), as_conv)
 
 
 def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1,
