@@ -27,7 +27,9 @@ class Device:
                 raise ValueError(f"device: expected 'cuda:N' with N a number, got {type!r}")
             index = int(number)
         if name not in ("cpu", "cuda"):
-            raise ValueError(f"device: expected 'cpu' or 'cuda' (optionally 'cuda:N'), got {type!r}")
+            raise ValueError(
+                f"device: expected 'cpu' or 'cuda' (optionally 'cuda:N'), got {type!r}"
+            )
         if index is not None and (not isinstance(index, int) or index < 0):
             raise ValueError(f"device: index must be a non-negative int, got {index!r}")
         if name == "cpu" and index not in (None, 0):

@@ -331,9 +331,10 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     name = "binary_cross_entropy"
     reduction = _reduction(name, reduction, size_average, reduce)
     target = _same_shape_target(input, target, name)
-    xp = array_module(input.array)
-    if input.numel() and bool(xp.any((input.array < 0) | (input.array > 1) | xp.isnan(input.array))):
-        lo, hi = float(input.array.min()), float(input.array.max())
+    x = input.array
+    xp = array_module(x)
+    if input.numel() and bool(xp.any((x < 0) | (x > 1) | xp.isnan(x))):
+        lo, hi = float(x.min()), float(x.max())
         raise ValueError(
             f"{name}: every element of input must be a probability in [0, 1], got values in "
             f"[{lo}, {hi}]; for raw scores use binary_cross_entropy_with_logits"
