@@ -29,6 +29,8 @@ from minicnn.backend import array_module, is_array, normalize_device, to_device
 float32 = np.dtype("float32")
 float64 = np.dtype("float64")
 float16 = np.dtype("float16")
+int8 = np.dtype("int8")
+int16 = np.dtype("int16")
 int32 = np.dtype("int32")
 int64 = np.dtype("int64")
 uint8 = np.dtype("uint8")
