@@ -56,9 +56,10 @@ def as_array(data, dtype=None):
     else:
         try:
             arr = np.asarray(data)
-        except ValueError as e:  # ragged nested lists
-            raise TypeError(
-                f"tensor: cannot make a tensor from {type(data).__name__} {_short(data)}: {e}"
+        except ValueError:  # ragged nested lists
+            raise ValueError(
+                f"tensor: nested lists must be rectangular (every row of a dimension the same "
+                f"length), got {type(data).__name__} {_short(data)}"
             ) from None
         if dtype is None and arr.dtype == np.float64:
             arr = arr.astype(np.float32)  # Python floats default to float32, as in PyTorch
