@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from minicnn.autograd.tensor import Tensor
-from minicnn.backend import is_array, to_device
+from minicnn.backend import is_array, normalize_device, to_device
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -224,15 +224,31 @@ def save(obj, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata={_OBJECT_KEY: text}))
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike, map_location=None, *, weights_only: bool = True):
     """Load what :func:`save` wrote, as ``torch.load(path, weights_only=True)`` does.
 
-    Tensors come back as Tensors (on the CPU, ``requires_grad`` as saved), arrays as
-    NumPy arrays, tuples as tuples, integer dict keys as ints. A plain safetensors or
-    ``.npz`` file of arrays (older minicnn weights, a torchvision export) gives
-    ``{name: Tensor}``: feed it to ``model.load_state_dict``. Never unpickles.
+    Tensors come back as Tensors (on the CPU, or on ``map_location`` when given,
+    ``requires_grad`` as saved), arrays as NumPy arrays, tuples as tuples, integer dict
+    keys as ints. A plain safetensors or ``.npz`` file of arrays (older minicnn weights, a
+    torchvision export) gives ``{name: Tensor}``: feed it to ``model.load_state_dict``.
+    Never unpickles: ``weights_only`` is accepted for PyTorch code and is always true.
     """
-    path = Path(path)
+    obj = _load(Path(path))
+    return obj if map_location is None else _moved(obj, normalize_device(map_location))
+
+
+def _moved(obj, device: str):
+    """``obj`` with every Tensor in it moved to ``device``."""
+    if isinstance(obj, Tensor):
+        return obj.to(device)
+    if isinstance(obj, list | tuple):
+        return type(obj)(_moved(v, device) for v in obj)
+    if isinstance(obj, dict):
+        return {k: _moved(v, device) for k, v in obj.items()}
+    return obj
+
+
+def _load(path: Path):
     if not path.exists():
         raise FileNotFoundError(f"load: no such file: {path}")
     if path.is_dir():
