@@ -164,6 +164,7 @@ class Optimizer:
                     if p.grad is None:
                         continue
                     self._update(p.array, p.grad.array, self.state[p], group)
+                    p._bump_version()  # an in-place change: a graph that saved p sees it
         self._opt_called = True
         return loss
 

@@ -178,3 +178,27 @@ def test_training_with_batchnorm_and_optimizers_never_trips_the_check():
     model.eval()
     out = model(minicnn.randn(2, 1, 6, 6))
     out.sum().backward()  # eval mode saves the running statistics: untouched, no error
+
+
+def _step_before_backward(lib):
+    w = lib.nn.Parameter(lib.tensor([2.0, 3.0]))
+    opt = lib.optim.SGD([w], lr=0.1)
+    y = (w * w).sum()
+    w.grad = lib.ones(2)
+    opt.step()  # changes w in place while the graph still needs it
+    y.backward()
+    return w.grad.numpy()
+
+
+def _init_before_backward(lib):
+    w = lib.nn.Parameter(lib.tensor([2.0, 3.0]))
+    y = (w * w).sum()
+    lib.nn.init.constant_(w, 1.0)
+    y.backward()
+    return w.grad.numpy()
+
+
+@pytest.mark.parametrize("build", [_step_before_backward, _init_before_backward])
+def test_optimizer_steps_and_init_count_as_inplace_changes(build):
+    theirs, ours = _both(build)
+    assert INPLACE_ERROR in theirs and INPLACE_ERROR in ours

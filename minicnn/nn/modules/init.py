@@ -102,6 +102,7 @@ def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     with no_grad():
         values = np.asarray(values).astype(tensor.dtype, copy=False)
         tensor.array[...] = to_device(values, tensor.device)
+    tensor._bump_version()
     return tensor
 
 
@@ -122,6 +123,7 @@ def _fill_drawn(tensor: Tensor, draw) -> Tensor:
     with no_grad():
         for start in range(0, n, _DRAW_CHUNK):
             flat[start:start + _DRAW_CHUNK] = draw(min(_DRAW_CHUNK, n - start))
+    tensor._bump_version()
     return tensor
 
 
@@ -188,6 +190,7 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
     _check_tensor(tensor, "constant_")
     with no_grad():
         tensor.array[...] = val
+    tensor._bump_version()
     return tensor
 
 
