@@ -5,14 +5,18 @@ Importing minicnn sets two thread-pool defaults before NumPy and Numba load (see
 ``OPENBLAS_THREAD_TIMEOUT=4``. On a 2-core machine the default spinning pools of
 OpenBLAS and Numba's OpenMP layer fight each other and halve throughput. A value
 you set yourself in the environment is never overridden.
+
+The names follow PyTorch: ``import minicnn as torch`` runs most tutorial code, with
+``minicnn.nn``, ``minicnn.optim``, ``minicnn.utils.data`` and ``minicnn.cuda`` beside it.
 """
 
 import os
 
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+del os  # not part of the package's face: dir(minicnn) lists only minicnn's names
 
-from minicnn import nn, optim  # noqa: E402  (the PyTorch-shaped namespaces)
+from minicnn import cuda, nn, optim, utils  # noqa: E402  (the PyTorch-shaped namespaces)
 from minicnn.autograd import (  # noqa: E402
     Function,
     Tensor,
@@ -33,7 +37,16 @@ from minicnn.autograd import (  # noqa: E402
     zeros,
     zeros_like,
 )
-from minicnn.autograd.grad_mode import set_grad_enabled  # noqa: E402
+from minicnn.autograd.creation import (  # noqa: E402
+    eye,
+    full_like,
+    is_tensor,
+    linspace,
+    rand_like,
+    randn_like,
+)
+from minicnn.autograd.device import Device as device  # noqa: E402
+from minicnn.autograd.grad_mode import inference_mode, set_grad_enabled  # noqa: E402
 from minicnn.autograd.gradcheck import GradcheckError, gradcheck  # noqa: E402
 from minicnn.autograd.ops import (  # noqa: E402
     abs,
@@ -88,6 +101,8 @@ from minicnn.autograd.tensor import (  # noqa: E402  (dtypes, as torch.float32 .
     float16,
     float32,
     float64,
+    int8,
+    int16,
     int32,
     int64,
     uint8,
@@ -185,3 +200,24 @@ __all__ += [
     "softmax",
     "sub",
 ]
+__all__ += [
+    "cuda",
+    "device",
+    "eye",
+    "full_like",
+    "inference_mode",
+    "int8",
+    "int16",
+    "is_tensor",
+    "linspace",
+    "rand_like",
+    "randn_like",
+    "utils",
+]
+
+# PyTorch's other names for the dtypes (torch.long is torch.int64 ...). They shadow Python's
+# float, int and bool inside this module, so they come last and nothing below may use those.
+long, int, short, double, float, half, bool = (  # noqa: A001
+    int64, int32, int16, float64, float32, float16, bool_,
+)
+__all__ += ["bool", "double", "float", "half", "int", "long", "short"]

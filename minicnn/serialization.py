@@ -1,4 +1,8 @@
-"""Saving and loading arrays: safetensors (or ``.npz``) for tensors, JSON for the rest.
+"""Saving and loading: safetensors (or ``.npz``) for arrays, JSON for the rest.
+
+``save``/``load`` are ``minicnn.save``/``minicnn.load`` (any nesting of dicts, lists and
+tuples of tensors and plain values); ``save_arrays``/``load_arrays`` handle a flat
+``{name: array}`` dict (checkpoints, weight files) and ``save_json``/``load_json`` text.
 
 No pickle, ever: ``.npz`` files are read with ``allow_pickle=False`` and safetensors holds
 only raw arrays. Every save writes a temporary file in the same folder, flushes it to disk
@@ -17,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from minicnn.autograd.tensor import Tensor
-from minicnn.backend import to_device
+from minicnn.backend import is_array, normalize_device, to_device
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -40,7 +44,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
 
 def _to_numpy(value) -> np.ndarray:
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     # np.asarray(order="C"), not np.ascontiguousarray: the latter turns a 0-d array (BatchNorm's
     # num_batches_tracked) into shape (1,)
     return np.asarray(to_device(value, "cpu"), order="C")
@@ -101,12 +105,185 @@ def load_json(path: str | os.PathLike):
     return json.loads(Path(path).read_text())
 
 
-def save(state_dict: Mapping, path: str | os.PathLike) -> Path:
-    """Save a model's ``state_dict()`` (``minicnn.save(model.state_dict(), "w.safetensors")``)."""
-    return save_arrays(state_dict, path)
+# ---------------------------------------------------------------- minicnn.save / minicnn.load
+_OBJECT_KEY = "minicnn.object"  # safetensors metadata entry (or .npz member) holding the JSON
+_NPZ_OBJECT = "__minicnn_object__"
+_FORMAT_VERSION = 1
+_TAGS = ("tensor", "array", "scalar", "tuple", "dict")
 
 
-def load(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Load a state dict saved by :func:`save` (or a torchvision export); feed it to
-    ``model.load_state_dict``."""
-    return load_arrays(path)
+def _encode(obj, where: str, arrays: dict, keys: dict):
+    """``obj`` as JSON, its arrays moved into ``arrays`` (named after where they sit).
+
+    None, bools, ints, floats, strings and lists are JSON themselves; the rest is a
+    one-key object: {"tensor": name, "requires_grad": b}, {"array": name},
+    {"scalar": value, "dtype": d} (a NumPy scalar), {"tuple": [...]} and
+    {"dict": [[key, value], ...]} (keys of any of these kinds, in order).
+    """
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, Tensor):
+        node = {"tensor": _store(obj.array, where, arrays, keys)}
+        if obj.requires_grad:
+            node["requires_grad"] = True
+        return node
+    if is_array(obj):
+        return {"array": _store(obj, where, arrays, keys)}
+    if isinstance(obj, np.generic) and obj.dtype.kind in "biuf":
+        return {"scalar": obj.item(), "dtype": obj.dtype.str}
+    if isinstance(obj, list):
+        return [_encode(v, f"{where}.{i}", arrays, keys) for i, v in enumerate(obj)]
+    if isinstance(obj, tuple):
+        return {"tuple": [_encode(v, f"{where}.{i}", arrays, keys) for i, v in enumerate(obj)]}
+    if isinstance(obj, Mapping):
+        items = []
+        for k, v in obj.items():
+            if isinstance(k, (Tensor, list, Mapping)) or is_array(k):
+                raise TypeError(f"save: {where} has a key of type {type(k).__name__}; "
+                                "expected str, int, float, bool, None or a tuple of those")
+            items.append([_encode(k, where, arrays, keys),
+                          _encode(v, f"{where}.{k}" if where else str(k), arrays, keys)])
+        return {"dict": items}
+    raise TypeError(
+        f"save: cannot save {type(obj).__name__} at {where or 'the top'}; expected Tensors, "
+        "arrays, dicts, lists, tuples, str, int, float, bool or None (save a model's "
+        "state_dict(), not the model)"
+    )
+
+
+def _store(array, where: str, arrays: dict, keys: dict) -> str:
+    """Put ``array`` in ``arrays`` under a unique name; the same array object is stored once."""
+    if id(array) in keys:
+        return keys[id(array)]
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"save: the array at {where} has dtype {array.dtype}; expected a "
+                        "numeric dtype (bool, int, uint, float)")
+    name = where or "tensor"
+    if name in arrays or name == _NPZ_OBJECT:
+        name = next(f"{name}#{i}" for i in range(1, len(arrays) + 2) if f"{name}#{i}" not in arrays)
+    arrays[name] = _to_numpy(array)
+    keys[id(array)] = name
+    return name
+
+
+def _decode(node, arrays: dict, made: dict):
+    """The inverse of :func:`_encode` (the same stored array gives the same object)."""
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    if isinstance(node, list):
+        return [_decode(v, arrays, made) for v in node]
+    if not isinstance(node, dict) or not any(t in node for t in _TAGS):
+        raise ValueError(f"unexpected entry {str(node)[:60]!r}")
+    if "tensor" in node or "array" in node:
+        name = node.get("tensor", node.get("array"))
+        key = (name, "tensor" in node)
+        if key not in made:
+            if name not in arrays:
+                raise ValueError(f"refers to an array {name!r} that the file does not hold")
+            made[key] = Tensor._wrap(arrays[name]) if "tensor" in node else arrays[name]
+            if node.get("requires_grad"):
+                made[key].requires_grad_(True)
+        return made[key]
+    if "scalar" in node:
+        return np.dtype(node["dtype"]).type(node["scalar"])
+    if "tuple" in node:
+        return tuple(_decode(v, arrays, made) for v in node["tuple"])
+    return {_freeze(_decode(k, arrays, made)): _decode(v, arrays, made) for k, v in node["dict"]}
+
+
+def _freeze(key):
+    return tuple(_freeze(k) for k in key) if isinstance(key, list) else key
+
+
+def save(obj, path: str | os.PathLike) -> Path:
+    """Save ``obj`` to ``path`` as ``torch.save`` does, without pickle, atomically.
+
+    ``obj`` may be a Tensor, an array, or dicts, lists and tuples of those and of str,
+    int, float, bool and None: a model's ``state_dict()``, an optimizer's, or a dict of
+    several (``{"model": ..., "optimizer": ..., "epoch": 3}``). Any file name works
+    (``.pt``, ``.pth``, ``.safetensors`` ...): the file is safetensors, its arrays named
+    after where they sit (``"model.fc.weight"``) and the structure as JSON in its
+    metadata, so other safetensors tools can read the arrays. A name ending in ``.npz``
+    gives a NumPy ``.npz`` archive instead, the structure in a text member. GPU tensors
+    are saved from (and loaded to) the CPU.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"save: path must be a str or os.PathLike, got {type(path).__name__}")
+    arrays: dict[str, np.ndarray] = {}
+    structure = _encode(obj, "", arrays, {})
+    text = json.dumps({"format": "minicnn", "version": _FORMAT_VERSION, "object": structure})
+    if Path(path).suffix == ".npz":
+
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays, **{_NPZ_OBJECT: np.asarray(text)})
+
+        return atomic_write(path, write)
+    from safetensors.numpy import save_file
+
+    return atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata={_OBJECT_KEY: text}))
+
+
+def load(path: str | os.PathLike, map_location=None, *, weights_only: bool = True):
+    """Load what :func:`save` wrote, as ``torch.load(path, weights_only=True)`` does.
+
+    Tensors come back as Tensors (on the CPU, or on ``map_location`` when given,
+    ``requires_grad`` as saved), arrays as NumPy arrays, tuples as tuples, integer dict
+    keys as ints. A plain safetensors or ``.npz`` file of arrays (older minicnn weights, a
+    torchvision export) gives ``{name: Tensor}``: feed it to ``model.load_state_dict``.
+    Never unpickles: ``weights_only`` is accepted for PyTorch code and is always true.
+    """
+    obj = _load(Path(path))
+    return obj if map_location is None else _moved(obj, normalize_device(map_location))
+
+
+def _moved(obj, device: str):
+    """``obj`` with every Tensor in it moved to ``device``."""
+    if isinstance(obj, Tensor):
+        return obj.to(device)
+    if isinstance(obj, list | tuple):
+        return type(obj)(_moved(v, device) for v in obj)
+    if isinstance(obj, dict):
+        return {k: _moved(v, device) for k, v in obj.items()}
+    return obj
+
+
+def _load(path: Path):
+    if not path.exists():
+        raise FileNotFoundError(f"load: no such file: {path}")
+    if path.is_dir():
+        raise IsADirectoryError(f"load: {path} is a directory, expected a file saved by save()")
+    try:
+        arrays, text = _read_arrays_and_structure(path)
+    except OSError:
+        raise  # permissions, I/O errors: they name the file
+    except Exception as e:  # a damaged zip or safetensors header, bad JSON ...
+        raise ValueError(
+            f"load: {path} is not a file saved by minicnn.save (or a safetensors/.npz file of "
+            f"arrays): {type(e).__name__}: {e}"
+        ) from None
+    if text is None:  # a flat file of arrays: older minicnn weights, exports
+        return {k: Tensor._wrap(v) for k, v in arrays.items()}
+    try:
+        saved = json.loads(text)
+        if not isinstance(saved, dict) or saved.get("format") != "minicnn":
+            raise ValueError("its structure entry is not minicnn's")
+        return _decode(saved["object"], arrays, {})
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"load: {path}: the saved structure is damaged: {e}") from None
+
+
+def _read_arrays_and_structure(path: Path) -> tuple[dict, str | None]:
+    """All arrays of the file and its JSON structure (None for a plain file of arrays)."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic.startswith(b"PK"):  # a zip archive: .npz
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+        text = arrays.pop(_NPZ_OBJECT, None)
+        return arrays, None if text is None else str(text)
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as f:
+        text = (f.metadata() or {}).get(_OBJECT_KEY)
+        return {k: f.get_tensor(k) for k in f.keys()}, text  # noqa: SIM118

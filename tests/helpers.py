@@ -24,7 +24,7 @@ def to_numpy(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     if isinstance(x, minicnn.Tensor):
-        return minicnn.backend.to_device(x.data, "cpu")
+        return minicnn.backend.to_device(x.array, "cpu")
     return np.asarray(x)
 
 

@@ -35,7 +35,7 @@ def _make(array, dtype, device, requires_grad) -> Tensor:
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (floats default to float32, ints to int64)."""
     arr = as_array(data, dtype)
-    arr = arr.copy() if arr is data or (isinstance(data, Tensor) and arr is data.data) else arr
+    arr = arr.copy() if arr is data or (isinstance(data, Tensor) and arr is data.array) else arr
     return _make(arr, None, device, requires_grad)
 
 
@@ -65,14 +65,78 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False) -> Tens
     return _make(arr, None, device, requires_grad)
 
 
+def _like(input, name: str) -> Tensor:
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{name}: input must be a minicnn Tensor, got {type(input).__name__}")
+    return input
+
+
 def zeros_like(input: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Zeros with ``input``'s shape, dtype and device (unless given)."""
+    _like(input, "zeros_like")
     return zeros(input.shape, dtype=dtype or input.dtype, device=device or input.device,
                  requires_grad=requires_grad)
 
 
 def ones_like(input: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Ones with ``input``'s shape, dtype and device (unless given)."""
+    _like(input, "ones_like")
     return ones(input.shape, dtype=dtype or input.dtype, device=device or input.device,
                 requires_grad=requires_grad)
+
+
+def full_like(input: Tensor, fill_value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``fill_value`` everywhere, with ``input``'s shape, dtype and device (unless given)."""
+    _like(input, "full_like")
+    return full(input.shape, fill_value, dtype=dtype or input.dtype,
+                device=device or input.device, requires_grad=requires_grad)
+
+
+def _float_like(input: Tensor, dtype, name: str) -> np.dtype:
+    dtype = np.dtype(dtype or _like(input, name).dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{name}: needs a floating-point dtype, got {dtype} (pass dtype=)")
+    return dtype
+
+
+def randn_like(input: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples with ``input``'s shape, dtype and device (unless given)."""
+    dtype = _float_like(input, dtype, "randn_like")
+    return randn(input.shape, dtype=dtype, device=device or input.device,
+                 requires_grad=requires_grad)
+
+
+def rand_like(input: Tensor, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform samples in [0, 1) with ``input``'s shape, dtype and device (unless given)."""
+    dtype = _float_like(input, dtype, "rand_like")
+    return rand(input.shape, dtype=dtype, device=device or input.device,
+                requires_grad=requires_grad)
+
+
+def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (float32 by default).
+
+    Computed in float64 and then cast, so the values match ``torch.linspace`` to rounding.
+    """
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
+    arr = np.linspace(float(start), float(end), int(steps), dtype=np.float64)
+    return _make(arr.astype(dtype or np.float32), None, device, requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """The ``(n, m)`` identity matrix (``m = n`` by default): ones on the diagonal."""
+    for name, v in (("n", n), ("m", m)):
+        if v is not None and (not isinstance(v, (int, np.integer)) or isinstance(v, bool)
+                              or v < 0):
+            raise ValueError(f"eye: {name} must be a non-negative int, got {v!r}")
+    arr = np.eye(int(n), None if m is None else int(m), dtype=dtype or np.float32)
+    return _make(arr, None, device, requires_grad)
+
+
+def is_tensor(obj) -> bool:
+    """True when ``obj`` is a minicnn Tensor (as ``torch.is_tensor``)."""
+    return isinstance(obj, Tensor)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False) -> Tensor:

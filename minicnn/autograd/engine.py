@@ -60,7 +60,7 @@ def _accumulate_leaf(tensor, grad) -> None:
     if tensor.grad is None:
         tensor.grad = Tensor._wrap(grad.copy())
     else:
-        tensor.grad = Tensor._wrap(tensor.grad.data + grad)
+        tensor.grad = Tensor._wrap(tensor.grad.array + grad)
 
 
 def backward(root, grad, retain_graph: bool = False) -> None:
@@ -86,6 +86,7 @@ def backward(root, grad, retain_graph: bool = False) -> None:
         retained = getattr(node, "retained_output", None)
         if retained is not None and retained() is not None:
             _accumulate_leaf(retained(), g)
+        node.check_versions()
         input_grads = node.function.backward(node, g)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)

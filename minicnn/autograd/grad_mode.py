@@ -1,8 +1,9 @@
 """Switch graph recording off (``no_grad``) and back on (``enable_grad``).
 
 As in PyTorch the mode belongs to the thread: a ``no_grad`` block in one thread does
-not switch recording off in another. ``no_grad`` and ``enable_grad`` work as context
-managers and as decorators, with or without parentheses (``@no_grad`` and ``@no_grad()``).
+not switch recording off in another. ``no_grad``, ``enable_grad`` and ``inference_mode``
+work as context managers and as decorators, with or without parentheses (``@no_grad`` and
+``@no_grad()``).
 """
 
 from __future__ import annotations
@@ -67,6 +68,27 @@ class enable_grad(_GradMode):
     """``with enable_grad():``: record the graph again inside a ``no_grad`` block."""
 
     mode = True
+
+
+class inference_mode(_GradMode):
+    """``with inference_mode():`` (or ``@inference_mode``): no graph inside, as ``no_grad``.
+
+    PyTorch's inference mode also skips version-counter bookkeeping; here it is ``no_grad``
+    under PyTorch's name. ``inference_mode(False)`` leaves the current mode as it is.
+    """
+
+    def __init__(self, mode: bool = True):
+        super().__init__()
+        self.enabled = bool(mode)
+
+    def __enter__(self):
+        self._previous.append(is_grad_enabled())
+        if self.enabled:
+            _set_enabled(False)
+        return self
+
+    def _fresh(self) -> _GradMode:
+        return inference_mode(self.enabled)
 
 
 class set_grad_enabled(_GradMode):

@@ -35,7 +35,7 @@ def _outputs(fn, inputs) -> list[Tensor]:
 
 
 def _weighted_sum(outs, weights) -> float:
-    return float(sum(float((to_device(o.data, "cpu").astype(np.float64) * w).sum())
+    return float(sum(float((to_device(o.array, "cpu").astype(np.float64) * w).sum())
                      for o, w in zip(outs, weights, strict=True)))
 
 
@@ -89,7 +89,7 @@ def gradcheck(
     if mode == "directional":
         return _check_direction(f, inputs, checked, analytic, eps, atol, rtol, rng)
     for i in checked:
-        data = inputs[i].data  # perturbed in place, element by element: any memory layout
+        data = inputs[i].array  # perturbed in place, element by element: any memory layout
         for element in np.ndindex(*data.shape):
             old = data[element].item()
             data[element] = old + eps
@@ -128,7 +128,7 @@ def _analytic(fn, inputs, checked, rng) -> tuple[dict, list]:
             total.backward()
     analytic = {
         i: np.zeros(inputs[i].shape) if inputs[i].grad is None
-        else to_device(inputs[i].grad.data, "cpu").astype(np.float64)
+        else to_device(inputs[i].grad.array, "cpu").astype(np.float64)
         for i in checked
     }
     return analytic, weights
@@ -136,17 +136,17 @@ def _analytic(fn, inputs, checked, rng) -> tuple[dict, list]:
 
 def _check_direction(f, inputs, checked, analytic, eps, atol, rtol, rng) -> bool:
     directions = {i: rng.standard_normal(inputs[i].shape) for i in checked}
-    originals = {i: inputs[i].data.copy() for i in checked}
+    originals = {i: inputs[i].array.copy() for i in checked}
 
     def shifted(sign: float) -> float:
         for i in checked:
             step = to_device(sign * eps * directions[i], inputs[i].device)
-            inputs[i].data[...] = originals[i] + step
+            inputs[i].array[...] = originals[i] + step
         return f()
 
     plus, minus = shifted(1.0), shifted(-1.0)
     for i in checked:
-        inputs[i].data[...] = originals[i]
+        inputs[i].array[...] = originals[i]
     numeric = (plus - minus) / (2 * eps)
     got = float(sum((analytic[i] * directions[i]).sum() for i in checked))
     if not abs(got - numeric) <= atol + rtol * abs(numeric):

@@ -1,11 +1,18 @@
 """``Tensor``: an array (NumPy on the CPU, CuPy on the GPU) plus what autograd needs.
 
-    data           the array
+    array          the raw array (NumPy or CuPy); what Functions compute on
+    data           a detached Tensor sharing ``array`` (as ``torch.Tensor.data``)
     requires_grad  whether backward should compute a gradient for it
     grad           the accumulated gradient (a Tensor), for leaves that require grad
     grad_fn        the graph node that made it (None for leaves)
 
 Arithmetic, reductions and shape methods call the Functions in ``minicnn.autograd.ops``.
+
+Every tensor carries a version counter, bumped by each in-place change (``+=``,
+``x[i] = v``, ``add_``, ``zero_`` ...). ``detach()`` and views made by ops (``reshape``,
+basic indexing) share their base's counter; ``.data`` gets its own, so changes through it
+go unseen, exactly as in PyTorch. ``ctx.save_for_backward`` records the versions of the
+tensors it keeps and backward refuses to use one that has changed since.
 """
 
 from __future__ import annotations
@@ -14,43 +21,72 @@ import weakref
 
 import numpy as np
 
-from minicnn.autograd import engine
+from minicnn import random as _random
+from minicnn.autograd import engine, grad_mode
+from minicnn.autograd.device import Device
 from minicnn.backend import array_module, is_array, normalize_device, to_device
 
 float32 = np.dtype("float32")
 float64 = np.dtype("float64")
 float16 = np.dtype("float16")
+int8 = np.dtype("int8")
+int16 = np.dtype("int16")
 int32 = np.dtype("int32")
 int64 = np.dtype("int64")
 uint8 = np.dtype("uint8")
 bool_ = np.dtype("bool")
 
 
+_NUMERIC_KINDS = "biufc"  # bool, signed and unsigned int, float, complex
+
+
 def as_array(data, dtype=None):
     """Turn ``data`` (list, scalar, NumPy or CuPy array, Tensor) into an array.
 
     Like ``torch.tensor``: Python floats become float32, Python ints int64 and bools
-    bool; arrays keep their dtype unless ``dtype`` is given.
+    bool; arrays keep their dtype unless ``dtype`` is given. Strings, objects and other
+    non-numeric data raise a TypeError.
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if is_array(data):
         arr = data
     elif isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, as in PyTorch
         arr = np.asarray(data)
     else:
-        arr = np.asarray(data)
+        try:
+            arr = np.asarray(data)
+        except ValueError:  # ragged nested lists
+            raise ValueError(
+                f"tensor: nested lists must be rectangular (every row of a dimension the same "
+                f"length), got {type(data).__name__} {_short(data)}"
+            ) from None
         if dtype is None and arr.dtype == np.float64:
             arr = arr.astype(np.float32)  # Python floats default to float32, as in PyTorch
         elif dtype is None and arr.dtype.kind == "i":
             arr = arr.astype(np.int64)
-        elif arr.dtype == object:
-            raise TypeError(
-                f"cannot make a tensor from {type(data).__name__} holding mixed objects"
-            )
+    if arr.dtype.kind not in _NUMERIC_KINDS:
+        raise TypeError(
+            f"tensor: data must be numbers (bool, int, float), nested lists of numbers or a "
+            f"numeric array, got {type(data).__name__} {_short(data)} (dtype {arr.dtype})"
+        )
     if dtype is not None:
         arr = arr.astype(np.dtype(dtype), copy=False)
     return arr
+
+
+def _short(data) -> str:
+    text = repr(data)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class VersionCounter:
+    """How many in-place changes a tensor's storage has seen (shared by views of it)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
 
 
 class Tensor:
@@ -59,7 +95,8 @@ class Tensor:
     __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__, not NumPy's add
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
-        self.data = as_array(data, dtype)
+        self.array = as_array(data, dtype)
+        self._version_counter = VersionCounter()
         self.grad: Tensor | None = None
         self.grad_fn = None
         self.requires_grad = False
@@ -70,7 +107,8 @@ class Tensor:
     def _wrap(cls, array, requires_grad: bool = False, grad_fn=None) -> Tensor:
         """Wrap an array that an operation produced (no copy, no dtype change)."""
         t = cls.__new__(cls)
-        t.data = array if is_array(array) else np.asarray(array)
+        t.array = array if is_array(array) else np.asarray(array)
+        t._version_counter = VersionCounter()
         t.grad = None
         t.grad_fn = grad_fn
         t.requires_grad = requires_grad
@@ -78,20 +116,48 @@ class Tensor:
 
     # ------------------------------------------------------------ properties
     @property
+    def data(self) -> Tensor:
+        """The same storage as a new Tensor outside the graph (``torch.Tensor.data``).
+
+        Changes made through it are not seen by autograd (it has its own version counter,
+        as in PyTorch); prefer ``detach()``. ``t.data = other`` makes ``t`` use ``other``'s
+        storage. The raw NumPy/CuPy array is ``t.array``; ``t.numpy()`` gives a NumPy one.
+        """
+        return Tensor._wrap(self.array)
+
+    @data.setter
+    def data(self, value) -> None:
+        if isinstance(value, Tensor):
+            value = value.array
+        if not is_array(value):
+            raise TypeError(
+                f"Tensor.data: expected a Tensor (or an array), got {type(value).__name__}"
+            )
+        self.array = value
+
+    @property
+    def _version(self) -> int:
+        """The number of in-place changes to this tensor's storage (``torch.Tensor._version``)."""
+        return self._version_counter.value
+
+    def _bump_version(self) -> None:
+        self._version_counter.value += 1
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def device(self) -> str:
-        return "cpu" if array_module(self.data) is np else "cuda"
+        return "cpu" if array_module(self.array) is np else "cuda"
 
     @property
     def is_leaf(self) -> bool:
@@ -109,7 +175,7 @@ class Tensor:
         return self.ndim
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -147,13 +213,13 @@ class Tensor:
                 "create the inputs with requires_grad=True"
             )
         if gradient is None:
-            if self.data.size != 1:
+            if self.array.size != 1:
                 raise RuntimeError(
                     f"backward() without a gradient needs a scalar (one-element) tensor, got "
                     f"shape {self.shape}; pass gradient= with that shape or reduce first "
                     "(e.g. .sum())"
                 )
-            grad = array_module(self.data).ones_like(self.data)
+            grad = array_module(self.array).ones_like(self.array)
         else:
             grad = to_device(as_array(gradient, dtype=self.dtype), self.device)
             if grad.shape != self.shape:
@@ -168,38 +234,107 @@ class Tensor:
             self.grad_fn.retained_output = weakref.ref(self)
 
     def detach(self) -> Tensor:
-        """The same data, cut off from the graph (no copy)."""
-        return Tensor._wrap(self.data)
+        """The same data, cut off from the graph (no copy; shares the version counter)."""
+        t = Tensor._wrap(self.array)
+        t._version_counter = self._version_counter
+        return t
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
         self.requires_grad = False
         return self
 
+    # ------------------------------------------------------------ in-place changes
+    def _check_inplace(self, what: str) -> None:
+        """In-place changes are refused where they would make a recorded graph wrong.
+
+        Under ``no_grad()`` a leaf that requires grad may be changed (that is how
+        optimizers update parameters, as in PyTorch); with grad mode on it may not,
+        and a tensor made by a recorded operation never may.
+        """
+        if not self.requires_grad:
+            return
+        if self.grad_fn is not None:
+            raise RuntimeError(
+                f"{what}: in-place change of a tensor that an operation produced and that "
+                "requires grad is not supported; write a = a + b (a new tensor) instead"
+            )
+        if grad_mode.is_grad_enabled():
+            raise RuntimeError(
+                f"{what}: a leaf tensor that requires grad is being used in an in-place "
+                "operation; do it under minicnn.no_grad(), or write a = a + b"
+            )
+
+    def _write(self, what: str, array) -> Tensor:
+        """Copy ``array`` into this tensor's storage (broadcast, cast) and bump the version."""
+        self._check_inplace(what)
+        self.array[...] = _raw(array)
+        self._bump_version()
+        return self
+
     def zero_(self) -> Tensor:
         """Fill with zeros in place (no graph is recorded)."""
-        self.data[...] = 0
-        return self
+        return self._write("zero_", 0)
+
+    def fill_(self, value) -> Tensor:
+        """Fill with ``value`` in place."""
+        return self._write("fill_", value)
+
+    def copy_(self, src) -> Tensor:
+        """Copy ``src`` (a Tensor, array or number broadcastable to this shape) in place."""
+        src = _raw(src)
+        if is_array(src):
+            src = to_device(src, self.device)
+        return self._write("copy_", src)
+
+    def add_(self, other, *, alpha=1) -> Tensor:
+        return self._inplace(ops.add, other if alpha == 1 else ops.mul(other, alpha), "add_")
+
+    def sub_(self, other, *, alpha=1) -> Tensor:
+        return self._inplace(ops.sub, other if alpha == 1 else ops.mul(other, alpha), "sub_")
+
+    def mul_(self, other) -> Tensor:
+        return self._inplace(ops.mul, other, "mul_")
+
+    def div_(self, other) -> Tensor:
+        return self._inplace(ops.div, other, "div_")
+
+    def clamp_(self, min=None, max=None) -> Tensor:
+        self._check_inplace("clamp_")
+        with grad_mode.no_grad():
+            return self._write("clamp_", ops.clamp(self, min, max))
+
+    clip_ = clamp_
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        """Fill with samples from U(a, b), drawn from minicnn's generator."""
+        values = _random.generator().uniform(a, b, self.shape)
+        return self.copy_(values.astype(self.dtype))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        """Fill with samples from N(mean, std^2), drawn from minicnn's generator."""
+        values = _random.generator().normal(mean, std, self.shape)
+        return self.copy_(values.astype(self.dtype))
 
     # ------------------------------------------------------------ conversions
     def item(self):
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item() needs a one-element tensor, got shape {self.shape}")
-        return self.data.reshape(()).item()
+        return self.array.reshape(()).item()
 
     def tolist(self):
         """The values as (nested) Python lists; works with requires_grad, as in PyTorch."""
-        return to_device(self.data, "cpu").tolist()
+        return to_device(self.array, "cpu").tolist()
 
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (shares memory on the CPU; copies from the GPU)."""
         if self.requires_grad:
             raise RuntimeError("numpy() on a tensor that requires grad; call detach().numpy()")
-        return to_device(self.data, "cpu")
+        return to_device(self.array, "cpu")
 
     def __array__(self, dtype=None, copy=None):
-        arr = to_device(self.data, "cpu")
+        arr = to_device(self.array, "cpu")
         return arr if dtype is None else arr.astype(dtype)
 
     def to(self, *args, dtype=None, device=None) -> Tensor:
@@ -208,7 +343,7 @@ class Tensor:
         A differentiable copy (the gradient comes back converted); ``self`` when nothing changes.
         """
         for a in args:
-            if isinstance(a, str) or a is None:
+            if isinstance(a, (str, Device)) or a is None:
                 device = a
             else:
                 dtype = a
@@ -249,7 +384,7 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(
-            to_device(self.data, "cpu"), separator=", ", precision=4, prefix="tensor("
+            to_device(self.array, "cpu"), separator=", ", precision=4, prefix="tensor("
         )
         extras = []
         if self.device != "cpu":
@@ -263,11 +398,11 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise RuntimeError(
-                f"truth value of a tensor with {self.data.size} elements is ambiguous"
+                f"truth value of a tensor with {self.array.size} elements is ambiguous"
             )
-        return bool(self.data.reshape(()).item())
+        return bool(self.array.reshape(()).item())
 
     def __float__(self) -> float:
         return float(self.item())
@@ -276,7 +411,7 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.dtype.kind not in "iu" or self.data.size != 1:
+        if self.dtype.kind not in "iu" or self.array.size != 1:
             raise TypeError("only one-element integer tensors can be used as an index")
         return int(self.item())
 
@@ -326,63 +461,68 @@ class Tensor:
         return ops.matmul(other, self)
 
     def __iadd__(self, other):
-        return self._inplace(ops.add, other)
+        return self._inplace(ops.add, other, "+=")
 
     def __isub__(self, other):
-        return self._inplace(ops.sub, other)
+        return self._inplace(ops.sub, other, "-=")
 
     def __imul__(self, other):
-        return self._inplace(ops.mul, other)
+        return self._inplace(ops.mul, other, "*=")
 
     def __itruediv__(self, other):
-        return self._inplace(ops.div, other)
+        return self._inplace(ops.div, other, "/=")
 
-    def _inplace(self, op, other):
-        """``a += b`` on a tensor outside the graph updates the data in place."""
-        if self.requires_grad:
-            raise RuntimeError(
-                "in-place operation on a tensor that requires grad; write a = a + b, or do it "
-                "under minicnn.no_grad() on .data"
+    def _inplace(self, op, other, what: str) -> Tensor:
+        """``a += b``: compute ``op(a, b)`` outside the graph and write it into ``a``."""
+        self._check_inplace(what)
+        with grad_mode.no_grad():
+            result = op(self, other)
+        if result.dtype.kind in "fc" and self.dtype.kind in "biu":  # PyTorch refuses too
+            raise TypeError(
+                f"{what}: result dtype {result.dtype} can't be cast to the tensor's dtype "
+                f"{self.dtype} in place"
             )
-        self.data[...] = op(self, other).data
-        return self
+        return self._write(what, result)
 
     # comparisons: no gradient, boolean result
     def __eq__(self, other):  # type: ignore[override]
-        return Tensor._wrap(self.data == _raw(other))
+        return Tensor._wrap(self.array == _raw(other))
 
     def __ne__(self, other):  # type: ignore[override]
-        return Tensor._wrap(self.data != _raw(other))
+        return Tensor._wrap(self.array != _raw(other))
 
     def __lt__(self, other):
-        return Tensor._wrap(self.data < _raw(other))
+        return Tensor._wrap(self.array < _raw(other))
 
     def __le__(self, other):
-        return Tensor._wrap(self.data <= _raw(other))
+        return Tensor._wrap(self.array <= _raw(other))
 
     def __gt__(self, other):
-        return Tensor._wrap(self.data > _raw(other))
+        return Tensor._wrap(self.array > _raw(other))
 
     def __ge__(self, other):
-        return Tensor._wrap(self.data >= _raw(other))
+        return Tensor._wrap(self.array >= _raw(other))
 
     def __invert__(self):
-        return Tensor._wrap(~self.data)
+        return Tensor._wrap(~self.array)
 
     def __and__(self, other):
-        return Tensor._wrap(self.data & _raw(other))
+        return Tensor._wrap(self.array & _raw(other))
 
     def __or__(self, other):
-        return Tensor._wrap(self.data | _raw(other))
+        return Tensor._wrap(self.array | _raw(other))
 
     # ------------------------------------------------------------ indexing
     def __getitem__(self, key):
         return ops.index(self, key)
 
     def __setitem__(self, key, value):
-        if self.requires_grad:
-            raise RuntimeError("in-place assignment to a tensor that requires grad")
-        self.data[ops.raw_index(key)] = _raw(value)
+        self._check_inplace("item assignment")
+        value = _raw(value)
+        if is_array(value):
+            value = to_device(value, self.device)
+        self.array[ops.raw_index(key)] = value
+        self._bump_version()
 
     # ------------------------------------------------------------ methods (see ops)
     def add(self, other, *, alpha=1):
@@ -524,7 +664,7 @@ class Tensor:
 
 
 def _raw(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x.array if isinstance(x, Tensor) else x
 
 
 from minicnn.autograd import ops  # noqa: E402  (ops needs Tensor defined first)

@@ -7,6 +7,10 @@ background thread, and a run resumed from a checkpoint continues identically.
 
 With ``prefetch > 0`` a background thread builds up to that many batches ahead while the
 model computes (NumPy releases the GIL in most of its work).
+
+Batches are NumPy arrays: this package never imports autograd. PyTorch-style code, whose
+``net(inputs)`` needs Tensors, uses :class:`minicnn.utils.data.DataLoader`: this loader with
+each batch's arrays wrapped as minicnn Tensors (no copy).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def default_collate(samples: list):
 
 
 class DataLoader:
-    """Iterate over ``dataset`` in batches.
+    """Iterate over ``dataset`` in batches of NumPy arrays (Tensors: ``minicnn.utils.data``).
 
     Args:
         dataset: a :class:`Dataset` (or anything with ``len`` and indexing).

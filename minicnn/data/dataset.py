@@ -30,7 +30,7 @@ class TensorDataset(Dataset):
     def __init__(self, *arrays, transform: Callable | None = None):
         if not arrays:
             raise ValueError("TensorDataset needs at least one array")
-        arrays = tuple(np.asarray(getattr(a, "data", a)) for a in arrays)
+        arrays = tuple(np.asarray(a) for a in arrays)  # a minicnn Tensor gives its array
         n = len(arrays[0])
         for i, a in enumerate(arrays):
             if len(a) != n:

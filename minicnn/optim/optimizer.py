@@ -163,7 +163,8 @@ class Optimizer:
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    self._update(p.data, p.grad.data, self.state[p], group)
+                    self._update(p.array, p.grad.array, self.state[p], group)
+                    p._bump_version()  # an in-place change: a graph that saved p sees it
         self._opt_called = True
         return loss
 
@@ -233,7 +234,7 @@ class Optimizer:
             if key not in id_map:
                 raise ValueError(f"state_dict has state for parameter {key}, which no group holds")
             p = id_map[key]
-            state[p] = {k: _import(k, v, p.data) for k, v in values.items()}
+            state[p] = {k: _import(k, v, p.array) for k, v in values.items()}
 
         new_groups = []
         for g, s in zip(groups, saved_groups, strict=True):

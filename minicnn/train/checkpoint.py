@@ -27,8 +27,8 @@ from minicnn.serialization import load_arrays, load_json, save_arrays, save_json
 
 def _split_arrays(obj, prefix: str, arrays: dict):
     """Replace every array in a nested dict/list by ``{"__array__": key}``, collecting them."""
-    if hasattr(obj, "data") and is_array(getattr(obj, "data", None)):
-        obj = obj.data
+    if hasattr(obj, "array") and is_array(getattr(obj, "array", None)):
+        obj = obj.array
     if is_array(obj):
         arrays[prefix] = np.ascontiguousarray(to_device(obj, "cpu"))
         return {"__array__": prefix}

@@ -110,7 +110,7 @@ class Trainer:
                 self.scheduler.step()
             n = len(targets)
             loss_avg.update(loss.item(), n)
-            correct += topk_correct(to_device(logits.data, "cpu"), np.asarray(targets), 1)
+            correct += topk_correct(to_device(logits.array, "cpu"), np.asarray(targets), 1)
             seen += n
             bar.set_postfix(
                 loss=f"{loss_avg.mean:.4f}",
@@ -137,7 +137,7 @@ class Trainer:
                 x, y = self._batch(images, targets)
                 logits = self.model(x)
                 loss_avg.update(self.loss_fn(logits, y).item(), len(targets))
-                out = to_device(logits.data, "cpu")
+                out = to_device(logits.array, "cpu")
                 t = np.asarray(targets)
                 top1 += topk_correct(out, t, 1)
                 top5 += topk_correct(out, t, 5)

@@ -90,7 +90,7 @@ def check(
         assert m.dtype == expected_dtype, f"output {k}: dtype {m.dtype}, torch {expected_dtype}"
         d = tol(m.dtype) if m.dtype.kind == "f" else {"rtol": 0, "atol": 0}
         np.testing.assert_allclose(
-            to_device(m.data, "cpu"),
+            to_device(m.array, "cpu"),
             t.detach().numpy(),
             rtol=d["rtol"] if rtol is None else rtol,
             atol=d["atol"] if atol is None else atol,
@@ -112,14 +112,14 @@ def check(
         if not grad[i]:
             continue
         if t.grad is None:
-            assert m.grad is None or not np.any(to_device(m.grad.data, "cpu")), f"input {i}"
+            assert m.grad is None or not np.any(to_device(m.grad.array, "cpu")), f"input {i}"
             continue
         assert m.grad is not None, f"input {i}: no gradient, torch has one"
         assert m.grad.shape == m.shape, f"input {i}: grad shape {m.grad.shape}, expected {m.shape}"
         assert m.grad.dtype == m.dtype, f"input {i}: grad dtype {m.grad.dtype}, expected {m.dtype}"
         d = tol(m.dtype)
         np.testing.assert_allclose(
-            to_device(m.grad.data, "cpu"),
+            to_device(m.grad.array, "cpu"),
             t.grad.numpy(),
             rtol=d["rtol"] if rtol is None else rtol,
             atol=d["atol"] if atol is None else atol,

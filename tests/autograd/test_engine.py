@@ -381,8 +381,8 @@ def test_detach():
     y = (x * 2).detach()
     assert not y.requires_grad and y.grad_fn is None and y.is_leaf
     z = x.detach()
-    z.data[0] = 7.0  # shares memory, as in PyTorch
-    assert x.data[0] == 7.0
+    z.array[0] = 7.0  # shares memory, as in PyTorch
+    assert x.array[0] == 7.0
     w = x * 2
     w.detach_()
     assert w.grad_fn is None and not w.requires_grad
@@ -401,7 +401,7 @@ def test_numpy():
     a = x.numpy()
     assert isinstance(a, np.ndarray) and a.dtype == np.float32
     a[0] = 5.0
-    assert x.data[0] == 5.0  # shares memory on the CPU
+    assert x.array[0] == 5.0  # shares memory on the CPU
     with pytest.raises(RuntimeError, match=r"requires grad; call detach\(\)\.numpy\(\)"):
         minicnn.tensor([1.0], requires_grad=True).numpy()
     assert np.asarray(minicnn.tensor([1.0], requires_grad=True)).tolist() == [1.0]

@@ -68,11 +68,11 @@ def test_directional_mode_catches_the_same_bug():
 
 def test_inputs_keep_their_values_and_grads():
     x, y = _inputs((2, 3), (3,))
-    before = x.data.copy()
+    before = x.array.copy()
     x.grad = minicnn.ones(2, 3, dtype=np.float64)
     minicnn.gradcheck(lambda a, b: a * b, [x, y])
     minicnn.gradcheck(lambda a, b: a * b, [x, y], mode="directional")
-    np.testing.assert_array_equal(x.data, before)
+    np.testing.assert_array_equal(x.array, before)
     np.testing.assert_array_equal(x.grad.numpy(), np.ones((2, 3)))
     assert y.grad is None
 
@@ -80,7 +80,7 @@ def test_inputs_keep_their_values_and_grads():
 def test_non_contiguous_input():
     base = np.random.default_rng(1).standard_normal((4, 3))
     x = minicnn.from_numpy(base.T).requires_grad_()  # a transposed view
-    assert not x.data.flags.c_contiguous
+    assert not x.array.flags.c_contiguous
     assert minicnn.gradcheck(lambda a: (a @ a.T).sum(0), [x])
     with pytest.raises(minicnn.GradcheckError):
         minicnn.gradcheck(lambda a: ScaledWrong.apply(a, a), [x])

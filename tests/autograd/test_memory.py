@@ -1,7 +1,7 @@
 """No memory growth: training steps free their graphs.
 
 A 2-layer MLP built from raw tensor ops (matmul, relu, log_softmax, indexing) is trained
-with SGD on ``.data`` for 200 steps. tracemalloc (which sees NumPy's allocations) must
+with SGD on ``.array`` for 200 steps. tracemalloc (which sees NumPy's allocations) must
 show the memory in use flat between step 50 and step 200, and after each backward the
 graph must hold no saved arrays.
 """
@@ -43,7 +43,7 @@ def test_training_loop_memory_stays_flat():
             assert root.freed and root.saved_tensors == () and root.inputs == ()
             with minicnn.no_grad():
                 for p in params:
-                    p.data -= 0.1 * p.grad.data
+                    p.array -= 0.1 * p.grad.array
                     p.grad = None
             losses.append(loss.item())
             del loss, root

@@ -165,7 +165,7 @@ def test_cuda_without_cupy_or_gpu_names_the_install_command():
 def test_cuda_round_trip_keeps_the_graph():
     x = minicnn.tensor([1.0, 2.0], requires_grad=True)
     y = x.to("cuda")
-    assert y.device == "cuda" and B.backend_of(y.data).name == "cupy"
+    assert y.device == "cuda" and B.backend_of(y.array).name == "cupy"
     (y * y).sum().backward()
     assert x.grad.device == "cpu"
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])

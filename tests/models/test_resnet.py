@@ -54,7 +54,7 @@ def test_variant_kwargs_follow_torchvision():
     """num_classes / zero_init_residual / dilation change the same things as in torchvision."""
     model = models.resnet18(num_classes=10, zero_init_residual=True)
     assert model.fc.weight.shape == (10, 512)
-    assert all(float(abs(b.bn2.weight.data).max()) == 0 for layer in
+    assert all(float(abs(b.bn2.weight.array).max()) == 0 for layer in
                (model.layer1, model.layer4) for b in layer)
     dilated = models.resnet50(num_classes=10, replace_stride_with_dilation=[False, True, True])
     tv = torchvision.models.resnet50(num_classes=10,

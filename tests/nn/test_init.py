@@ -184,10 +184,10 @@ def test_fills_in_place_without_graph_and_reproducibly():
     from minicnn.nn import Parameter
 
     p = Parameter(minicnn.zeros(8, 4))
-    data = p.data
+    data = p.array
     minicnn.manual_seed(3)
     init.kaiming_uniform_(p, a=math.sqrt(5))
-    assert p.data is data and p.is_leaf and p.requires_grad and p.grad is None
+    assert p.array is data and p.is_leaf and p.requires_grad and p.grad is None
     first = p.detach().numpy().copy()
     minicnn.manual_seed(3)
     init.kaiming_uniform_(p, a=math.sqrt(5))

@@ -294,7 +294,7 @@ def test_training_steps_do_not_grow_memory():
         loss.backward()
         with minicnn.no_grad():
             for p in model.parameters():
-                p.data -= 0.1 * p.grad.data
+                p.array -= 0.1 * p.grad.array
         return float(loss.item())
 
     def measure() -> tuple[int, int]:

@@ -178,8 +178,8 @@ def test_deepcopy_is_independent():
     m = build(nn)
     c = copy.deepcopy(m)
     assert names(c.named_parameters()) == names(m.named_parameters())
-    c.stem[0].weight.data[...] = 0
-    assert float(m.stem[0].weight.data.__abs__().sum()) > 0
+    c.stem[0].weight.array[...] = 0
+    assert float(m.stem[0].weight.array.__abs__().sum()) > 0
     assert c.stem[0].weight is not m.stem[0].weight
 
 
@@ -188,7 +188,7 @@ def test_parameter():
     t = minicnn.tensor([1.0, 2.0])
     p = nn.Parameter(t)
     assert isinstance(p, minicnn.Tensor) and p.requires_grad and p.is_leaf
-    assert p.data is t.data  # shares memory, as in PyTorch
+    assert p.array is t.array  # shares memory, as in PyTorch
     assert repr(p) == repr(torch.nn.Parameter(torch.tensor([1.0, 2.0])))
     assert repr(p) == "Parameter containing:\ntensor([1., 2.], requires_grad=True)"
     assert not nn.Parameter(t, requires_grad=False).requires_grad
@@ -292,7 +292,7 @@ def test_forward_hooks_fire_modify_and_remove():
     assert float(lin(x).abs().sum()) > 0 and calls == []
 
     pre = lin.register_forward_pre_hook(lambda mod, args: (args[0] * 0,))
-    np.testing.assert_allclose(lin(x).data, np.broadcast_to(lin.bias.data, (4, 2)))
+    np.testing.assert_allclose(lin(x).array, np.broadcast_to(lin.bias.array, (4, 2)))
     pre.remove()
 
     order = []
@@ -309,7 +309,7 @@ def test_hook_as_context_manager_collects_feature_maps():
     maps = {}
     with model[1].register_forward_hook(lambda m, a, out: maps.update(relu=out)):
         model(minicnn.randn(5, 3))
-    assert maps["relu"].shape == (5, 4) and float(maps["relu"].data.min()) >= 0
+    assert maps["relu"].shape == (5, 4) and float(maps["relu"].array.min()) >= 0
     maps.clear()
     model(minicnn.randn(5, 3))
     assert maps == {}
@@ -397,7 +397,7 @@ def test_sequential_forward_runs_in_order():
     m = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     x = minicnn.randn(5, 3)
     expected = m[2](m[1](m[0](x)))
-    np.testing.assert_array_equal(m(x).data, expected.data)
+    np.testing.assert_array_equal(m(x).array, expected.array)
     od = nn.Sequential(OrderedDict([("fc", nn.Linear(3, 2)), ("act", nn.ReLU())]))
     assert od.fc is od[0] and names(od.named_children()) == ["fc", "act"]
 

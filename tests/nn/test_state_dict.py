@@ -33,8 +33,8 @@ def test_state_dict_values_are_detached_views():
     assert isinstance(sd, type(torch.nn.Linear(1, 1).state_dict()))  # OrderedDict
     w = m.stem[0].weight
     assert type(sd["stem.0.weight"]) is minicnn.Tensor and not sd["stem.0.weight"].requires_grad
-    assert sd["stem.0.weight"].data is w.data  # no copy, as in PyTorch
-    assert sd["steps"].data is m.steps.data
+    assert sd["stem.0.weight"].array is w.array  # no copy, as in PyTorch
+    assert sd["steps"].array is m.steps.array
     kept = m.state_dict(keep_vars=True)
     assert kept["stem.0.weight"] is w and kept["steps"] is m.steps
     prefixed = m.state_dict(prefix="model.")
@@ -101,16 +101,16 @@ def test_load_keeps_parameter_objects_casts_dtype_and_accepts_tensors():
     src = mlp(nn)
     dst = mlp(nn)
     weight = dst[0].weight
-    data = weight.data
+    data = weight.array
     dst.load_state_dict(src.state_dict())  # minicnn Tensors
-    assert dst[0].weight is weight and weight.data is data  # copied in place
-    np.testing.assert_array_equal(weight.data, src[0].weight.data)
-    src[0].weight.data[...] = 5.0  # no sharing after the copy
-    assert not (weight.data == 5.0).all()
+    assert dst[0].weight is weight and weight.array is data  # copied in place
+    np.testing.assert_array_equal(weight.array, src[0].weight.array)
+    src[0].weight.array[...] = 5.0  # no sharing after the copy
+    assert not (weight.array == 5.0).all()
     f64 = {k: v.numpy().astype(np.float64) + 1 for k, v in src.state_dict().items()}
     dst.load_state_dict(f64)
     assert weight.dtype == np.float32  # the model keeps its dtype
-    np.testing.assert_allclose(weight.data, f64["0.weight"].astype(np.float32))
+    np.testing.assert_allclose(weight.array, f64["0.weight"].astype(np.float32))
 
 
 def test_scalar_and_int_buffers_load():
@@ -214,7 +214,7 @@ def test_versioned_layer_can_upgrade_old_checkpoints():
     assert int(model[0].count) == 0 and seen == [None]
     sd = model.state_dict()
     assert sd._metadata["0"] == {"version": 2}
-    model[0].count.data[...] = 9
+    model[0].count.array[...] = 9
     model.load_state_dict(sd)
     assert int(model[0].count) == 9 and seen == [None, 2]
     del sd["0.count"]

@@ -19,7 +19,7 @@ def _input(backend, shape, dtype=np.float32, seed=0):
 
 
 def _numpy(t):
-    return minicnn.backend.to_device(t.detach().data, "cpu")
+    return minicnn.backend.to_device(t.detach().array, "cpu")
 
 
 @pytest.mark.parametrize("mode", ["row", "batch"])

@@ -210,20 +210,20 @@ def test_zero_grad():
     p, q = minicnn.ones(3, requires_grad=True), minicnn.ones(2, requires_grad=True)
     opt = optim.SGD([p, q], lr=0.1)
     p.grad = minicnn.ones(3)
-    keep = p.grad.data
+    keep = p.grad.array
     opt.zero_grad(set_to_none=False)
-    assert p.grad.data is keep and np.all(keep == 0) and q.grad is None
+    assert p.grad.array is keep and np.all(keep == 0) and q.grad is None
     opt.zero_grad()
     assert p.grad is None and q.grad is None
 
 
 def test_step_writes_data_in_place_and_builds_no_graph():
     p = minicnn.ones(3, requires_grad=True)
-    data = p.data
+    data = p.array
     p.grad = minicnn.ones(3)
     opt = optim.Adam([p], lr=0.1)
     opt.step()
-    assert p.data is data and p.grad_fn is None and p.is_leaf
+    assert p.array is data and p.grad_fn is None and p.is_leaf
     np.testing.assert_allclose(data, 0.9)  # Adam's first step moves by lr * sign(g)
 
 
@@ -296,7 +296,7 @@ def test_state_dict_round_trip_resumes_exactly(case):
             opt.step()
         if step == 9:
             saved = _to_files(first_opt.state_dict())
-            snapshot = [p.data.copy() for p in first]
+            snapshot = [p.array.copy() for p in first]
             first_opt.step()  # the saved state must not alias the live one
 
     resumed = [minicnn.tensor(a, requires_grad=True) for a in snapshot]
@@ -310,7 +310,7 @@ def test_state_dict_round_trip_resumes_exactly(case):
             p.grad = minicnn.tensor(g.copy())
         opt.step()
     for p, q in zip(resumed, ref, strict=True):
-        np.testing.assert_array_equal(p.data, q.data)
+        np.testing.assert_array_equal(p.array, q.array)
 
 
 @pytest.mark.parametrize("case", STATE_CASES, ids=_case_id)

@@ -58,7 +58,7 @@ def test_interrupted_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
     first = save_checkpoint(tmp_path, model, opt, sched, epoch=1)
     before = _weights(model)
     for p in model.parameters():
-        p.data += 1.0
+        p.array += 1.0
 
     calls = {"n": 0}
     real_save_json = serialization.save_json

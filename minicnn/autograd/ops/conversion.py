@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from minicnn.autograd.function import Function
 from minicnn.backend import array_module, to_device
 
@@ -20,3 +22,18 @@ class ToCopy(Function):
     @staticmethod
     def backward(ctx, grad):
         return to_device(grad, ctx.device).astype(ctx.dtype, copy=False)
+
+
+def to_copy(input, dtype=None, device=None):
+    """``input`` converted to ``dtype`` and/or moved to ``device`` (self when nothing changes)."""
+    dtype = None if dtype is None else np.dtype(dtype)
+    if (dtype is None or dtype == input.dtype) and (device is None or device == input.device):
+        return input
+    if dtype is not None and dtype.kind not in "fc":  # integer results carry no gradient
+        input = input.detach()
+    return ToCopy.apply(input, dtype=dtype, device=device)
+
+
+def clone(input):
+    """A copy of ``input`` that stays in the graph (the gradient passes through)."""
+    return ToCopy.apply(input, dtype=None, device=None)

@@ -1,14 +1,20 @@
-"""Element-wise operations with NumPy broadcasting: forward and backward side by side.
+"""Element-wise operations with NumPy broadcasting: each public function (``add``, ``exp``,
+``where`` ...) beside the Function that computes its forward and backward.
 
 Backward returns gradients of the broadcast shape; the engine's ``unbroadcast`` sums
-them back to each input's shape.
+them back to each input's shape. Operands are first promoted to one dtype by PyTorch's
+rules (``promotion.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 
+import numpy as np
+
 from minicnn.autograd.function import Function
+from minicnn.autograd.ops.promotion import check_broadcast, is_number, promoted
+from minicnn.autograd.tensor import Tensor
 from minicnn.backend import array_module, backend_of
 
 
@@ -17,6 +23,15 @@ def _quiet(xp):
     if not hasattr(xp, "errstate"):  # CuPy does not warn
         return contextlib.nullcontext()
     return xp.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
+def _binary(fn, a, b, true_divide: bool = False):
+    a, b = promoted(a, b, true_divide=true_divide)
+    try:
+        return fn.apply(a, b)
+    except ValueError:  # name the shapes if that was the problem, else re-raise as it is
+        check_broadcast(fn.__name__.lower(), a, b)
+        raise
 
 
 class Add(Function):
@@ -29,6 +44,11 @@ class Add(Function):
         return grad, grad
 
 
+def add(input, other, *, alpha=1):
+    """``input + alpha * other`` with broadcasting."""
+    return _binary(Add, input, other if alpha == 1 else mul(other, alpha))
+
+
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -37,6 +57,11 @@ class Sub(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad, -grad
+
+
+def sub(input, other, *, alpha=1):
+    """``input - alpha * other`` with broadcasting."""
+    return _binary(Sub, input, other if alpha == 1 else mul(other, alpha))
 
 
 class Mul(Function):
@@ -52,6 +77,10 @@ class Mul(Function):
         return (grad * b if ga else None), (grad * a if gb else None)
 
 
+def mul(input, other):
+    return _binary(Mul, input, other)
+
+
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -65,6 +94,11 @@ class Div(Function):
         return (grad / b if ga else None), (-grad * a / (b * b) if gb else None)
 
 
+def div(input, other):
+    """``input / other`` (true division: integer inputs give a float32 result)."""
+    return _binary(Div, input, other, true_divide=True)
+
+
 class Neg(Function):
     @staticmethod
     def forward(ctx, a):
@@ -73,6 +107,10 @@ class Neg(Function):
     @staticmethod
     def backward(ctx, grad):
         return -grad
+
+
+def neg(input):
+    return Neg.apply(input)
 
 
 class Pow(Function):
@@ -105,6 +143,11 @@ class Pow(Function):
         return grad_a, grad_b
 
 
+def pow(input, exponent):
+    """``input ** exponent``; either may be a tensor or a number."""
+    return _binary(Pow, input, exponent)
+
+
 class Exp(Function):
     @staticmethod
     def forward(ctx, a):
@@ -118,6 +161,10 @@ class Exp(Function):
         return grad * out
 
 
+def exp(input):
+    return Exp.apply(input)
+
+
 class Log(Function):
     @staticmethod
     def forward(ctx, a):
@@ -128,6 +175,10 @@ class Log(Function):
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         return grad / a
+
+
+def log(input):
+    return Log.apply(input)
 
 
 class Sqrt(Function):
@@ -143,6 +194,10 @@ class Sqrt(Function):
         return grad / (2 * out)
 
 
+def sqrt(input):
+    return Sqrt.apply(input)
+
+
 class Abs(Function):
     """|a|; the gradient at 0 is 0, as in PyTorch."""
 
@@ -155,6 +210,10 @@ class Abs(Function):
     def backward(ctx, grad):
         (a,) = ctx.saved_tensors
         return grad * array_module(a).sign(a)
+
+
+def abs(input):
+    return Abs.apply(input)
 
 
 class Clamp(Function):
@@ -183,6 +242,26 @@ class Clamp(Function):
         return grad * mask, None, None
 
 
+def clamp(input, min=None, max=None):
+    """Clip every element to ``[min, max]`` (either bound may be None, not both).
+
+    Number bounds: the gradient passes only strictly inside ``(min, max)``, as in PyTorch.
+    Tensor bounds broadcast and get gradients too: ``minimum(maximum(input, min), max)``.
+    """
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor) or not (
+        (min is None or is_number(min)) and (max is None or is_number(max))
+    ):
+        out = input if min is None else maximum(input, min)
+        return out if max is None else minimum(out, max)
+    input, min, max = promoted(input, min, max)
+    return Clamp.apply(input, min, max)
+
+
+clip = clamp
+
+
 def _tie_split(grad, a, b, a_wins, b_wins):
     """Gradients of max/min(a, b): all of it to the winner, half each on a tie.
 
@@ -209,6 +288,10 @@ class Maximum(Function):
         return _tie_split(grad, a, b, a > b, a < b)
 
 
+def maximum(input, other):
+    return _binary(Maximum, input, other)
+
+
 class Minimum(Function):
     """Element-wise min; where a == b the gradient is split half and half (PyTorch)."""
 
@@ -221,6 +304,10 @@ class Minimum(Function):
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         return _tie_split(grad, a, b, a < b, a > b)
+
+
+def minimum(input, other):
+    return _binary(Minimum, input, other)
 
 
 class Where(Function):
@@ -239,13 +326,27 @@ class Where(Function):
         return None, where(cond, grad, zero), where(cond, zero, grad)
 
 
+def where(condition, input, other):
+    """``input`` where ``condition`` is true, else ``other`` (broadcast together)."""
+    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != bool:
+        raise TypeError(f"where: condition must be a bool tensor, got dtype {cond.dtype}")
+    input, other = promoted(input, other)
+    try:
+        return Where.apply(cond, input, other)
+    except ValueError:
+        check_broadcast("where", cond, input, other)
+        raise
+
+
 def stable_sigmoid(a):
     """``1 / (1 + e^-a)`` on a raw array, without overflow for large ``|a|``; keeps the dtype.
 
     ``e^-|a|`` lies in (0, 1]; the sigmoid is ``1 / (1 + e)`` for ``a >= 0`` and
     ``e / (1 + e)`` below (accurate for very negative ``a``, where ``1 - 1/(1 + e)`` is 0).
     """
-    e = array_module(a).exp(-abs(a))
+    xp = array_module(a)
+    e = xp.exp(-xp.abs(a))
     out = backend_of(a).where(a >= 0, 1 / (1 + e), e / (1 + e))
     return out.astype(a.dtype, copy=False)
 
@@ -265,6 +366,10 @@ class Sigmoid(Function):
         return grad * out * (1 - out)
 
 
+def sigmoid(input):
+    return Sigmoid.apply(input)
+
+
 class Tanh(Function):
     @staticmethod
     def forward(ctx, a):
@@ -276,6 +381,10 @@ class Tanh(Function):
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
         return grad * (1 - out * out)
+
+
+def tanh(input):
+    return Tanh.apply(input)
 
 
 class ReLU(Function):
@@ -291,3 +400,7 @@ class ReLU(Function):
     def backward(ctx, grad):
         (mask,) = ctx.saved_tensors
         return grad * mask
+
+
+def relu(input):
+    return ReLU.apply(input)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from minicnn.autograd.engine import unbroadcast
 from minicnn.autograd.function import Function
+from minicnn.autograd.tensor import Tensor
 from minicnn.backend import array_module
 
 
@@ -35,3 +38,31 @@ class MatMul(Function):
         if gb:
             grad_b = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape).reshape(b.shape)
         return grad_a, grad_b
+
+
+def matmul(input, other):
+    """Matrix product with broadcasting of batch dimensions: ``(..., n, k) @ (..., k, m)``."""
+    a = input if isinstance(input, Tensor) else Tensor(input)
+    b = other if isinstance(other, Tensor) else Tensor(other)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(
+            f"matmul: both inputs need at least 1 dimension, got shapes {a.shape} and {b.shape}"
+        )
+    k_a = a.shape[-1]
+    k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+    if k_a != k_b:
+        where = "the size" if b.ndim == 1 else "dimension -2"
+        raise ValueError(
+            f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied: the last dimension of "
+            f"input ({k_a}) must equal {where} of other ({k_b})"
+        )
+    try:
+        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"matmul: batch dimensions of {a.shape} and {b.shape} do not broadcast"
+        ) from None
+    return MatMul.apply(a, b)
+
+
+mm = matmul

@@ -13,13 +13,17 @@ float32). The rule, from ``torch.result_type``:
 3. A lower group changes the result only when its category is higher: a 0-d tensor
    then brings its own dtype, a Python number the default dtype of its category
    (float32 for floats, int64 for ints).
+
+``promoted(*operands)`` casts the operands of one op to that dtype (differentiably).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from minicnn.backend import is_array
+from minicnn.autograd.ops.conversion import to_copy
+from minicnn.autograd.tensor import Tensor
+from minicnn.backend import array_module, is_array
 
 DEFAULT_FLOAT = np.dtype("float32")
 DEFAULT_INT = np.dtype("int64")
@@ -54,7 +58,7 @@ def result_type(*operands) -> np.dtype:
     """
     groups: tuple[list, list, list] = ([], [], [])
     for x in operands:
-        data = x if is_array(x) else getattr(x, "data", None)  # an array, or a Tensor's array
+        data = x if is_array(x) else getattr(x, "array", None)  # an array, or a Tensor's array
         if is_array(data):
             groups[0 if data.ndim else 1].append(data.dtype)
         elif x is not None:
@@ -73,3 +77,74 @@ def result_type(*operands) -> np.dtype:
     if result is None:
         raise TypeError("result_type needs at least one operand")
     return np.dtype(result)
+
+
+def is_number(x) -> bool:
+    """A Python or NumPy scalar (not an array, not a Tensor)."""
+    return isinstance(x, (int, float, complex, np.generic)) and not isinstance(x, np.ndarray)
+
+
+def _cast(x, dtype: np.dtype, like: Tensor):
+    """One operand of an op whose result has ``dtype``.
+
+    A Tensor is converted differentiably (``to_copy``) when its dtype differs. A Python
+    number stays a number: NumPy 2 then keeps the array's dtype (``float32 * 2.0`` is
+    float32), as PyTorch does. Anything else becomes an array on ``like``'s device.
+    """
+    if isinstance(x, Tensor):
+        return x if x.dtype == dtype else to_copy(x, dtype=dtype)
+    if is_number(x):
+        return x.item() if isinstance(x, np.generic) else x
+    return array_module(like.array).asarray(x, dtype=dtype)
+
+
+def _operands(*xs):
+    """Tensors stay, numbers stay, anything else (lists, arrays) becomes a Tensor."""
+    return [x if isinstance(x, Tensor) or is_number(x) or x is None else Tensor(x) for x in xs]
+
+
+def _same_dtype(xs) -> np.dtype | None:
+    """The result dtype in the common case -- tensors of one dtype, with Python numbers that
+    cannot change it -- without the general rules; None when those are needed."""
+    dtype, float_number = None, False
+    for x in xs:
+        if isinstance(x, Tensor):
+            if dtype is None:
+                dtype = x.array.dtype
+            elif x.array.dtype != dtype:
+                return None
+        elif type(x) is float:
+            float_number = True
+        elif type(x) is not int and x is not None:  # bools, arrays, NumPy scalars, lists
+            return None
+    if dtype is None or dtype.kind not in "iuf" or (float_number and dtype.kind != "f"):
+        return None
+    return dtype
+
+
+def promoted(*xs, true_divide: bool = False) -> list:
+    """The operands cast to their common dtype (PyTorch's rules, see ``promotion.py``)."""
+    dtype = _same_dtype(xs)
+    if dtype is not None and (dtype.kind == "f" or not true_divide):
+        return list(xs)  # nothing to convert
+    xs = _operands(*xs)
+    dtype = result_type(*xs)
+    if true_divide and dtype.kind not in "fc":
+        dtype = DEFAULT_FLOAT  # int / int is a float tensor, as in PyTorch
+    like = next((x for x in xs if isinstance(x, Tensor)), None)
+    if like is None:  # numbers only: the first one becomes a tensor of the result dtype
+        xs[0] = Tensor(np.asarray(xs[0], dtype=dtype))
+        like = xs[0]
+    return [x if x is None else _cast(x, dtype, like) for x in xs]
+
+
+def check_broadcast(name: str, *xs) -> None:
+    """Raise a ValueError naming the shapes if ``xs`` do not broadcast together."""
+    shapes = [np.shape(x.array if isinstance(x, Tensor) else x) for x in xs if x is not None]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(
+            f"{name}: shapes {', '.join(str(tuple(s)) for s in shapes)} do not broadcast "
+            "(each dimension must match or be 1, counted from the right)"
+        ) from None

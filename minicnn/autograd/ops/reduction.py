@@ -1,4 +1,5 @@
-"""Reductions over dimensions (sum, mean, max, var, logsumexp) and softmax.
+"""Reductions over dimensions (sum, mean, max, var, logsumexp) and softmax: each public
+function beside the Function that computes its forward and backward.
 
 ``dim`` is None (all dimensions), an int or a tuple of ints, negative allowed;
 ``keepdim`` keeps the reduced dimensions with size 1, as in PyTorch.
@@ -6,11 +7,17 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import operator
 from collections import namedtuple
 
+import numpy as np
+
 from minicnn.autograd.function import Function
+from minicnn.autograd.ops.conversion import clone
+from minicnn.autograd.ops.elementwise import maximum, minimum
+from minicnn.autograd.tensor import Tensor
 from minicnn.backend import array_module, backend_of
 
 
@@ -21,17 +28,17 @@ def normalize_dims(dim, ndim: int) -> tuple[int, ...]:
     dims = (dim,) if not isinstance(dim, (tuple, list)) else tuple(dim)
     out = []
     for d in dims:
-        lo = -max(ndim, 1)
+        lo = -builtins.max(ndim, 1)
         try:
             d = operator.index(d)  # ints, NumPy ints and 0-d integer tensors; not floats
         except TypeError:
             raise TypeError(f"dim must be an int or a tuple of ints, got {dim!r}") from None
-        if isinstance(d, bool) or not lo <= d < max(ndim, 1):
+        if isinstance(d, bool) or not lo <= d < builtins.max(ndim, 1):
             raise IndexError(
                 f"dim {d!r} out of range for a tensor with {ndim} dimensions "
-                f"(expected an int in [{lo}, {max(ndim, 1) - 1}])"
+                f"(expected an int in [{lo}, {builtins.max(ndim, 1) - 1}])"
             )
-        out.append(d % max(ndim, 1) if ndim else 0)
+        out.append(d % builtins.max(ndim, 1) if ndim else 0)
     if len(set(out)) != len(out):
         raise ValueError(f"dim {dim!r} repeats a dimension")
     return tuple(sorted(out)) if ndim else ()
@@ -66,6 +73,18 @@ class Sum(Function):
         return array_module(grad).broadcast_to(grad, ctx.shape)
 
 
+def _dims(dim, ndim: int) -> tuple[int, ...]:
+    """``dim`` as sorted non-negative axes; None and an empty tuple mean all (as in PyTorch)."""
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        dim = None
+    return normalize_dims(dim, ndim)
+
+
+def sum(input, dim=None, keepdim=False):
+    """Sum over ``dim`` (None: all)."""
+    return Sum.apply(input, dims=_dims(dim, input.ndim), keepdim=keepdim)
+
+
 class Mean(Function):
     @staticmethod
     def forward(ctx, a, dims=(), keepdim=False):
@@ -77,8 +96,15 @@ class Mean(Function):
         count = 1
         for d in ctx.dims:
             count *= ctx.shape[d]
-        grad = _restore(grad, ctx.shape, ctx.dims, ctx.keepdim) / max(count, 1)
+        grad = _restore(grad, ctx.shape, ctx.dims, ctx.keepdim) / builtins.max(count, 1)
         return array_module(grad).broadcast_to(grad, ctx.shape)
+
+
+def mean(input, dim=None, keepdim=False):
+    """Mean over ``dim`` (None: all). Needs a floating-point tensor."""
+    if input.dtype.kind not in "fc":
+        raise TypeError(f"mean: input must be floating point, got dtype {input.dtype}")
+    return Mean.apply(input, dims=_dims(dim, input.ndim), keepdim=keepdim)
 
 
 class Amax(Function):
@@ -107,6 +133,62 @@ class Amax(Function):
         count = hits.sum(axis=ctx.dims, keepdims=True).astype(grad.dtype)
         with _quiet(array_module(grad)):  # no tie at all (a NaN max): 0/0, NaN as in PyTorch
             return grad / count * hits
+
+
+def _check_not_empty(input, dims, name):
+    if any(input.shape[d] == 0 for d in dims) or (not dims and input.numel() == 0):
+        raise ValueError(
+            f"{name}: cannot reduce over a dimension of size 0 (input shape {input.shape})"
+        )
+
+
+def amax(input, dim=None, keepdim=False):
+    """Max over ``dim``; tied maxima share the gradient evenly (as ``torch.amax``)."""
+    dims = _dims(dim, input.ndim)
+    _check_not_empty(input, dims, "amax")
+    return Amax.apply(input, dims=dims, keepdim=keepdim)
+
+
+def amin(input, dim=None, keepdim=False):
+    """Min over ``dim``; tied minima share the gradient evenly (as ``torch.amin``)."""
+    dims = _dims(dim, input.ndim)
+    _check_not_empty(input, dims, "amin")
+    return Amax.apply(input, dims=dims, keepdim=keepdim, largest=False)
+
+
+def _max_min(input, dim, keepdim, largest, name):
+    if isinstance(dim, Tensor):  # torch.max(a, b) is the element-wise maximum
+        return maximum(input, dim) if largest else minimum(input, dim)
+    if dim is None:  # the whole tensor: ties (and NaNs) share the gradient evenly
+        _check_not_empty(input, (), name)
+        return Amax.apply(input, dims=tuple(range(input.ndim)), keepdim=False,
+                            largest=largest, nan_ties=True)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{name}: dim must be an int or None, got {dim!r}")
+    (d,) = normalize_dims(int(dim), input.ndim) or (0,)
+    if input.ndim == 0:
+        return MaxResult(clone(input), Tensor._wrap(array_module(input.array).zeros((), np.int64)))
+    _check_not_empty(input, (d,), name)
+    indices = argmax(input, d, keepdim=True) if largest else argmin(input, d, keepdim=True)
+    values = MaxDim.apply(input, d, keepdim=keepdim, indices=indices.array)
+    if not keepdim:
+        indices = Tensor._wrap(indices.array.squeeze(d))
+    return MaxResult(values, indices)
+
+
+def max(input, dim=None, keepdim=False):
+    """``max(x)``: the largest element. ``max(x, dim)``: ``(values, indices)`` along ``dim``.
+
+    ``max(x, other_tensor)`` is ``maximum(x, other_tensor)``, as in PyTorch. Along ``dim``
+    the gradient goes to the element ``indices`` names; over the whole tensor tied maxima
+    share it evenly.
+    """
+    return _max_min(input, dim, keepdim, True, "max")
+
+
+def min(input, dim=None, keepdim=False):
+    """``min(x)``: the smallest element. ``min(x, dim)``: ``(values, indices)`` along ``dim``."""
+    return _max_min(input, dim, keepdim, False, "min")
 
 
 class MaxDim(Function):
@@ -143,7 +225,7 @@ class Var(Function):
         count = 1
         for d in dims:
             count *= a.shape[d]
-        denom = max(count - correction, 0)
+        denom = builtins.max(count - correction, 0)
         ctx.save_for_backward(centered)
         ctx.shape, ctx.dims, ctx.keepdim, ctx.denom = a.shape, dims, keepdim, denom
         return (centered * centered).sum(axis=dims, keepdims=keepdim) / denom
@@ -153,6 +235,33 @@ class Var(Function):
         (centered,) = ctx.saved_tensors
         grad = _restore(grad, ctx.shape, ctx.dims, ctx.keepdim)
         return grad * 2 * centered / ctx.denom
+
+
+def _correction(unbiased, correction):
+    if correction is not None and unbiased is not None:
+        raise ValueError("var/std: give either unbiased or correction, not both")
+    if correction is not None:
+        return correction
+    return 1 if unbiased is None or unbiased else 0
+
+
+def _var_args(input, dim, unbiased, name):
+    if isinstance(dim, bool):  # var(x, False): the old ``unbiased`` positional form
+        dim, unbiased = None, dim
+    if input.dtype.kind not in "fc":
+        raise TypeError(f"{name}: input must be floating point, got dtype {input.dtype}")
+    return _dims(dim, input.ndim), unbiased
+
+
+def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance over ``dim``: ``sum((x - mean)^2) / (n - correction)``.
+
+    ``correction=1`` (the default, ``unbiased=True``) divides by n-1; ``correction=0``
+    (``unbiased=False``) by n.
+    """
+    dims, unbiased = _var_args(input, dim, unbiased, "var")
+    correction = _correction(unbiased, correction)
+    return Var.apply(input, dims=dims, keepdim=keepdim, correction=correction)
 
 
 class Std(Function):
@@ -168,7 +277,7 @@ class Std(Function):
         count = 1
         for d in dims:
             count *= a.shape[d]
-        denom = max(count - correction, 0)
+        denom = builtins.max(count - correction, 0)
         out = xp.sqrt((centered * centered).sum(axis=dims, keepdims=True) / denom)
         ctx.save_for_backward(centered, out)
         ctx.shape, ctx.dims, ctx.keepdim, ctx.denom = a.shape, dims, keepdim, denom
@@ -182,6 +291,13 @@ class Std(Function):
         with _quiet(xp):
             scale = xp.where(out == 0, out.dtype.type(0), grad / (out * ctx.denom))
         return scale * centered
+
+
+def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation ``sqrt(var(...))``; where it is 0 the gradient is 0 (as in PyTorch)."""
+    dims, unbiased = _var_args(input, dim, unbiased, "std")
+    correction = _correction(unbiased, correction)
+    return Std.apply(input, dims=dims, keepdim=keepdim, correction=correction)
 
 
 class LogSumExp(Function):
@@ -211,6 +327,11 @@ class LogSumExp(Function):
             return grad * xp.exp(a - out)
 
 
+def logsumexp(input, dim, keepdim=False):
+    """``log(sum(exp(input), dim))``, stable for large values; its gradient is the softmax."""
+    return LogSumExp.apply(input, dims=_dims(dim, input.ndim), keepdim=keepdim)
+
+
 class Softmax(Function):
     @staticmethod
     def forward(ctx, a, dim):
@@ -223,6 +344,22 @@ class Softmax(Function):
     def backward(ctx, grad):
         (out,) = ctx.saved_tensors
         return backend_of(grad).softmax_backward(grad, out, ctx.dim)
+
+
+def _one_dim(dim, ndim, name):
+    if dim is None:
+        raise TypeError(f"{name}: dim is required (implicit dim is deprecated in PyTorch too)")
+    (d,) = normalize_dims(dim, ndim) or (0,)
+    return d
+
+
+def softmax(input, dim, dtype=None):
+    """``exp(x) / sum(exp(x))`` along ``dim``."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.ndim == 0:
+        return input * 0 + 1
+    return Softmax.apply(input, _one_dim(dim, input.ndim, "softmax"))
 
 
 class LogSoftmax(Function):
@@ -239,4 +376,38 @@ class LogSoftmax(Function):
         return backend_of(grad).log_softmax_backward(grad, out, ctx.dim)
 
 
+def log_softmax(input, dim, dtype=None):
+    """``x - logsumexp(x, dim)`` along ``dim``."""
+    if dtype is not None:
+        input = input.to(dtype)
+    if input.ndim == 0:
+        return input * 0
+    return LogSoftmax.apply(input, _one_dim(dim, input.ndim, "log_softmax"))
+
+
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+
+def _arg(input, dim, keepdim, fn):
+    data = input.array
+    if dim is None:
+        out = getattr(data.reshape(-1), fn)()
+        shape = (1,) * data.ndim if keepdim else ()
+        return Tensor._wrap(array_module(data).asarray(out, dtype=np.int64).reshape(shape))
+    (d,) = normalize_dims(dim, input.ndim) or (0,)
+    if data.ndim == 0:
+        return Tensor._wrap(array_module(data).zeros((), dtype=np.int64))
+    out = getattr(data, fn)(axis=d)
+    if keepdim:
+        out = array_module(data).expand_dims(out, d)
+    return Tensor._wrap(out.astype(np.int64))
+
+
+def argmax(input, dim=None, keepdim=False):
+    """Index of the largest element (over all, or along ``dim``). Not differentiable."""
+    return _arg(input, dim, keepdim, "argmax")
+
+
+def argmin(input, dim=None, keepdim=False):
+    """Index of the smallest element (over all, or along ``dim``). Not differentiable."""
+    return _arg(input, dim, keepdim, "argmin")

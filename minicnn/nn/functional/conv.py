@@ -120,7 +120,10 @@ def _padding(padding, kernel, stride, dilation, op: str) -> Pads:
 def _check_tensors(op: str, input, weight, bias, weight_layout: str) -> None:
     for name, t in (("input", input), ("weight", weight)):
         if not isinstance(t, Tensor):
-            raise TypeError(f"{op}: {name} must be a minicnn Tensor, got {type(t).__name__}")
+            hint = ("; wrap arrays with minicnn.tensor(...), or load batches with "
+                    "minicnn.utils.data.DataLoader, which yields Tensors")
+            raise TypeError(f"{op}: {name} must be a minicnn Tensor, got {type(t).__name__}"
+                            + (hint if hasattr(t, "shape") else ""))
     if input.ndim != 4:
         raise ValueError(f"{op}: expected 4-d input (N, C, H, W), got input of shape {input.shape}")
     if weight.ndim != 4:

@@ -90,7 +90,7 @@ def _constant(x, input: Tensor, name: str, what: str):
     """A constant tensor argument (weight) as a raw array in the input's dtype, or None."""
     if x is None:
         return None
-    data = _as_tensor(x, input, name, what).data
+    data = _as_tensor(x, input, name, what).array
     return data.astype(input.dtype, copy=False)
 
 
@@ -331,9 +331,10 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = 
     name = "binary_cross_entropy"
     reduction = _reduction(name, reduction, size_average, reduce)
     target = _same_shape_target(input, target, name)
-    xp = array_module(input.data)
-    if input.numel() and bool(xp.any((input.data < 0) | (input.data > 1) | xp.isnan(input.data))):
-        lo, hi = float(input.data.min()), float(input.data.max())
+    x = input.array
+    xp = array_module(x)
+    if input.numel() and bool(xp.any((x < 0) | (x > 1) | xp.isnan(x))):
+        lo, hi = float(x.min()), float(x.max())
         raise ValueError(
             f"{name}: every element of input must be a probability in [0, 1], got values in "
             f"[{lo}, {hi}]; for raw scores use binary_cross_entropy_with_logits"
@@ -426,7 +427,7 @@ def _class_targets(input: Tensor, target, ignore_index: int, name: str):
             f"{name}: target shape {target.shape} does not match input shape {input.shape}: "
             f"expected target shape {expected} (input (N, C, d1, ...) takes target (N, d1, ...))"
         )
-    data = to_device(target.data, input.device).astype(np.int64, copy=False)
+    data = to_device(target.array, input.device).astype(np.int64, copy=False)
     n_classes = input.shape[0 if input.ndim == 1 else 1]
     bad = (data != ignore_index) & ((data < 0) | (data >= n_classes))
     if bool(bad.any()):

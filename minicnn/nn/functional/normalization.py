@@ -122,7 +122,7 @@ class BatchNorm(Function):
 
 
 def _data(t):
-    return None if t is None else t.data
+    return None if t is None else t.array
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,

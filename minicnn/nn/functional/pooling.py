@@ -350,7 +350,7 @@ def max_unpool2d(input: Tensor, indices, kernel_size, stride=None, padding=0,
     elsewhere. ``H_out = (H - 1) * stride - 2 * padding + kernel_size`` unless
     ``output_size`` says otherwise (e.g. the size before pooling)."""
     _check_input(input, "max_unpool2d")
-    idx = indices.data if isinstance(indices, Tensor) else indices
+    idx = indices.array if isinstance(indices, Tensor) else indices
     if tuple(idx.shape) != input.shape or idx.dtype.kind not in "iu":
         raise ValueError(f"max_unpool2d: indices must be integers of the input's shape "
                          f"{input.shape}, got {idx.dtype} of shape {tuple(idx.shape)}")

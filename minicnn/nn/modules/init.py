@@ -98,10 +98,11 @@ def _calculate_correct_fan(tensor: Tensor, mode: str) -> int:
 
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
-    """Copy CPU ``values`` into ``tensor.data`` (casting to its dtype, moving to its device)."""
+    """Copy CPU ``values`` into ``tensor.array`` (casting to its dtype, moving to its device)."""
     with no_grad():
         values = np.asarray(values).astype(tensor.dtype, copy=False)
-        tensor.data[...] = to_device(values, tensor.device)
+        tensor.array[...] = to_device(values, tensor.device)
+    tensor._bump_version()
     return tensor
 
 
@@ -116,12 +117,13 @@ def _fill_drawn(tensor: Tensor, draw) -> Tensor:
     float64 copy of it (800 MB for VGG's first classifier layer, 4x slower to build).
     """
     n = tensor.numel()
-    if tensor.device != "cpu" or not tensor.data.flags.c_contiguous:
+    if tensor.device != "cpu" or not tensor.array.flags.c_contiguous:
         return _fill(tensor, draw(n).reshape(tensor.shape))
-    flat = tensor.data.reshape(-1)
+    flat = tensor.array.reshape(-1)
     with no_grad():
         for start in range(0, n, _DRAW_CHUNK):
             flat[start:start + _DRAW_CHUNK] = draw(min(_DRAW_CHUNK, n - start))
+    tensor._bump_version()
     return tensor
 
 
@@ -187,7 +189,8 @@ def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with the value ``val``."""
     _check_tensor(tensor, "constant_")
     with no_grad():
-        tensor.data[...] = val
+        tensor.array[...] = val
+    tensor._bump_version()
     return tensor
 
 

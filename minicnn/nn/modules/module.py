@@ -92,7 +92,7 @@ def _checkpoint_array(value):
     """A state_dict value (minicnn Tensor, NumPy/CuPy array, or anything with ``__array__``,
     e.g. a torch tensor without grad) as an array; ``None`` when it is none of those."""
     if isinstance(value, Tensor):
-        return value.data
+        return value.array
     if is_array(value):
         return value
     if isinstance(value, np.generic) or hasattr(value, "__array__"):
@@ -416,19 +416,19 @@ class Module:
 
     # ------------------------------------------------------------ devices and dtypes
     def _apply(self, fn: Callable) -> Module:
-        """Replace the array of every parameter, gradient and buffer by ``fn(array)``, in place
-        of the ``.data`` so Parameters keep their identity (an optimizer still holds them)."""
+        """Replace the ``.array`` of every parameter, gradient and buffer by ``fn(array)``, in
+        place, so Parameters keep their identity (an optimizer still holds them)."""
         for module in self.children():
             module._apply(fn)
         for param in self._parameters.values():
             if param is None:
                 continue
-            param.data = fn(param.data)
+            param.array = fn(param.array)
             if param.grad is not None:
-                param.grad.data = fn(param.grad.data)
+                param.grad.array = fn(param.grad.array)
         for buf in self._buffers.values():
             if buf is not None:
-                buf.data = fn(buf.data)
+                buf.array = fn(buf.array)
         return self
 
     def to(self, *args, device=None, dtype=None) -> Module:
@@ -542,7 +542,7 @@ class Module:
                 continue
             with no_grad():
                 value = to_device(value, target.device)
-                target.data[...] = array_module(target.data).asarray(value, dtype=target.dtype)
+                target.array[...] = array_module(target.array).asarray(value, dtype=target.dtype)
         for key in state_dict if strict else ():
             if key.startswith(prefix):
                 first = key[len(prefix):].split(".", 1)[0]
