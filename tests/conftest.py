@@ -1,10 +1,12 @@
 """Shared fixtures: the backends to run on, slow/GPU markers, PyTorch comparison helpers.
 
-* ``backend`` fixture: every available backend ("numpy", "numba", and "cupy" with a GPU).
-  A test that takes it runs once per backend, inside ``use_backend`` for CPU ones; for
-  "cupy" it gets the device "cuda" through ``device_of(backend)``.
+* ``backend`` fixture: every backend ("numpy", "numba", "cupy"). A test that takes it runs
+  once per backend, inside ``use_backend`` for CPU ones; for "cupy" it gets the device
+  "cuda" through ``device_of(backend)``. Without CuPy and a GPU, "cupy" runs on the CPU
+  emulation of CuPy (tests/cupy_emulation: the CUDA kernels compiled for the CPU).
+  ``MINICNN_CUPY_EMULATION=0`` leaves the emulation out, ``=1`` uses it even beside a GPU.
 * ``@pytest.mark.slow``: skipped unless ``--runslow`` (CI runs a sample: ``--slow-sample``).
-* ``@pytest.mark.gpu``: skipped cleanly where CuPy or a GPU is missing.
+* ``@pytest.mark.gpu``: needs a real GPU (not the emulation); skipped cleanly without one.
 """
 
 from __future__ import annotations
@@ -12,29 +14,49 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import sys
 
 import numpy as np
 import pytest
 
 import minicnn
 from minicnn.backend import get_backend
+from tests import cupy_emulation
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def _available_backends() -> list[str]:
+def _real_gpu() -> bool:
+    """True when a real CuPy sees a CUDA device."""
+    try:
+        import cupy
+    except ImportError:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # CuPy without a driver or a device
+        return False
+
+
+def _available_backends() -> tuple[list[str], bool]:
+    """The backends the ``backend`` fixture runs, and whether a real GPU serves "cupy"."""
     names = ["numpy"]
     with contextlib.suppress(RuntimeError):
         get_backend("numba")
         names.append("numba")
+    choice = os.environ.get("MINICNN_CUPY_EMULATION", "")
+    real = choice != "1" and _real_gpu()
+    if not real and choice != "0":
+        cupy_emulation.install()
     with contextlib.suppress(RuntimeError):
         get_backend("cupy")
         names.append("cupy")
-    return names
+    return names, real
 
 
-AVAILABLE_BACKENDS = _available_backends()
-GPU = "cupy" in AVAILABLE_BACKENDS
+AVAILABLE_BACKENDS, GPU = _available_backends()
+# "cupy" runs on the CPU emulation of CuPy (GPU is False then).
+EMULATED_GPU = cupy_emulation.installed()
 
 
 def pytest_addoption(parser):
@@ -75,6 +97,17 @@ def backend(request):
         return
     with minicnn.use_backend(name):
         yield name
+
+
+@pytest.fixture
+def without_cupy(monkeypatch):
+    """Inside the test, CuPy (real or emulated) is as if not installed."""
+    from minicnn import backend
+
+    monkeypatch.setitem(sys.modules, "cupy", None)  # None: `import cupy` raises ImportError
+    for name in ("cupyx", "minicnn.backend.cupy_gpu"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.delitem(backend._registry, "cupy", raising=False)
 
 
 def device_of(backend_name: str) -> str:
