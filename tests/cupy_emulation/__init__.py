@@ -139,10 +139,14 @@ def _erf(x):
 
 
 def _scatter_add(a, slices, value) -> None:
-    """``cupyx.scatter_add``: ``a[slices] += value`` with repeated indices accumulated."""
+    """``cupyx.scatter_add``: ``a[slices] += value`` with repeated indices accumulated.
+
+    As in CuPy, index arrays in ``slices`` may be lists or NumPy arrays (CuPy copies them
+    to the device); ``value`` must be on the device.
+    """
     if not isinstance(a, arrays.ndarray):
         raise TypeError(f"cupyx.scatter_add: a must be a cupy.ndarray, got {type(a).__name__}")
-    arrays._refuse_host((slices, value), "cupyx.scatter_add")
+    arrays._refuse_host(value, "cupyx.scatter_add")
     np.add.at(a.view(np.ndarray), arrays._host(slices), arrays._host(value))
 
 
