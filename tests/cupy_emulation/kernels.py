@@ -142,8 +142,8 @@ class _Library:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         src.write_text(text)
         try:
-            done = subprocess.run([CXX, *FLAGS, str(src), "-o", str(tmp)],
-                                  capture_output=True, text=True)
+            done = subprocess.run([CXX, *FLAGS, str(src), "-o", str(tmp)], capture_output=True,
+                                  text=True, env={**os.environ, "LC_ALL": "C"})
             if done.returncode:
                 errors = [ln for ln in done.stderr.splitlines() if "error" in ln][:8]
                 raise EmulationError(
