@@ -6,7 +6,8 @@
   emulation of CuPy (tests/cupy_emulation: the CUDA kernels compiled for the CPU).
   ``MINICNN_CUPY_EMULATION=0`` leaves the emulation out, ``=1`` uses it even beside a GPU.
 * ``@pytest.mark.slow``: skipped unless ``--runslow`` (CI runs a sample: ``--slow-sample``).
-* ``@pytest.mark.gpu``: needs a real GPU (not the emulation); skipped cleanly without one.
+* ``@pytest.mark.gpu``: tests of tensors on "cuda" (``pytest -m gpu`` on a GPU machine:
+  benchmarks/gpu_check.sh). They run on the emulation too; skipped only without either.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    if not GPU:
+    if "cupy" not in AVAILABLE_BACKENDS:
         skip_gpu = pytest.mark.skip(reason='needs CuPy and a CUDA GPU (pip install "minicnn[gpu]")')
         for item in items:
             if "gpu" in item.keywords:

@@ -20,6 +20,7 @@ class ndarray(np.ndarray):  # noqa: N801 (CuPy's name)
     """An array "on the device": NumPy memory, CuPy's rules for mixing with host arrays."""
 
     __array_priority__ = 100.0
+    __module__ = "cupy"  # as type(array).__module__ reads for CuPy's arrays
 
     def __array_wrap__(self, array, context=None, return_scalar=False):
         return array.view(ndarray) if isinstance(array, np.ndarray) else array
