@@ -7,8 +7,13 @@
 # Fits in 10 minutes: each step has a time limit; a failing step does not stop the others,
 # and the exit status is 1 if any failed.
 #
-#   benchmarks/gpu_check.sh              # from anywhere; installs into the current Python
-#   GPU_CHECK_NO_INSTALL=1 benchmarks/gpu_check.sh   # use what is installed (no network)
+#   benchmarks/gpu_check.sh
+#
+# Python: $PYTHON (default python3) when it already imports CuPy and a CUDA build of
+# PyTorch that see the GPU (nothing is installed then); otherwise a virtual environment,
+# $GPU_CHECK_VENV (default ~/.cache/minicnn-gpu-venv, created with the system's packages
+# visible), gets `pip install -e ".[gpu,test]"` (or gpu-cuda13). minicnn is always this
+# checkout (PYTHONPATH).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 results=benchmarks/results
@@ -17,6 +22,7 @@ log="$results/cuda-check.log"
 : >"$log"
 python=${PYTHON:-python3}
 export MINICNN_CUPY_EMULATION=0  # the real CuPy, never the tests' CPU emulation
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 steps_json=""
 failed=0
 
@@ -36,7 +42,11 @@ step() {
     steps_json+="${steps_json:+,}{\"step\": \"$name\", \"exit\": $rc, \"seconds\": $took}"
 }
 
-# ---- the CUDA version: the driver's (nvidia-smi), else the toolkit's (nvcc)
+# ---- a GPU, and its CUDA version: the driver's (nvidia-smi), else the toolkit's (nvcc)
+if ! nvidia-smi -L >/dev/null 2>&1; then
+    echo "gpu_check.sh: nvidia-smi finds no NVIDIA GPU; run this on a machine with one" >&2
+    exit 2
+fi
 cuda=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9]*\).*/\1/p' | head -1)
 if [ -z "$cuda" ]; then
     cuda=$(nvcc --version 2>/dev/null | sed -n 's/.*release \([0-9]*\)\..*/\1/p' | head -1)
@@ -55,9 +65,13 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 
 # ---- install, unless CuPy and a CUDA PyTorch already work here
 ready='import cupy, torch; assert cupy.cuda.runtime.getDeviceCount() > 0; assert torch.cuda.is_available()'
-if [ -n "${GPU_CHECK_NO_INSTALL:-}" ] || "$python" -c "$ready" 2>/dev/null; then
-    say "using the installed CuPy and PyTorch"
+if "$python" -c "$ready" 2>/dev/null; then
+    say "using $python's CuPy and PyTorch"
 else
+    venv=${GPU_CHECK_VENV:-$HOME/.cache/minicnn-gpu-venv}
+    [ -x "$venv/bin/python" ] || "$python" -m venv --system-site-packages "$venv" ||
+        { say "could not create the virtual environment $venv"; exit 1; }
+    python="$venv/bin/python"
     step install 300 "$python" -m pip install --quiet -e ".[$extra,test]"
 fi
 "$python" -c "$ready" 2>&1 | tee -a "$log" || { say "CuPy or PyTorch cannot see the GPU"; exit 1; }
