@@ -187,6 +187,15 @@ def _build() -> dict[str, types.ModuleType]:
             "cupyx.scipy": scipy, "cupyx.scipy.special": special}
 
 
+def compiler_missing() -> str | None:
+    """Why the emulation cannot run here (no C++ compiler), or None when it can."""
+    import shutil
+
+    if shutil.which(kernels.CXX) is None:
+        return f"the CuPy emulation needs a C++ compiler ({kernels.CXX!r}, or set CXX)"
+    return None
+
+
 def installed() -> bool:
     """True when ``sys.modules['cupy']`` is this emulation."""
     return getattr(sys.modules.get("cupy"), "CPU_EMULATION", False)
