@@ -1,8 +1,13 @@
 """CuPy GPU kernels. Importing this module imports CuPy; anything not here uses ``reference.py``.
 
 CuPy mirrors NumPy's API, so most reference kernels run on the GPU unchanged. This
-file holds only what must differ on the GPU (and, later, hand-written RawKernels for
-the hot paths, each built once and cached).
+file holds what must differ on the GPU and hand-written RawKernels for the hot paths
+(pooling, batch-norm reductions, LRN, im2col/col2im, depthwise convolution), each
+compiled once per dtype by :func:`_kernel` and launched one thread per element by
+:func:`_launch`. The tests run every kernel here on the CPU too, through an emulation of
+CuPy that compiles the same CUDA C source (tests/cupy_emulation), so keep kernels to
+plain CUDA C: indexing, loops, ``__shared__`` arrays of fixed size and ``__syncthreads``,
+atomics; no warp shuffles or votes.
 """
 
 from __future__ import annotations
