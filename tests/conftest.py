@@ -93,6 +93,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_slow)
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Under the CuPy emulation: which of cupy_gpu.py's CUDA kernels ran, and how often."""
+    backend_module = sys.modules.get("minicnn.backend.cupy_gpu")
+    if not EMULATED_GPU or backend_module is None:
+        return
+    from tests.cupy_emulation import kernels
+
+    defined = sorted({name for value in vars(backend_module).values()
+                      if isinstance(value, str) and "__global__" in value
+                      for name in kernels.kernel_names(value)})
+    idle = [name for name in defined if not kernels.LAUNCHES[name]]
+    terminalreporter.write_line(
+        f"CuPy emulation: {len(defined) - len(idle)} of the {len(defined)} CUDA kernels of "
+        f"cupy_gpu.py ran on the CPU ({sum(kernels.LAUNCHES.values())} launches)"
+        + (f"; never launched: {', '.join(idle)}" if idle else "")
+    )
+
+
 @pytest.fixture(params=AVAILABLE_BACKENDS)
 def backend(request):
     """The name of a backend; CPU backends are active inside the test."""

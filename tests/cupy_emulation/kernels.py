@@ -15,6 +15,7 @@ turns the result into NaN or -1 and a write past either end raises.
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import hashlib
 import os
@@ -52,10 +53,16 @@ _DEVICE = re.compile(
     r"__device__\s+(?:(?:inline|__forceinline__|static)\s+)*[\w\s\*&<>]*?(\w+)\s*\("
 )
 _lock = threading.Lock()
+LAUNCHES: collections.Counter = collections.Counter()  # kernel name -> launches this session
 
 
 class EmulationError(RuntimeError):
     """A kernel does something the CPU emulation of CuPy cannot run, or a launch is invalid."""
+
+
+def kernel_names(source: str) -> list[str]:
+    """The names of the ``__global__`` kernels defined in ``source``."""
+    return list(_bodies(source, _KERNEL))
 
 
 def _cache_dir() -> Path:
@@ -278,6 +285,7 @@ class _Function:
             *[p.address for p in packed]
         )
         err = ctypes.create_string_buffer(512)
+        LAUNCHES[self.name] += 1
         if self.launch((ctypes.c_uint * 6)(*dims), pointers, err):
             raise EmulationError(f"kernel {self.name!r}: {err.value.decode()}")
         for p in packed:
