@@ -1,7 +1,7 @@
 """Whole models: minicnn beside the same PyTorch model with the same weights.
 
     python benchmarks/bench_models.py [--rounds 2] [--steps 3] [--device cpu|cuda]
-                                      [--only resnet20 [--merge]] [--quick]
+                                      [--only resnet20,resnet50 [--merge]] [--quick]
 
 For each case (a model, an input size and a batch) the script builds the minicnn model
 once, saves its weights to a temporary ``.npz`` file, and then, in fresh worker processes
@@ -17,6 +17,8 @@ and times
 * **forward**: ``model.eval()`` under ``no_grad``, one batch;
 * **train step**: ``model.train()``, forward, cross-entropy, backward, SGD step
   (lr 0.01, momentum 0.9).
+
+On ``--device cuda`` the cases add ResNet-50 at 224x224, batch 32 (``CUDA_CASES``).
 
 One warm-up call of each is not timed (Numba loads or compiles its kernels, CuPy builds
 its RawKernels); then the median of ``--steps`` calls. Each worker reports its **peak
@@ -56,6 +58,10 @@ CASES = {
     "resnet18-224": ("resnet18", "resnet18", 224, 8, 1000),
     "mobilenet_v2-224": ("mobilenet_v2", "mobilenet_v2", 224, 8, 1000),
     "efficientnet_b0-224": ("efficientnet_b0", "efficientnet_b0", 224, 8, 1000),
+}
+# On a GPU also the ResNet-50 training step at ImageNet size (too slow for 2 CPU cores).
+CUDA_CASES = {
+    "resnet50-224": ("resnet50", "resnet50", 224, 32, 1000),
 }
 QUICK_CASES = {
     "resnet20-32": ("resnet20", "cifar_resnet20", 32, 4, 10),
@@ -279,7 +285,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--steps", type=int, default=3, help="timed calls per worker")
-    parser.add_argument("--only", default="", help="only cases whose name contains this")
+    parser.add_argument("--only", default="",
+                        help="only cases whose name contains this (or one of a,b,c)")
     parser.add_argument("--quick", action="store_true",
                         help="two small cases, 1 round, 1 step: a smoke run")
     parser.add_argument("--write", action="store_true", help="write the JSON with --quick too")
@@ -296,8 +303,10 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    cases = QUICK_CASES if args.quick else CASES
-    cases = {k: v for k, v in cases.items() if args.only in k}
+    cases = QUICK_CASES if args.quick else {
+        **CASES, **(CUDA_CASES if args.device == "cuda" else {})}
+    wanted = args.only.split(",")
+    cases = {k: v for k, v in cases.items() if any(w in k for w in wanted)}
     rounds, steps = (1, 1) if args.quick else (args.rounds, args.steps)
     runs = {case: {"minicnn": [], "torch": []} for case in cases}
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,10 +1,13 @@
 """Shared fixtures: the backends to run on, slow/GPU markers, PyTorch comparison helpers.
 
-* ``backend`` fixture: every available backend ("numpy", "numba", and "cupy" with a GPU).
-  A test that takes it runs once per backend, inside ``use_backend`` for CPU ones; for
-  "cupy" it gets the device "cuda" through ``device_of(backend)``.
+* ``backend`` fixture: every backend ("numpy", "numba", "cupy"). A test that takes it runs
+  once per backend, inside ``use_backend`` for CPU ones; for "cupy" it gets the device
+  "cuda" through ``device_of(backend)``. Without CuPy and a GPU, "cupy" runs on the CPU
+  emulation of CuPy (tests/cupy_emulation: the CUDA kernels compiled for the CPU).
+  ``MINICNN_CUPY_EMULATION=0`` leaves the emulation out, ``=1`` uses it even beside a GPU.
 * ``@pytest.mark.slow``: skipped unless ``--runslow`` (CI runs a sample: ``--slow-sample``).
-* ``@pytest.mark.gpu``: skipped cleanly where CuPy or a GPU is missing.
+* ``@pytest.mark.gpu``: tests of tensors on "cuda" (``pytest -m gpu`` on a GPU machine:
+  benchmarks/gpu_check.sh). They run on the emulation too; skipped only without either.
 """
 
 from __future__ import annotations
@@ -12,29 +15,53 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import sys
 
 import numpy as np
 import pytest
 
 import minicnn
 from minicnn.backend import get_backend
+from tests import cupy_emulation
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def _available_backends() -> list[str]:
+def _real_gpu() -> bool:
+    """True when a real CuPy sees a CUDA device."""
+    try:
+        import cupy
+    except ImportError:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # CuPy without a driver or a device
+        return False
+
+
+def _available_backends() -> tuple[list[str], bool]:
+    """The backends the ``backend`` fixture runs, and whether a real GPU serves "cupy"."""
     names = ["numpy"]
     with contextlib.suppress(RuntimeError):
         get_backend("numba")
         names.append("numba")
+    choice = os.environ.get("MINICNN_CUPY_EMULATION", "")
+    real = choice != "1" and _real_gpu()
+    if not real and choice != "0":
+        missing = cupy_emulation.compiler_missing()
+        if missing:
+            print(f"conftest: the cupy backend is not tested: {missing}", file=sys.stderr)
+        else:
+            cupy_emulation.install()
     with contextlib.suppress(RuntimeError):
         get_backend("cupy")
         names.append("cupy")
-    return names
+    return names, real
 
 
-AVAILABLE_BACKENDS = _available_backends()
-GPU = "cupy" in AVAILABLE_BACKENDS
+AVAILABLE_BACKENDS, GPU = _available_backends()
+# "cupy" runs on the CPU emulation of CuPy (GPU is False then).
+EMULATED_GPU = cupy_emulation.installed()
 
 
 def pytest_addoption(parser):
@@ -48,7 +75,7 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    if not GPU:
+    if "cupy" not in AVAILABLE_BACKENDS:
         skip_gpu = pytest.mark.skip(reason='needs CuPy and a CUDA GPU (pip install "minicnn[gpu]")')
         for item in items:
             if "gpu" in item.keywords:
@@ -66,6 +93,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_slow)
 
 
+def pytest_terminal_summary(terminalreporter):
+    """Under the CuPy emulation: which of cupy_gpu.py's CUDA kernels ran, and how often."""
+    backend_module = sys.modules.get("minicnn.backend.cupy_gpu")
+    if not EMULATED_GPU or backend_module is None:
+        return
+    from tests.cupy_emulation import kernels
+
+    defined = sorted({name for value in vars(backend_module).values()
+                      if isinstance(value, str) and "__global__" in value
+                      for name in kernels.kernel_names(value)})
+    idle = [name for name in defined if not kernels.LAUNCHES[name]]
+    terminalreporter.write_line(
+        f"CuPy emulation: {len(defined) - len(idle)} of the {len(defined)} CUDA kernels of "
+        f"cupy_gpu.py ran on the CPU ({sum(kernels.LAUNCHES.values())} launches)"
+        + (f"; never launched: {', '.join(idle)}" if idle else "")
+    )
+
+
 @pytest.fixture(params=AVAILABLE_BACKENDS)
 def backend(request):
     """The name of a backend; CPU backends are active inside the test."""
@@ -75,6 +120,17 @@ def backend(request):
         return
     with minicnn.use_backend(name):
         yield name
+
+
+@pytest.fixture
+def without_cupy(monkeypatch):
+    """Inside the test, CuPy (real or emulated) is as if not installed."""
+    from minicnn import backend
+
+    monkeypatch.setitem(sys.modules, "cupy", None)  # None: `import cupy` raises ImportError
+    for name in ("cupyx", "minicnn.backend.cupy_gpu"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.delitem(backend._registry, "cupy", raising=False)
 
 
 def device_of(backend_name: str) -> str:

@@ -1,8 +1,13 @@
 """CuPy GPU kernels. Importing this module imports CuPy; anything not here uses ``reference.py``.
 
 CuPy mirrors NumPy's API, so most reference kernels run on the GPU unchanged. This
-file holds only what must differ on the GPU (and, later, hand-written RawKernels for
-the hot paths, each built once and cached).
+file holds what must differ on the GPU and hand-written RawKernels for the hot paths
+(pooling, batch-norm reductions, LRN, im2col/col2im, depthwise convolution), each
+compiled once per dtype by :func:`_kernel` and launched one thread per element by
+:func:`_launch`. The tests run every kernel here on the CPU too, through an emulation of
+CuPy that compiles the same CUDA C source (tests/cupy_emulation), so keep kernels to
+plain CUDA C: indexing, loops, ``__shared__`` arrays of fixed size and ``__syncthreads``,
+atomics; no warp shuffles or votes.
 """
 
 from __future__ import annotations
@@ -42,22 +47,26 @@ def erf(x):
 # pooling's backward is a scatter-add by atomics. Each kernel is compiled once per dtype.
 
 _CTYPES = {"float32": "float", "float64": "double"}
+_THREADS = 256  # threads per block of the one-thread-per-element kernels
 
 
 @functools.cache
-def _raw(name: str, dtype: str, source: str) -> cupy.RawKernel:
-    """The RawKernel ``name`` of ``source`` with ``T`` the C type of ``dtype``, built once."""
-    return cupy.RawKernel(f"typedef {_CTYPES[dtype]} T;\n" + source, name)
+def _kernel(name: str, dtype: str, source: str):
+    """The kernel ``name`` of ``source`` with ``T`` the C type of ``dtype``, compiled once."""
+    module = cupy.RawModule(code=f"typedef {_CTYPES[dtype]} T;\n" + source)
+    return module.get_function(name)
 
 
 def _float_gpu(*arrays) -> bool:
-    return all(isinstance(a, cupy.ndarray) and a.dtype.name in _CTYPES for a in arrays)
+    """True when all ``arrays`` are CuPy arrays of one floating dtype the kernels compile for."""
+    return (all(isinstance(a, cupy.ndarray) and a.dtype.name in _CTYPES for a in arrays)
+            and len({a.dtype for a in arrays}) == 1)
 
 
 def _launch(kernel, n_threads: int, args) -> None:
+    """Run ``kernel`` with one thread per element: ``n_threads`` threads in blocks of 256."""
     if n_threads > 0:
-        block = 256
-        kernel(((n_threads + block - 1) // block,), (block,), args)
+        kernel(((n_threads + _THREADS - 1) // _THREADS,), (_THREADS,), args)
 
 
 _MAX_POOL_SRC = r"""
@@ -98,7 +107,7 @@ def max_pool2d(x, kernel, stride, padding, dilation, out_hw):
     out = cupy.empty(shape, dtype=x.dtype)
     idx = cupy.empty(shape, dtype=cupy.int64)
     geometry = [numpy.int32(v) for v in (h, w, *out_hw, *kernel, *stride, *padding, *dilation)]
-    _launch(_raw("max_pool2d_fwd", x.dtype.name, _MAX_POOL_SRC), out.size,
+    _launch(_kernel("max_pool2d_fwd", x.dtype.name, _MAX_POOL_SRC), out.size,
             (cupy.ascontiguousarray(x), out, idx, numpy.int64(out.size), *geometry))
     return out, idx
 
@@ -187,7 +196,7 @@ def avg_pool2d(x, kernel, stride, padding, out_hw, count_include_pad=True, divis
                                     divisor_override)
     n, c, h, w = x.shape
     out = cupy.empty((n, c) + tuple(out_hw), dtype=x.dtype)
-    _launch(_raw("avg_pool2d_fwd", x.dtype.name, _AVG_POOL_SRC), out.size,
+    _launch(_kernel("avg_pool2d_fwd", x.dtype.name, _AVG_POOL_SRC), out.size,
             (cupy.ascontiguousarray(x), out, numpy.int64(out.size),
              *(numpy.int32(v) for v in (h, w, *out_hw)),
              *_avg_geometry(kernel, stride, padding, count_include_pad, divisor_override)))
@@ -202,7 +211,7 @@ def avg_pool2d_backward(grad, in_hw, kernel, stride, padding, count_include_pad=
                                              count_include_pad, divisor_override)
     n, c, h_out, w_out = grad.shape
     dx = cupy.empty((n, c) + tuple(in_hw), dtype=grad.dtype)
-    _launch(_raw("avg_pool2d_bwd", grad.dtype.name, _AVG_POOL_SRC), dx.size,
+    _launch(_kernel("avg_pool2d_bwd", grad.dtype.name, _AVG_POOL_SRC), dx.size,
             (cupy.ascontiguousarray(grad), dx, numpy.int64(dx.size),
              *(numpy.int32(v) for v in (*in_hw, h_out, w_out)),
              *_avg_geometry(kernel, stride, padding, count_include_pad, divisor_override)))
@@ -289,7 +298,7 @@ def batch_norm_stats(x):
     n_a, n_b, n_l = x.shape
     mean = cupy.empty(n_b, dtype=x.dtype)
     var = cupy.empty(n_b, dtype=x.dtype)
-    _raw("bn_stats", x.dtype.name, _BN_SRC)(
+    _kernel("bn_stats", x.dtype.name, _BN_SRC)(
         (n_b,), (256,), (cupy.ascontiguousarray(x), mean, var, numpy.int32(n_a),
                          numpy.int32(n_b), numpy.int64(n_l)))
     return mean, var
@@ -297,13 +306,13 @@ def batch_norm_stats(x):
 
 def batch_norm_backward_reduce(grad, x, mean, invstd):
     """CUDA :func:`reference.batch_norm_backward_reduce` (one block per channel)."""
-    if not _float_gpu(grad, x) or grad.dtype != x.dtype or x.size == 0:
+    if not _float_gpu(grad, x) or x.size == 0:
         return reference.batch_norm_backward_reduce(grad, x, mean, invstd)
     n_a, n_b, n_l = x.shape
     dt = x.dtype
     sum_dy = cupy.empty(n_b, dtype=dt)
     sum_dy_xhat = cupy.empty(n_b, dtype=dt)
-    _raw("bn_backward_reduce", dt.name, _BN_SRC)(
+    _kernel("bn_backward_reduce", dt.name, _BN_SRC)(
         (n_b,), (256,), (cupy.ascontiguousarray(grad), cupy.ascontiguousarray(x),
                          cupy.ascontiguousarray(mean, dtype=dt),
                          cupy.ascontiguousarray(invstd, dtype=dt), sum_dy, sum_dy_xhat,
@@ -361,7 +370,7 @@ def local_response_norm(x, size: int, alpha: float, beta: float, k: float):
     x = cupy.ascontiguousarray(x)
     out, scale = cupy.empty_like(x), cupy.empty_like(x)
     n_l = x.size // max(x.shape[0] * x.shape[1], 1)
-    _launch(_raw("lrn_fwd", x.dtype.name, _LRN_SRC), x.size,
+    _launch(_kernel("lrn_fwd", x.dtype.name, _LRN_SRC), x.size,
             (x, out, scale, numpy.int64(x.size), numpy.int32(x.shape[1]), numpy.int64(n_l),
              numpy.int32(size), numpy.float64(alpha), numpy.float64(beta), numpy.float64(k)))
     return out, scale
@@ -369,12 +378,11 @@ def local_response_norm(x, size: int, alpha: float, beta: float, k: float):
 
 def local_response_norm_backward(grad, x, out, scale, size: int, alpha: float, beta: float):
     """CUDA :func:`reference.local_response_norm_backward`."""
-    if not _float_gpu(grad, x, out, scale) or x.ndim < 3 or len({a.dtype for a in
-                                                                  (grad, x, out, scale)}) > 1:
+    if not _float_gpu(grad, x, out, scale) or x.ndim < 3:
         return reference.local_response_norm_backward(grad, x, out, scale, size, alpha, beta)
     dx = cupy.empty(x.shape, dtype=x.dtype)
     n_l = x.size // max(x.shape[0] * x.shape[1], 1)
-    _launch(_raw("lrn_bwd", x.dtype.name, _LRN_SRC), x.size,
+    _launch(_kernel("lrn_bwd", x.dtype.name, _LRN_SRC), x.size,
             (cupy.ascontiguousarray(grad), cupy.ascontiguousarray(x), cupy.ascontiguousarray(out),
              cupy.ascontiguousarray(scale), dx, numpy.int64(x.size), numpy.int32(x.shape[1]),
              numpy.int64(n_l), numpy.int32(size), numpy.float64(alpha), numpy.float64(beta)))
@@ -390,8 +398,6 @@ def local_response_norm_backward(grad, x, out, scale, size: int, alpha: float, b
 # weight element with a shared-memory tree reduction.
 
 _CONV_SOURCE = r"""
-typedef __CTYPE__ T;
-
 // cols[(c*kh+i)*kw+j, (n*Ho+y)*Wo+x] = x[n, c, y*sh+i*dh-pt, x*sw+j*dw-pl] (0 outside)
 extern "C" __global__ void im2col(const T* x, T* cols, long long total, int N, int C, int H,
         int W, int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw, int Ho, int Wo) {
@@ -517,27 +523,10 @@ extern "C" __global__ void depthwise_backward_weight(const T* g, const T* x, T* 
 }
 """
 
-_CONV_MODULES: dict = {}  # dtype -> RawModule: the source is compiled once per dtype
-_CONV_KERNELS: dict = {}  # (name, dtype) -> kernel function, looked up once
-_THREADS = 256
 
-
-def _conv_kernel(name: str, dtype):
-    """The compiled kernel ``name`` for ``dtype`` (float32 or float64)."""
-    dtype = numpy.dtype(dtype)
-    key = (name, dtype)
-    if key not in _CONV_KERNELS:
-        if dtype not in _CONV_MODULES:
-            ctype = {numpy.dtype("float32"): "float", numpy.dtype("float64"): "double"}[dtype]
-            _CONV_MODULES[dtype] = cupy.RawModule(code=_CONV_SOURCE.replace("__CTYPE__", ctype))
-        _CONV_KERNELS[key] = _CONV_MODULES[dtype].get_function(name)
-    return _CONV_KERNELS[key]
-
-
-def _launch(name, dtype, total, args):
-    blocks = (int(total) + _THREADS - 1) // _THREADS
-    if blocks:
-        _conv_kernel(name, dtype)((blocks,), (_THREADS,), args)
+def _conv(name: str, dtype):
+    """The convolution kernel ``name`` compiled for ``dtype`` (float32 or float64)."""
+    return _kernel(name, numpy.dtype(dtype).name, _CONV_SOURCE)
 
 
 def _ints(*values):
@@ -550,11 +539,6 @@ def _conv_geometry(kernel, stride, padding, dilation):
     return _ints(kernel[0], kernel[1], stride[0], stride[1], pt, pl, dilation[0], dilation[1])
 
 
-def _float_gpu(*arrays) -> bool:
-    return all(isinstance(a, cupy.ndarray) and a.dtype in (numpy.float32, numpy.float64)
-               for a in arrays) and len({a.dtype for a in arrays}) == 1
-
-
 def im2col(x, kernel, stride, padding, dilation, out_size=None, out=None):
     """CUDA :func:`reference.im2col`: one thread per column-matrix element."""
     if not _float_gpu(x):
@@ -564,7 +548,7 @@ def im2col(x, kernel, stride, padding, dilation, out_size=None, out=None):
     h_out, w_out = reference._conv_out_hw(x.shape, kernel, stride, padding, dilation, out_size)
     shape = (c * kernel[0] * kernel[1], n * h_out * w_out)
     cols = cupy.empty(shape, dtype=x.dtype) if out is None else out.reshape(shape)
-    _launch("im2col", x.dtype, cols.size,
+    _launch(_conv("im2col", x.dtype), cols.size,
             (x, cols, numpy.int64(cols.size), *_ints(n, c, h, w),
              *_conv_geometry(kernel, stride, padding, dilation), *_ints(h_out, w_out)))
     return cols
@@ -578,7 +562,7 @@ def col2im(cols, x_shape, kernel, stride, padding, dilation, out_size=None):
     n, c, h, w = x_shape
     h_out, w_out = reference._conv_out_hw(x_shape, kernel, stride, padding, dilation, out_size)
     dx = cupy.empty(tuple(x_shape), dtype=cols.dtype)
-    _launch("col2im", cols.dtype, dx.size,
+    _launch(_conv("col2im", cols.dtype), dx.size,
             (cols, dx, numpy.int64(dx.size), *_ints(n, c, h, w),
              *_conv_geometry(kernel, stride, padding, dilation), *_ints(h_out, w_out)))
     return dx
@@ -594,7 +578,7 @@ def depthwise_conv2d(x, weight, stride, padding, dilation, out_size=None):
     h_out, w_out = reference._conv_out_hw(x.shape, (kh, kw), stride, padding, dilation, out_size)
     out = cupy.empty((n, o, h_out, w_out), dtype=x.dtype)
     kh_, kw_, sh, sw, pt, pl, dh, dw = _conv_geometry((kh, kw), stride, padding, dilation)
-    _launch("depthwise_forward", x.dtype, out.size,
+    _launch(_conv("depthwise_forward", x.dtype), out.size,
             (x, weight, out, numpy.int64(out.size), *_ints(c, h, w, o), kh_, kw_, sh, sw, pt, pl,
              dh, dw, *_ints(h_out, w_out)))
     return out
@@ -610,7 +594,7 @@ def depthwise_conv2d_backward_input(grad, weight, x_shape, stride, padding, dila
     o, _, kh, kw = weight.shape
     dx = cupy.empty(tuple(x_shape), dtype=grad.dtype)
     kh_, kw_, sh, sw, pt, pl, dh, dw = _conv_geometry((kh, kw), stride, padding, dilation)
-    _launch("depthwise_backward_input", grad.dtype, dx.size,
+    _launch(_conv("depthwise_backward_input", grad.dtype), dx.size,
             (grad, weight, dx, numpy.int64(dx.size), *_ints(c, h, w, o), kh_, kw_, sh, sw, pt, pl,
              dh, dw, *_ints(grad.shape[2], grad.shape[3])))
     return dx
@@ -626,7 +610,7 @@ def depthwise_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation)
     o = grad.shape[1]
     gw = cupy.empty((o, 1, kernel[0], kernel[1]), dtype=grad.dtype)
     if gw.size:
-        _conv_kernel("depthwise_backward_weight", grad.dtype)(
+        _conv("depthwise_backward_weight", grad.dtype)(
             (gw.size,), (_THREADS,),
             (grad, x, gw, *_ints(n, c, h, w, o), *_conv_geometry(kernel, stride, padding,
                                                                  dilation),

@@ -166,17 +166,21 @@ def test_depthwise_with_out_size(backend_name):
 
 @pytest.mark.gpu
 def test_cupy_kernels_compile_once():
-    """Each dtype's RawModule is built on first use and reused afterwards."""
+    """Each kernel is compiled on first use per dtype and reused afterwards."""
     from minicnn.backend import cupy_gpu
 
     x = _on("cupy", _data((1, 2, 5, 5), np.float32))
-    cupy_gpu.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
-    module = cupy_gpu._CONV_MODULES[np.dtype("float32")]
-    kernel = cupy_gpu._CONV_KERNELS["im2col", np.dtype("float32")]
-    cupy_gpu.col2im(cupy_gpu.im2col(x, (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)), x.shape,
-                    (3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
-    assert cupy_gpu._CONV_MODULES[np.dtype("float32")] is module
-    assert cupy_gpu._CONV_KERNELS["im2col", np.dtype("float32")] is kernel
+    geometry = ((3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1))
+
+    def both():
+        cupy_gpu.col2im(cupy_gpu.im2col(x, *geometry), x.shape, *geometry)
+
+    both()
+    kernel, built = cupy_gpu._conv("im2col", np.float32), cupy_gpu._kernel.cache_info().misses
+    both()
+    assert cupy_gpu._kernel.cache_info().misses == built  # nothing compiled again
+    assert cupy_gpu._conv("im2col", np.float32) is kernel
+    assert cupy_gpu._conv("im2col", np.float64) is not kernel
 
 
 # ---------------------------------------------------------------- grouped convolution

@@ -13,7 +13,7 @@ import pytest
 import minicnn
 from minicnn import backend as B
 from minicnn.backend import reference
-from tests.conftest import AVAILABLE_BACKENDS, GPU
+from tests.conftest import AVAILABLE_BACKENDS
 
 
 def _run(code: str, **env) -> subprocess.CompletedProcess:
@@ -146,8 +146,7 @@ def test_devices():
     assert minicnn.ones(2).device == "cpu"
 
 
-@pytest.mark.skipif(GPU, reason="a GPU with CuPy is present: the error cannot happen")
-def test_cuda_without_cupy_or_gpu_names_the_install_command():
+def test_cuda_without_cupy_or_gpu_names_the_install_command(without_cupy):
     hint = 'pip install "minicnn[gpu]"'
     for attempt in (
         lambda: minicnn.ones(2).to("cuda"),

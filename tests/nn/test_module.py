@@ -16,7 +16,6 @@ import torch
 
 import minicnn
 import minicnn.nn as nn
-from tests.conftest import GPU
 
 
 def build(lib):
@@ -255,8 +254,7 @@ def test_to_dtype_and_device_keep_parameter_identity():
         m.to("tpu")
 
 
-@pytest.mark.skipif(GPU, reason="checks the error raised without a GPU")
-def test_cuda_without_gpu_names_install_hint():
+def test_cuda_without_gpu_names_install_hint(without_cupy):
     with pytest.raises(RuntimeError, match=r"minicnn\[gpu\]"):
         nn.Linear(2, 2).cuda()
 

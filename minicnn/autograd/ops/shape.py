@@ -227,7 +227,7 @@ def _bool_to_int(key, xp):
     out = []
     for k in items:
         if hasattr(k, "dtype") and k.dtype == bool:
-            out.extend(xp.nonzero(k))
+            out.extend(xp.nonzero(xp.asarray(k)))  # a NumPy mask on CuPy data: CuPy's nonzero
         else:
             out.append(k)
     return tuple(out)
