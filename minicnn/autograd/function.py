@@ -39,7 +39,10 @@ def _shares_memory(a, b) -> bool:
         return True
     if getattr(a, "base", None) is None and getattr(b, "base", None) is None:
         return False  # two arrays that own their memory never overlap
-    may_share = getattr(array_module(a), "may_share_memory", None)
+    xp = array_module(a)
+    if array_module(b) is not xp:
+        return False  # one on the host, one on the GPU
+    may_share = getattr(xp, "may_share_memory", None)
     return bool(may_share(a, b)) if may_share is not None else False
 
 
