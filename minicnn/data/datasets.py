@@ -332,4 +332,20 @@ def load_image(path: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
                 ) from e
         with im:
             arr = np.asarray(im.convert("L" if grayscale else "RGB"), dtype=np.float32) / 255.0
+            if im.format == "PNG" and not _ends_with(path, PNG_END):
+                # Pillow decodes a PNG cut within its last ~20 bytes without a word
+                raise DataFileError(path, "truncated PNG (the file does not end with the "
+                                          "IEND chunk)")
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1).copy()
+
+
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk, which the PNG spec puts last
+
+
+def _ends_with(path: Path, tail: bytes) -> bool:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < len(tail):
+            return False
+        f.seek(-len(tail), os.SEEK_END)
+        return f.read() == tail
