@@ -143,16 +143,23 @@ def test_npz_member_that_is_not_an_array(tmp_path):
 
 
 def test_image_folder_with_a_bad_image_names_it(tmp_path):
+    """Built with its header check (the default) the folder refuses a bad file at once, or,
+    for a file truncated after its header, when that image is read; without, when read."""
     for cls in ("a", "b"):
         (tmp_path / cls).mkdir()
         (tmp_path / cls / "good.png").write_bytes(_png())
     for case, content in _broken(_png()).items():
         bad = tmp_path / "b" / f"zz-{case}.png"
         bad.write_bytes(content)
-        ds = data.ImageFolder(tmp_path)
-        index = [i for i, (p, _) in enumerate(ds.samples) if p == bad]
-        _assert_clear_error(lambda _, i=index[0], ds=ds: ds[i], bad)
+
+        def build_and_read(_, check: bool):
+            ds = data.ImageFolder(tmp_path, check_headers=check)
+            return [ds[i] for i in range(len(ds))]
+
+        _assert_clear_error(lambda p: build_and_read(p, check=True), bad)
+        _assert_clear_error(lambda p: build_and_read(p, check=False), bad)
         bad.unlink()
+    assert len(data.ImageFolder(tmp_path)) == 2
 
 
 def test_cifar_and_mnist_datasets_check_labels(tmp_path):

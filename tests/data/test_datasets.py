@@ -218,3 +218,16 @@ def test_idx_errors_name_the_file(tmp_path):
     gz.write_bytes(b"plain bytes, not gzip")
     with pytest.raises(DataFileError, match=rf"{gz}: not a valid IDX file \(gzip\)"):
         data.read_idx(gz)
+
+
+def test_image_folder_refuses_a_non_image_when_built(tmp_path):
+    """Not an image: the error comes when the dataset is built, before any training."""
+    from minicnn.errors import DataFileError
+
+    _image_tree(tmp_path, ["cat", "dog"])
+    (tmp_path / "dog" / "broken.png").write_bytes(b"")
+    with pytest.raises(DataFileError, match=rf"{tmp_path / 'dog' / 'broken.png'}: not a valid"):
+        data.ImageFolder(tmp_path)
+    ds = data.ImageFolder(tmp_path, check_headers=False)  # then it fails when read
+    with pytest.raises(DataFileError, match="broken.png"):
+        [ds[i] for i in range(len(ds))]
