@@ -108,12 +108,14 @@ from minicnn.autograd.tensor import (  # noqa: E402  (dtypes, as torch.float32 .
     uint8,
 )
 from minicnn.backend import backend_of, current_backend, get_backend, use_backend  # noqa: E402
+from minicnn.errors import DataFileError  # noqa: E402
 from minicnn.serialization import load, save  # noqa: E402
 from minicnn.summary import summary  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DataFileError",
     "Function",
     "GradcheckError",
     "Tensor",

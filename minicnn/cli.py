@@ -58,7 +58,7 @@ def load_data(name: str, data_dir: str | None, subset: int | None, image_size: i
             raise CLIError(f"--data folder expects {root}/train/<class>/ and {root}/test/<class>/")
         tf = data.transforms.Resize(image_size)
         train = data.ImageFolder(root / "train", transform=tf)
-        test = data.ImageFolder(root / "test", transform=tf)
+        test = data.ImageFolder(root / "test", transform=tf, classes=train.classes)
     if subset:
         classes = train.classes
         train = data.Subset(train, range(min(subset, len(train))))

@@ -13,8 +13,10 @@ the previous file intact, never a half-written one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import numpy as np
 
 from minicnn.autograd.tensor import Tensor
 from minicnn.backend import is_array, normalize_device, to_device
+from minicnn.errors import DataFileError, reading
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
@@ -70,19 +73,84 @@ def save_arrays(
     raise ValueError(f"save: path must end in .safetensors or .npz, got {str(path)!r}")
 
 
-def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Load ``{name: array}`` from a ``.safetensors`` or ``.npz`` file (never unpickles)."""
+def _check_file(path: str | os.PathLike) -> Path:
+    """``path`` as a Path: an existing regular ``.safetensors`` or ``.npz`` file."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.numpy import load_file
+    if path.suffix not in (".safetensors", ".npz"):
+        raise ValueError(f"load: path must end in .safetensors or .npz, got {str(path)!r}")
+    if path.is_dir():
+        raise DataFileError(path, f"is a directory, expected a {path.suffix} file")
+    return path
 
-        return dict(load_file(str(path)))
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    raise ValueError(f"load: path must end in .safetensors or .npz, got {str(path)!r}")
+
+_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _npz_members(path: Path, zf: zipfile.ZipFile):
+    """``(name, info, shape, dtype)`` of each ``.npy`` member of an open ``.npz`` file, from
+    the member headers only (nothing of the data is read)."""
+    for info in zf.infolist():
+        if not info.filename.endswith(".npy"):
+            raise DataFileError(path, f"member {info.filename!r} is not a .npy array")
+        name = info.filename[: -len(".npy")]
+        with zf.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version not in _NPY_HEADER_READERS:
+                raise DataFileError(path, f"member {name!r}: unsupported .npy version {version}")
+            shape, _, dtype = _NPY_HEADER_READERS[version](f)
+            header_size = f.tell()
+        if dtype.hasobject:
+            raise DataFileError(path, f"member {name!r} holds Python objects, which would need "
+                                      f"pickle to load; minicnn never unpickles")
+        size = math.prod(shape) * dtype.itemsize
+        if header_size + size != info.file_size:
+            raise DataFileError(path, f"member {name!r}: header says shape {shape} of {dtype} "
+                                      f"({size} bytes), the member holds "
+                                      f"{info.file_size - header_size}")
+        yield name, info, shape, dtype
+
+
+def array_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """``{name: shape}`` of the arrays in a ``.safetensors`` or ``.npz`` file, read from the
+    headers only: a file of huge arrays costs nothing to inspect.
+
+    Raises :class:`~minicnn.errors.DataFileError` naming the file when it is not a valid
+    file of its kind, ``FileNotFoundError`` when it does not exist.
+    """
+    path = _check_file(path)
+    with reading(path, f"{path.suffix} file"):
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="numpy") as f:
+                return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+        with zipfile.ZipFile(path) as zf:
+            return {name: tuple(shape) for name, _, shape, _ in _npz_members(path, zf)}
+
+
+def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Load ``{name: array}`` from a ``.safetensors`` or ``.npz`` file (never unpickles).
+
+    A file that is not a valid file of its kind (empty, truncated, random bytes, a ``.npz``
+    member that is not an array, a directory) raises
+    :class:`~minicnn.errors.DataFileError` naming the file; a missing one,
+    ``FileNotFoundError``.
+    """
+    path = _check_file(path)
+    with reading(path, f"{path.suffix} file"):
+        if path.suffix == ".safetensors":
+            from safetensors.numpy import load_file
+
+            return dict(load_file(str(path)))
+        with zipfile.ZipFile(path) as zf:
+            arrays = {}
+            for name, info, _, _ in list(_npz_members(path, zf)):
+                with zf.open(info) as f:
+                    arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
+            return arrays
 
 
 def save_json(obj, path: str | os.PathLike) -> Path:
@@ -258,9 +326,9 @@ def _load(path: Path):
     except OSError:
         raise  # permissions, I/O errors: they name the file
     except Exception as e:  # a damaged zip or safetensors header, bad JSON ...
-        raise ValueError(
-            f"load: {path} is not a file saved by minicnn.save (or a safetensors/.npz file of "
-            f"arrays): {type(e).__name__}: {e}"
+        raise DataFileError(
+            path, f"not a file saved by minicnn.save (or a safetensors/.npz file of arrays): "
+            f"{type(e).__name__}: {e}"
         ) from None
     if text is None:  # a flat file of arrays: older minicnn weights, exports
         return {k: Tensor._wrap(v) for k, v in arrays.items()}
@@ -270,7 +338,7 @@ def _load(path: Path):
             raise ValueError("its structure entry is not minicnn's")
         return _decode(saved["object"], arrays, {})
     except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"load: {path}: the saved structure is damaged: {e}") from None
+        raise DataFileError(path, f"the saved structure is damaged: {e}") from None
 
 
 def _read_arrays_and_structure(path: Path) -> tuple[dict, str | None]:

@@ -751,10 +751,10 @@ def max_pool2d_backward(grad, indices, in_hw):
     """Numba :func:`reference.max_pool2d_backward`."""
     if not _pn_float(grad):
         return reference.max_pool2d_backward(grad, indices, in_hw)
-    n, c = grad.shape[:2]
+    n, c, oh, ow = grad.shape
     dx = np.zeros((n * c, in_hw[0] * in_hw[1]), dtype=grad.dtype)
-    _scatter_add_planes(np.ascontiguousarray(grad).reshape(n * c, -1),
-                        np.ascontiguousarray(indices, dtype=np.int64).reshape(n * c, -1), dx)
+    _scatter_add_planes(np.ascontiguousarray(grad).reshape(n * c, oh * ow),  # (not -1: N may be 0)
+                        np.ascontiguousarray(indices, dtype=np.int64).reshape(n * c, oh * ow), dx)
     return dx.reshape((n, c) + tuple(in_hw))
 
 

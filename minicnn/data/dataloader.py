@@ -99,27 +99,36 @@ class DataLoader:
 
 
 def _prefetched(batches: Iterator, depth: int) -> Iterator:
-    """Run the ``batches`` iterator in a thread, keeping up to ``depth`` batches ready."""
+    """Run the ``batches`` iterator in a thread, keeping up to ``depth`` batches ready.
+
+    Leaving the loop early (``break``, an exception, ``close()`` or the iterator being
+    garbage-collected) sets ``stop``; the thread checks it at least every 0.1 s while it
+    waits for room in the queue, and before each batch, so it ends promptly and is joined.
+    """
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
     done = object()
 
+    def put(item) -> bool:
+        """Queue ``item`` unless the consumer has gone; False when it has."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def work():
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        q.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(batch):
                     return
-            q.put(done)
+            put(done)
         except BaseException as e:  # hand the error to the consumer
-            q.put(e)
+            put(e)
 
-    thread = threading.Thread(target=work, daemon=True)
+    thread = threading.Thread(target=work, name="minicnn-prefetch", daemon=True)
     thread.start()
     try:
         while True:
@@ -131,4 +140,5 @@ def _prefetched(batches: Iterator, depth: int) -> Iterator:
             yield item
     finally:
         stop.set()
-        thread.join(timeout=5)
+        if thread is not threading.current_thread():  # (a garbage collection in the thread)
+            thread.join()

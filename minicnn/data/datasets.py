@@ -12,14 +12,18 @@ Every dataset yields ``(image, label)`` with ``image`` float32 ``(C, H, W)`` in 
 from __future__ import annotations
 
 import gzip
+import math
 import os
-from collections.abc import Callable
+import threading
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from minicnn.data.dataset import Dataset, TensorDataset
 from minicnn.data.transforms import resize
+from minicnn.errors import DataFileError, reading
 
 
 class ImageDataset(TensorDataset):
@@ -68,27 +72,47 @@ def digits(train: bool = True, size: int = 32, transform: Callable | None = None
 # ---------------------------------------------------------------- MNIST IDX files
 
 
+IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (MNIST's format; ``.gz`` allowed) into an array.
 
     Header: two zero bytes, a type code (0x08 = uint8), the number of dimensions, then one
-    big-endian int32 per dimension.
+    big-endian int32 per dimension. A file that does not follow it (truncated, a ``.gz``
+    that is not gzip, a directory...) raises :class:`~minicnn.errors.DataFileError`
+    naming the file; a missing file, ``FileNotFoundError``.
     """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    with reading(path, "IDX file" + (" (gzip)" if path.suffix == ".gz" else "")):
+        with opener(path, "rb") as f:
+            data = f.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise ValueError(f"{path}: not an IDX file (bad magic number)")
-    dtypes = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-    if data[2] not in dtypes:
-        raise ValueError(f"{path}: unknown IDX type code {data[2]:#x}")
-    ndim = data[3]
+        raise DataFileError(path, "not an IDX file (bad magic number)")
+    if data[2] not in IDX_DTYPES:
+        raise DataFileError(path, f"unknown IDX type code {data[2]:#x}")
+    dtype, ndim = np.dtype(IDX_DTYPES[data[2]]), data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise DataFileError(path, f"truncated IDX header: {ndim} dimensions need "
+                                  f"{4 + 4 * ndim} bytes, the file has {len(data)}")
     shape = tuple(int(n) for n in np.frombuffer(data, ">i4", count=ndim, offset=4))
-    body = np.frombuffer(data, dtypes[data[2]], offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says shape {shape}, file holds {body.size} values")
-    return body.reshape(shape).astype(dtypes[data[2]][1:])
+    if min(shape, default=0) < 0:
+        raise DataFileError(path, f"negative size in the IDX header's shape {shape}")
+    body = len(data) - 4 - 4 * ndim
+    if body != math.prod(shape) * dtype.itemsize:
+        raise DataFileError(path, f"header says shape {shape} ({math.prod(shape)} values of "
+                                  f"{dtype.itemsize} bytes), the file holds {body} bytes")
+    values = np.frombuffer(data, dtype, offset=4 + 4 * ndim)
+    return values.reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _check_labels(path: Path, labels: np.ndarray, num_classes: int) -> None:
+    """Labels must be class indices ``0 .. num_classes-1``."""
+    bad = labels[(labels < 0) | (labels >= num_classes)]
+    if bad.size:
+        raise DataFileError(path, f"label {int(bad[0])} is not a class index 0..{num_classes - 1}"
+                                  f" ({bad.size} such labels)")
 
 
 MNIST_FILES = {
@@ -125,11 +149,15 @@ def mnist(
     """MNIST (or Fashion-MNIST, same format) from IDX files in ``root``: 28×28, one channel."""
     root = Path(root)
     images_file, labels_file = MNIST_FILES[train]
-    images = read_idx(_find(root, images_file))
-    labels = read_idx(_find(root, labels_file))
-    if images.ndim != 3 or labels.shape != (images.shape[0],):
-        raise ValueError(f"{root}: images {images.shape} and labels {labels.shape} do not match")
+    images_path, labels_path = _find(root, images_file), _find(root, labels_file)
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3:
+        raise DataFileError(images_path, f"expected images (N, H, W), got shape {images.shape}")
+    if labels.shape != (images.shape[0],):
+        raise DataFileError(labels_path, f"expected {images.shape[0]} labels (one per image of "
+                                         f"{images_path.name}), got shape {labels.shape}")
     classes = FASHION_CLASSES if fashion else [str(i) for i in range(10)]
+    _check_labels(labels_path, labels, len(classes))
     return ImageDataset(images[:, None].astype(np.float32) / 255.0, labels, classes, transform)
 
 
@@ -153,11 +181,12 @@ def read_cifar_bin(path: str | os.PathLike, label_bytes: int = 1) -> tuple[np.nd
     """One CIFAR binary file: records of ``label_bytes`` label bytes + 3072 pixel bytes
     (1024 red, 1024 green, 1024 blue, row-major 32×32). Returns uint8 ``(N, 3, 32, 32)``
     and the last label byte of each record (CIFAR-100's fine label)."""
-    raw = np.fromfile(path, dtype=np.uint8)
+    with reading(path, "CIFAR binary file"):
+        raw = np.fromfile(path, dtype=np.uint8)
     record = label_bytes + 3072
     if raw.size == 0 or raw.size % record:
-        raise ValueError(
-            f"{path}: size {raw.size} is not a multiple of the {record}-byte CIFAR record"
+        raise DataFileError(
+            path, f"size {raw.size} is not a multiple of the {record}-byte CIFAR record"
         )
     raw = raw.reshape(-1, record)
     return raw[:, label_bytes:].reshape(-1, 3, 32, 32), raw[:, label_bytes - 1].astype(np.int64)
@@ -185,6 +214,8 @@ def cifar(
     if missing:
         raise FileNotFoundError(f"cifar: missing {', '.join(missing)} (the CIFAR binary version)")
     parts = [read_cifar_bin(f, label_bytes) for f in files]
+    for f, (_, labels) in zip(files, parts, strict=True):
+        _check_labels(f, labels, len(classes))
     images = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255.0
     labels = np.concatenate([p[1] for p in parts])
     return ImageDataset(images, labels, classes, transform)
@@ -196,29 +227,77 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
 
 class ImageFolder(Dataset):
-    """``root/<class>/<image>.png|jpg``: one sub-folder per class, sorted by name.
+    """``root/<class>/<image>.png|jpg``: one sub-folder per class.
 
     Images are read (with Pillow) when indexed, converted to RGB (or kept grayscale with
     ``grayscale=True``) and returned as float32 ``(C, H, W)`` in [0, 1], then ``transform``.
+
+    ``classes``: the class names in label order. By default the sub-folders of ``root``,
+    sorted by name. Give the training split's list to every other split,
+    ``ImageFolder(root / "test", classes=train.classes)``, so that a label means the same
+    class in both: a sub-folder not in the list is then an error naming it, and a class of
+    the list without a folder simply has no images. ``class_to_idx`` maps names to labels
+    (as torchvision's). A class folder without images is an error (as in torchvision); a
+    single class gives a warning (a classifier of one class is trivially 100% right).
+
+    ``check_headers=True`` opens every image's header once when the dataset is built (about
+    0.2 ms a file), so that a file that is not an image, an empty file or a decompression
+    bomb fails at once rather than in the middle of an epoch; a file truncated after its
+    header fails when it is read. Either way the error is a
+    :class:`~minicnn.errors.DataFileError` naming the file.
     """
 
     def __init__(
-        self, root: str | os.PathLike, transform: Callable | None = None, grayscale: bool = False
+        self,
+        root: str | os.PathLike,
+        transform: Callable | None = None,
+        grayscale: bool = False,
+        classes: Sequence[str] | None = None,
+        check_headers: bool = True,
     ):
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"ImageFolder: {self.root} is not a directory")
-        self.classes = sorted(d.name for d in self.root.iterdir() if d.is_dir())
+        folders = sorted(d.name for d in self.root.iterdir() if d.is_dir())
+        if classes is None:
+            self.classes = folders
+        else:
+            if isinstance(classes, str) or len(set(classes)) != len(classes):
+                raise ValueError(f"ImageFolder: classes must be a list of distinct class names, "
+                                 f"got {classes!r}")
+            self.classes = [str(c) for c in classes]
+            unknown = [f for f in folders if f not in self.classes]
+            if unknown:
+                raise ValueError(
+                    f"ImageFolder: {self.root} has class folder(s) {unknown} that are not among "
+                    f"the given classes {self.classes} (the training split's classes)"
+                )
         if not self.classes:
             raise ValueError(f"ImageFolder: {self.root} has no class sub-folders")
-        self.samples = [
-            (p, label)
-            for label, name in enumerate(self.classes)
-            for p in sorted((self.root / name).iterdir())
-            if p.suffix.lower() in IMAGE_SUFFIXES
-        ]
-        if not self.samples:
-            raise ValueError(f"ImageFolder: no {sorted(IMAGE_SUFFIXES)} files under {self.root}")
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+        self.samples = []
+        empty = []
+        for name in folders:
+            files = [p for p in sorted((self.root / name).iterdir())
+                     if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()]
+            if not files:
+                empty.append(name)
+            self.samples += [(p, self.class_to_idx[name]) for p in files]
+        if empty:
+            raise ValueError(
+                f"ImageFolder: found no {'/'.join(sorted(IMAGE_SUFFIXES))} file for the "
+                f"class(es) {empty} in {self.root}: remove the folder(s) or add images"
+            )
+        if check_headers:  # fail now, not an epoch later: not an image, empty, a bomb
+            for p, _ in self.samples:
+                with _open_image(p):
+                    pass
+        if len(self.classes) == 1:
+            warnings.warn(
+                f"ImageFolder: {self.root} has a single class ({self.classes[0]!r}): "
+                f"a classifier of one class is 100% accurate without learning anything",
+                UserWarning, stacklevel=2,
+            )
         self.transform = transform
         self.grayscale = grayscale
 
@@ -233,10 +312,54 @@ class ImageFolder(Dataset):
         return img, label
 
 
-def load_image(path: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
-    """Read a PNG/JPEG file as float32 ``(C, H, W)`` in [0, 1] (C = 1 or 3)."""
+# Pillow's decompression-bomb check warns (1x to 2x its limit) or raises (above 2x) while it
+# reads the header; the lock keeps the temporary "warnings are errors" filter to one thread
+_OPEN_LOCK = threading.Lock()
+
+
+def _open_image(path: Path):
+    """``PIL.Image.open(path)`` (which reads the header only), with its errors and a
+    decompression bomb turned into a :class:`DataFileError` naming the file."""
     from PIL import Image
 
-    with Image.open(path) as im:
+    if path.is_dir():
+        raise DataFileError(path, "is a directory, expected an image file")
+    with reading(path, "image file"), _OPEN_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise DataFileError(
+                path, f"image too large to decode ({e}); raise PIL.Image.MAX_IMAGE_PIXELS "
+                f"if you trust the file"
+            ) from e
+
+
+def load_image(path: str | os.PathLike, grayscale: bool = False) -> np.ndarray:
+    """Read a PNG/JPEG file as float32 ``(C, H, W)`` in [0, 1] (C = 1 or 3).
+
+    A file Pillow cannot decode (not an image, empty, truncated), a directory, or an image
+    of more pixels than ``PIL.Image.MAX_IMAGE_PIXELS`` (a "decompression bomb": a small
+    file that decodes to gigabytes) raises :class:`~minicnn.errors.DataFileError` naming
+    the file; a missing file, ``FileNotFoundError``.
+    """
+    path = Path(path)
+    with _open_image(path) as im, reading(path, "image file"):
         arr = np.asarray(im.convert("L" if grayscale else "RGB"), dtype=np.float32) / 255.0
+        if im.format == "PNG" and not _ends_with(path, PNG_END):
+            # Pillow decodes a PNG cut within its last ~20 bytes without a word
+            raise DataFileError(path, "truncated PNG (the file does not end with the "
+                                      "IEND chunk)")
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1).copy()
+
+
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk, which the PNG spec puts last
+
+
+def _ends_with(path: Path, tail: bytes) -> bool:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < len(tail):
+            return False
+        f.seek(-len(tail), os.SEEK_END)
+        return f.read() == tail

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from minicnn.serialization import load_arrays, save_arrays
+from minicnn.serialization import array_shapes, load_arrays, save_arrays
 
 __all__ = ["export_torchvision", "load_weights"]
 
@@ -30,19 +30,22 @@ def load_weights(model, path: str | os.PathLike, strict: bool = True):
 
     ``strict=True``: every key of the model must be in the file and every key of the file
     in the model. A key whose shape differs is always an error. Errors (a ValueError)
-    name the file and the offending keys with both shapes. Returns ``(missing_keys,
-    unexpected_keys)`` (both empty when strict).
+    name the file and the offending keys with both shapes. The keys and shapes are read
+    from the file's headers first, so a file that does not fit costs no memory. A file
+    that is not a valid ``.safetensors``/``.npz`` raises
+    :class:`~minicnn.errors.DataFileError` (a ValueError) naming it. Returns
+    ``(missing_keys, unexpected_keys)`` (both empty when strict).
     """
     path = Path(path)
-    arrays = load_arrays(path)  # FileNotFoundError / ValueError for a bad path or suffix
+    shapes = array_shapes(path)  # FileNotFoundError / DataFileError for a bad file
     expected = model.state_dict()
     mismatched = [
-        f"{key}: file has shape {tuple(arrays[key].shape)}, the model expects {value.shape}"
+        f"{key}: file has shape {shapes[key]}, the model expects {value.shape}"
         for key, value in expected.items()
-        if key in arrays and not _same_shape(arrays[key].shape, value.shape)
+        if key in shapes and not _same_shape(shapes[key], value.shape)
     ]
-    missing = [k for k in expected if k not in arrays]
-    unexpected = [k for k in arrays if k not in expected]
+    missing = [k for k in expected if k not in shapes]
+    unexpected = [k for k in shapes if k not in expected]
     problems = [f"shape mismatch for {m}" for m in mismatched]
     if strict:
         problems += [f"missing key {k!r} (the model has it, the file does not)" for k in missing]
@@ -52,7 +55,7 @@ def load_weights(model, path: str | os.PathLike, strict: bool = True):
                                  else [])
         raise ValueError(f"load_weights: {path} does not fit {type(model).__name__}:\n  "
                          + "\n  ".join(shown))
-    return model.load_state_dict(arrays, strict=strict)
+    return model.load_state_dict(load_arrays(path), strict=strict)
 
 
 def _same_shape(file_shape, model_shape) -> bool:

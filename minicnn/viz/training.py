@@ -18,6 +18,12 @@ def _pyplot():
     return plt
 
 
+def _text(label) -> str:
+    """``label`` as plain text: matplotlib reads ``$...$`` as math (and fails on a class
+    folder named, say, ``$\\undefined$``), so dollar signs are escaped."""
+    return str(label).replace("$", r"\$")
+
+
 def plot_curves(history: Sequence[dict], path) -> None:
     """Loss and accuracy per epoch, train and validation, side by side."""
     plt = _pyplot()
@@ -57,8 +63,9 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path) -> None:
                     fontsize=8,
                     color="white" if cm[i, j] > cm.max() / 2 else "black",
                 )
-    ax.set_xticks(range(n), classes, rotation=90 if n > 10 else 0)
-    ax.set_yticks(range(n), classes)
+    labels = [_text(c) for c in classes]
+    ax.set_xticks(range(n), labels, rotation=90 if n > 10 else 0)
+    ax.set_yticks(range(n), labels)
     ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -90,7 +97,7 @@ def plot_predictions(
             cmap="gray" if img.shape[0] == 1 else None,
         )
         ok = predictions[i] == targets[i]
-        ax.set_title(classes[predictions[i]], color="green" if ok else "red", fontsize=9)
+        ax.set_title(_text(classes[predictions[i]]), color="green" if ok else "red", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

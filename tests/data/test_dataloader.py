@@ -76,3 +76,39 @@ def test_bad_arguments():
         DataLoader(_dataset(), batch_size=0)
     with pytest.raises(ValueError, match="array 1 has 3 rows, expected 4"):
         TensorDataset(np.zeros(4), np.zeros(3))
+
+
+def _threads() -> int:
+    import threading
+
+    return threading.active_count()
+
+
+@pytest.mark.parametrize("how", ["close", "break", "exception"])
+def test_abandoned_prefetching_loader_stops_its_thread(how):
+    """Leaving a prefetching loop early ends the background thread (it used to block
+    forever on a full queue once it had built every batch, cost 5 s and leak the thread)."""
+    import gc
+    import time
+
+    before = _threads()
+    for batches in (3, 12):  # the thread has built every batch / is still building
+        it = iter(DataLoader(_dataset(2 * batches), batch_size=2, prefetch=2))
+        if how == "close":
+            next(it)
+            time.sleep(0.2)  # let the thread fill the queue
+            it.close()
+        elif how == "break":
+            for _batch in it:
+                time.sleep(0.2)
+                break
+            del it
+            gc.collect()
+        else:
+            with pytest.raises(RuntimeError, match="in the loop"):
+                for _batch in it:
+                    time.sleep(0.2)
+                    raise RuntimeError("in the loop")
+            del it
+            gc.collect()
+        assert _threads() == before

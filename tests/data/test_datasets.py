@@ -110,3 +110,124 @@ def test_image_folder(tmp_path):
     np.testing.assert_allclose(x, pixels[("dog", 1)].transpose(2, 0, 1) / 255.0, rtol=1e-6)
     with pytest.raises(FileNotFoundError, match="is not a directory"):
         data.ImageFolder(tmp_path / "missing")
+
+
+def _image_tree(root, classes, per_class=2, seed=0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for cls in classes:
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).save(
+                root / cls / f"{i}.png")
+
+
+def test_image_folder_test_split_uses_the_training_classes(tmp_path):
+    """Train {cat, dog, zebra}, test {dog, zebra}: test's dog is class 1, as in training
+    (numbered on its own, it became class 0, which means cat to the model). Checked against
+    torchvision's make_dataset with the training split's class_to_idx."""
+    from torchvision.datasets.folder import make_dataset
+
+    _image_tree(tmp_path / "train", ["cat", "dog", "zebra"])
+    _image_tree(tmp_path / "test", ["dog", "zebra"], seed=1)
+    train = data.ImageFolder(tmp_path / "train")
+    test = data.ImageFolder(tmp_path / "test", classes=train.classes)
+    assert test.classes == train.classes == ["cat", "dog", "zebra"]
+    assert test.class_to_idx == {"cat": 0, "dog": 1, "zebra": 2}
+    expected = make_dataset(str(tmp_path / "test"), train.class_to_idx, extensions=(".png",),
+                            allow_empty=True)
+    assert [(str(p), y) for p, y in test.samples] == expected
+    assert sorted({y for _, y in test.samples}) == [1, 2]
+
+
+def test_image_folder_class_unknown_to_train_is_an_error(tmp_path):
+    _image_tree(tmp_path / "train", ["cat", "dog"])
+    _image_tree(tmp_path / "test", ["dog", "wolf"])
+    with pytest.raises(ValueError, match=r"class folder\(s\) \['wolf'\] that are not among"):
+        data.ImageFolder(tmp_path / "test", classes=["cat", "dog"])
+    with pytest.raises(ValueError, match="distinct class names"):
+        data.ImageFolder(tmp_path / "train", classes=["cat", "cat"])
+
+
+def test_image_folder_empty_class_folder_is_an_error(tmp_path):
+    """torchvision raises for a class folder without images; so do we, naming it."""
+    from torchvision.datasets import ImageFolder as TorchImageFolder
+
+    _image_tree(tmp_path, ["cat", "dog"])
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images here")
+    with pytest.raises(FileNotFoundError, match="empty"):
+        TorchImageFolder(str(tmp_path))
+    with pytest.raises(ValueError, match=r"no .*png file for the class\(es\) \['empty'\]"):
+        data.ImageFolder(tmp_path)
+
+
+def test_image_folder_single_class_warns(tmp_path):
+    _image_tree(tmp_path, ["only"])
+    with pytest.warns(UserWarning, match="single class"):
+        data.ImageFolder(tmp_path)
+
+
+def test_load_image_refuses_decompression_bombs(tmp_path, monkeypatch):
+    """A small file that decodes to more than PIL.Image.MAX_IMAGE_PIXELS pixels (a 140 KB
+    PNG of 12000 x 12000 took a run to 3.9 GB) is a clean error, in PIL's warning range
+    (1x to 2x the limit) and its error range (above 2x). The limit is lowered to keep the
+    files small."""
+    from PIL import Image
+
+    from minicnn.errors import DataFileError
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    for side in (12, 20):  # 144 pixels (warning range), 400 (error range)
+        path = tmp_path / f"bomb{side}.png"
+        Image.new("L", (side, side)).save(path)
+        with pytest.raises(DataFileError, match=rf"{path}: image too large to decode"):
+            data.load_image(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # the limit is Pillow's, adjustable
+    assert data.load_image(tmp_path / "bomb20.png").shape == (3, 20, 20)
+
+
+def test_load_image_errors_name_the_file(tmp_path):
+    from minicnn.errors import DataFileError
+
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("not an image")
+    for name in ("empty.png", "text.jpg"):
+        with pytest.raises(DataFileError, match=f"{tmp_path / name}: not a valid image file"):
+            data.load_image(tmp_path / name)
+    with pytest.raises(DataFileError, match="is a directory, expected an image file"):
+        data.load_image(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        data.load_image(tmp_path / "missing.png")
+    # minicnn's error is a ValueError and an OSError (Pillow's own error was an OSError)
+    assert issubclass(DataFileError, ValueError) and issubclass(DataFileError, OSError)
+
+
+def test_idx_errors_name_the_file(tmp_path):
+    from minicnn.errors import DataFileError
+
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 0x08, 3, 0, 0]))  # 3 dimensions, 2 bytes of them
+    with pytest.raises(DataFileError, match=rf"{path}: truncated IDX header"):
+        data.read_idx(path)
+    path.write_bytes(bytes([0, 0, 0x08, 1]) + np.array([5], ">i4").tobytes() + bytes(4))
+    with pytest.raises(DataFileError, match=r"header says shape \(5,\).*holds 4 bytes"):
+        data.read_idx(path)
+    gz = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    gz.write_bytes(b"plain bytes, not gzip")
+    with pytest.raises(DataFileError, match=rf"{gz}: not a valid IDX file \(gzip\)"):
+        data.read_idx(gz)
+
+
+def test_image_folder_refuses_a_non_image_when_built(tmp_path):
+    """Not an image: the error comes when the dataset is built, before any training."""
+    from minicnn.errors import DataFileError
+
+    _image_tree(tmp_path, ["cat", "dog"])
+    (tmp_path / "dog" / "broken.png").write_bytes(b"")
+    with pytest.raises(DataFileError, match=rf"{tmp_path / 'dog' / 'broken.png'}: not a valid"):
+        data.ImageFolder(tmp_path)
+    ds = data.ImageFolder(tmp_path, check_headers=False)  # then it fails when read
+    with pytest.raises(DataFileError, match="broken.png"):
+        [ds[i] for i in range(len(ds))]

@@ -137,3 +137,57 @@ def test_exported_file_gives_same_outputs(tmp_path):
     with torch.no_grad(), minicnn.no_grad():
         np.testing.assert_allclose(model.eval()(minicnn.tensor(x)).numpy(),
                                    tv(torch.from_numpy(x)).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def _npz_with_huge_zero_member(path, key: str, shape: tuple[int, ...]) -> None:
+    """A compressed .npz whose member ``key`` is a float32 array of zeros of ``shape``,
+    written in chunks (the file is small, the array is not)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf, \
+            zf.open(f"{key}.npy", "w", force_zip64=True) as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f4", "fortran_order": False, "shape": shape})
+        chunk = bytes(1 << 20)
+        remaining = int(np.prod(shape)) * 4
+        while remaining:
+            f.write(chunk[:min(remaining, len(chunk))])
+            remaining -= min(remaining, len(chunk))
+
+
+def test_load_weights_checks_shapes_before_reading_the_data(tmp_path):
+    """A small .npz holding one big array of zeros (64 MB here; 2 GB in the report) is
+    refused by its header: the shape check comes before any array is read."""
+    import tracemalloc
+
+    model = minicnn.nn.Linear(4, 3)
+    path = tmp_path / "bomb.npz"
+    _npz_with_huge_zero_member(path, "weight", (4096, 4096))
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"weight: file has shape \(4096, 4096\), the "
+                                             r"model expects \(3, 4\)"):
+            load_weights(model, path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"peak {peak / 2**20:.1f} MiB while checking a 64 MiB array"
+
+
+def test_load_weights_bad_files_name_the_file(tmp_path, tiny_resnet):
+    from minicnn.errors import DataFileError
+
+    folder = tmp_path / "x.safetensors"
+    folder.mkdir()
+    with pytest.raises(DataFileError, match=rf"{folder}: is a directory"):
+        load_weights(tiny_resnet, folder)
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    with pytest.raises(DataFileError, match=rf"{empty}: not a valid .safetensors file"):
+        load_weights(tiny_resnet, empty)
+    path = save_arrays(tiny_resnet.state_dict(), tmp_path / "w.safetensors")
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DataFileError, match=rf"{cut}: not a valid .safetensors file"):
+        load_weights(tiny_resnet, cut)

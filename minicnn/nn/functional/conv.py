@@ -424,6 +424,29 @@ class Convolution2d(Function):
         return dx, dw, db
 
 
+class EmptyBatch(Function):
+    """The output of a layer on an empty batch (``N = 0``): an empty array of the output's
+    shape; the gradients of the inputs are zeros (PyTorch gives the same)."""
+
+    @staticmethod
+    def forward(ctx, *arrays, out_shape):
+        ctx.specs = [None if a is None else (a.shape, a.dtype) for a in arrays]
+        return array_module(arrays[0]).zeros(out_shape, arrays[0].dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = array_module(grad)
+        return tuple(None if a is None else xp.zeros(*a) for a in ctx.specs)
+
+
+def _check_kernel(op: str, weight: Tensor) -> tuple[int, int]:
+    kernel = (weight.shape[2], weight.shape[3])
+    if min(kernel) < 1:
+        raise ValueError(f"{op}: kernel size must be positive, got weight of shape "
+                         f"{weight.shape} (kernel {kernel})")
+    return kernel
+
+
 def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
            dilation=1, groups: int = 1) -> Tensor:
     """2-d convolution (cross-correlation, as in every deep-learning framework).
@@ -439,7 +462,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     op = "conv2d"
     _check_tensors(op, input, weight, bias, "(C_out, C_in/groups, kH, kW)")
     groups = _check_groups(groups, op)
-    kernel = (weight.shape[2], weight.shape[3])
+    kernel = _check_kernel(op, weight)
     stride = _pair(stride, "stride", op, minimum=1)
     dilation = _pair(dilation, "dilation", op, minimum=1)
     pads = _padding(padding, kernel, stride, dilation, op)
@@ -456,6 +479,9 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
         raise ValueError(f"{op}: bias must have shape ({c_out},) (C_out), got {bias.shape}")
     geometry = ConvGeometry(kernel, stride, pads, dilation, groups)
     _check_fits(op, input.shape[2:], geometry)
+    if input.shape[0] == 0:
+        out_shape = (0, c_out, *geometry.output_hw(*input.shape[2:]))
+        return EmptyBatch.apply(input, weight, bias, out_shape=out_shape)
     return Convolution2d.apply(input, weight, bias, geometry=geometry)
 
 
@@ -527,7 +553,7 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     op = "conv_transpose2d"
     _check_tensors(op, input, weight, bias, "(C_in, C_out/groups, kH, kW)")
     groups = _check_groups(groups, op)
-    kernel = (weight.shape[2], weight.shape[3])
+    kernel = _check_kernel(op, weight)
     stride = _pair(stride, "stride", op, minimum=1)
     dilation = _pair(dilation, "dilation", op, minimum=1)
     if isinstance(padding, str):
@@ -559,6 +585,8 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
         raise ValueError(f"{op}: the output size {out_hw} is not positive (input "
                          f"{input.shape[2:]}, kernel {kernel}, stride {stride}, padding {pad}, "
                          f"dilation {dilation}); reduce the padding")
+    if input.shape[0] == 0:
+        return EmptyBatch.apply(input, weight, bias, out_shape=(0, c_out, *out_hw))
     if _winograd_transposed(input, weight, kernel, stride, pad, out_pad, dilation, groups):
         # stride 1, 3x3: the same as a convolution with the kernel flipped and its in/out
         # axes swapped, padded by 2 - padding; conv2d then runs it by Winograd

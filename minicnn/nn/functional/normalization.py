@@ -26,6 +26,7 @@ as 0).
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 
 from minicnn.autograd.function import Function
@@ -103,13 +104,18 @@ def _norm_backward(ctx, g3):
     return dx, (sum_dy_xhat if need_w else None), (sum_dy if need_b else None)
 
 
+def _as_3d(x):
+    """``(N, C, *) -> (N, C, L)``, also for ``N = 0`` (where ``reshape(N, C, -1)`` fails)."""
+    return x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))
+
+
 class BatchNorm(Function):
     """Batch norm over ``x: (N, C, *)`` per channel; running statistics updated in place."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean=None, running_var=None, training=False,
                 momentum=0.1, eps=1e-5):
-        x3 = x.reshape(x.shape[0], x.shape[1], -1)
+        x3 = _as_3d(x)
         y = _norm_forward(ctx, x3, _cast(weight, x.dtype), _cast(bias, x.dtype), running_mean,
                           running_var, training, momentum, eps)
         ctx.shape = x.shape
@@ -117,7 +123,7 @@ class BatchNorm(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        dx, dw, db = _norm_backward(ctx, grad.reshape(grad.shape[0], grad.shape[1], -1))
+        dx, dw, db = _norm_backward(ctx, _as_3d(grad))
         return (None if dx is None else dx.reshape(ctx.shape)), dw, db
 
 

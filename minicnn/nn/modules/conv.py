@@ -24,15 +24,19 @@ __all__ = ["Conv2d", "ConvTranspose2d"]
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _pair(value, name: str, layer: str) -> tuple[int, int]:
+def _pair(value, name: str, layer: str, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints -> a pair of ints, each at least ``minimum`` (0 or 1)."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value), int(value)
-    if (isinstance(value, (tuple, list)) and len(value) == 2
+        pair = int(value), int(value)
+    elif (isinstance(value, (tuple, list)) and len(value) == 2
             and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
-        return int(value[0]), int(value[1])
-    raise TypeError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
-
-
+        pair = int(value[0]), int(value[1])
+    else:
+        raise TypeError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        what = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{layer}: {name} must be {what}, got {value!r}")
+    return pair
 
 
 class _ConvNd(Module):
@@ -54,8 +58,8 @@ class _ConvNd(Module):
                              f"groups={groups}")
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size", layer)
-        self.stride = _pair(stride, "stride", layer)
+        self.kernel_size = _pair(kernel_size, "kernel_size", layer, minimum=1)
+        self.stride = _pair(stride, "stride", layer, minimum=1)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"{layer}: padding must be 'same', 'valid', an int or a pair "
@@ -65,10 +69,10 @@ class _ConvNd(Module):
                                  f"convolutions (got stride={self.stride})")
             self.padding = padding
         else:
-            self.padding = _pair(padding, "padding", layer)
-        self.dilation = _pair(dilation, "dilation", layer)
+            self.padding = _pair(padding, "padding", layer, minimum=0)
+        self.dilation = _pair(dilation, "dilation", layer, minimum=1)
         self.transposed = transposed
-        self.output_padding = _pair(output_padding, "output_padding", layer)
+        self.output_padding = _pair(output_padding, "output_padding", layer, minimum=0)
         self.groups = int(groups)
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"{layer}: padding_mode must be one of {_PADDING_MODES}, got "
