@@ -208,3 +208,12 @@ class RandomResizedCrop:
 
     def __repr__(self) -> str:
         return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"
+
+
+def border_median(img: np.ndarray) -> float:
+    """The median of the pixels on the four edges of ``img`` ``(C, H, W)``, over all channels:
+    the brightness of the background of an object drawn in the middle (a digit, a shape)."""
+    img = _check_chw(img, "border_median")
+    edges = [img[:, 0, :], img[:, -1, :], img[:, :, 0], img[:, :, -1]]
+    return float(np.median(np.concatenate([e.ravel() for e in edges])))
+
