@@ -323,9 +323,16 @@ def cmd_export_torchvision(args) -> int:
 
     path = export_torchvision(args.model, args.out, weights_file=args.weights)
     source = f"the weights of {args.weights}" if args.weights else "a random initialisation"
+    build = ""
+    if path.suffix == ".safetensors":  # a fine-tuned classifier's class count, in the metadata
+        from safetensors import safe_open
+
+        with safe_open(str(path), "numpy") as f:
+            classes = (f.metadata() or {}).get("num_classes")
+        build = f"num_classes={classes}" if classes else ""
     print(
         f"wrote torchvision.models.{args.model}'s state_dict ({source}) to {path}; load it with "
-        f"minicnn.models.load_weights(minicnn.models.{args.model}(), {str(path)!r})"
+        f"minicnn.models.load_weights(minicnn.models.{args.model}({build}), {str(path)!r})"
     )
     return 0
 

@@ -84,10 +84,12 @@ def _read_torch_state_dict(path: str | os.PathLike) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for these
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        # torch's own text advises weights_only=False: keep only the unpickler's reason
+        detail = str(e).split("WeightsUnpickler error:")[-1].strip().split("\n\n")[0]
         raise ValueError(
-            f"export_torchvision: {str(path)!r} is not a PyTorch weight file that "
-            f"torch.load(weights_only=True) can read ({reason})"
+            f"export_torchvision: {str(path)!r} is not a weight file torch.load(weights_only=True) "
+            f"can read ({type(e).__name__}: {detail.splitlines()[0] if detail else '-'}); "
+            f"expected a state_dict saved with torch.save(model.state_dict(), path)"
         ) from e
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
@@ -159,12 +161,13 @@ def export_torchvision(name: str, out_path: str | os.PathLike, weights: str | No
             "export_torchvision needs PyTorch and torchvision: pip install torch torchvision "
             f"(only for the export; loading the file into minicnn does not need them). ({e})"
         ) from e
+    kwargs: dict = {}  # torchvision.models.get_model's, for a new model
     if model is None:
         available = torchvision.models.list_models(module=torchvision.models)
         if name not in available:
             raise ValueError(f"export_torchvision: unknown torchvision classification model "
                              f"{name!r}; available: {', '.join(sorted(available))}")
-        state_dict, kwargs = None, {}
+        state_dict = None
         if weights is not None:
             enum = torchvision.models.get_model_weights(name)
             try:
@@ -190,8 +193,9 @@ def export_torchvision(name: str, out_path: str | os.PathLike, weights: str | No
         model = torchvision.models.get_model(name, weights=None, **kwargs)
         if weights_file is not None:
             num_classes = _num_classes_in(model, state_dict)
-            if num_classes is not None:
-                model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
+            if num_classes is not None:  # a fine-tuned classifier
+                kwargs = {"num_classes": num_classes}
+                model = torchvision.models.get_model(name, weights=None, **kwargs)
         if state_dict is not None:
             _load_torch_state_dict(model, state_dict, name, repr(weights))
     if not isinstance(model, torch.nn.Module):
@@ -200,4 +204,6 @@ def export_torchvision(name: str, out_path: str | os.PathLike, weights: str | No
     arrays = {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
     metadata = {"source": "torchvision", "model": name, "weights": str(weights),
                 "torchvision_version": torchvision.__version__}
+    if kwargs.get("num_classes", 1000) != 1000:
+        metadata["num_classes"] = str(kwargs["num_classes"])
     return save_arrays(arrays, out_path, metadata=metadata)  # .npz files keep no metadata
