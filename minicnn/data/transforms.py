@@ -214,6 +214,7 @@ def border_median(img: np.ndarray) -> float:
     """The median of the pixels on the four edges of ``img`` ``(C, H, W)``, over all channels:
     the brightness of the background of an object drawn in the middle (a digit, a shape)."""
     img = _check_chw(img, "border_median")
-    edges = [img[:, 0, :], img[:, -1, :], img[:, :, 0], img[:, :, -1]]
+    # the top and bottom rows, then the left and right columns between them (each pixel once)
+    edges = [img[:, 0, :], img[:, -1, :], img[:, 1:-1, 0], img[:, 1:-1, -1]]
     return float(np.median(np.concatenate([e.ravel() for e in edges])))
 
