@@ -120,7 +120,7 @@ def test_export_torchvision_random_init(tmp_path, capsys):
         np.testing.assert_array_equal(model.state_dict()[k].numpy(), v.numpy(), err_msg=k)
 
 
-def _outputs_match(minicnn_model, torch_model, shape=(2, 3, 64, 64)):
+def _outputs_match(minicnn_model, torch_model, shape=(2, 3, 40, 40)):
     """The eval-mode outputs of the two models on the same random input."""
     import torch
 
