@@ -48,7 +48,7 @@ import torch
 import minicnn
 import minicnn.nn.functional as F
 from minicnn import nn, optim
-from minicnn.data import digits
+from minicnn.data import Subset, TransformedDataset, channel_stats, load_data
 from minicnn.data.transforms import Normalize
 from minicnn.utils.data import DataLoader
 
@@ -62,22 +62,26 @@ minicnn.manual_seed(0)
 # %% [markdown]
 # ## 1. The data
 #
-# `minicnn.data.digits(train=True)` gives 1,437 training images, `train=False` the 360 test
-# images (a fixed split). Each sample is a float32 array `(1, 32, 32)` in [0, 1] and a label.
-# We standardise the pixels with the training set's mean and standard deviation, which
-# makes the first layer's inputs centred: optimisation is easier that way.
+# `minicnn.data.load_data("digits")` gives the 1,437 training and the 360 test images (a
+# fixed split, the one `minicnn train` uses). Each sample is a float32 array `(1, 32, 32)` in
+# [0, 1] and a label. We standardise the pixels with the training set's mean and standard
+# deviation (`channel_stats`: one value per channel, here one channel), which makes the first
+# layer's inputs centred: optimisation is easier that way. `TransformedDataset` applies the
+# transform to every image it hands out.
 
 # %%
-train_set, test_set = digits(train=True), digits(train=False)
-mean, std = float(train_set.images.mean()), float(train_set.images.std())
-train_set.transform = test_set.transform = Normalize([mean], [std])
+train_set, test_set = load_data("digits")
+mean, std = channel_stats(train_set)
+pixels = np.stack([train_set[i][0] for i in range(len(train_set))])
+assert np.isclose(mean[0], pixels.mean()) and np.isclose(std[0], pixels.std(), atol=1e-5)
+normalize = Normalize(mean, std)
+train_set = TransformedDataset(train_set, normalize)
+test_set = TransformedDataset(test_set, normalize)
 if args.quick:
-    from minicnn.data import Subset
-
     train_set, test_set = Subset(train_set, range(256)), Subset(test_set, range(128))
 print(
     f"{len(train_set)} training and {len(test_set)} test images; "
-    f"pixel mean {mean:.3f}, std {std:.3f}"
+    f"pixel mean {mean[0]:.3f}, std {std[0]:.3f}"
 )
 
 fig, axes = plt.subplots(2, 8, figsize=(10, 3))

@@ -40,7 +40,7 @@ import numpy as np
 import minicnn
 import minicnn.nn.functional as F
 from minicnn import optim
-from minicnn.data import DataLoader, Subset, digits
+from minicnn.data import DataLoader, Subset, TransformedDataset, channel_stats, load_data
 from minicnn.data.transforms import Normalize
 from minicnn.models import lenet
 
@@ -53,9 +53,9 @@ OUT.mkdir(parents=True, exist_ok=True)
 EPOCHS = 3 if args.quick else 10
 TARGET = 0.60 if args.quick else 0.97
 
-train_set, test_set = digits(train=True), digits(train=False)
-norm = Normalize([float(train_set.images.mean())], [float(train_set.images.std())])
-train_set.transform = test_set.transform = norm
+train_set, test_set = load_data("digits")
+norm = Normalize(*channel_stats(train_set))  # the training images' mean and std
+train_set, test_set = TransformedDataset(train_set, norm), TransformedDataset(test_set, norm)
 if args.quick:
     train_set, test_set = Subset(train_set, range(320)), Subset(test_set, range(160))
 

@@ -2,9 +2,10 @@
 
     minicnn train [--model small_resnet] [--data digits] [--epochs 12] ...
     minicnn eval RUN_DIR
-    minicnn predict RUN_DIR IMAGE [IMAGE ...]
-    minicnn summary MODEL [--input-size 1 32 32]
-    minicnn export-torchvision MODEL OUT
+    minicnn predict RUN_DIR IMAGE [IMAGE ...] [--invert auto|yes|no]
+    minicnn summary MODEL [--input-size C H W] [--num-classes K]
+    minicnn models
+    minicnn export-torchvision MODEL OUT [--weights FILE.pth]
 
 ``minicnn train`` with no arguments trains the default small residual CNN on the real
 handwritten digits bundled with scikit-learn, with Adam and a one-cycle learning-rate
@@ -14,17 +15,22 @@ schedule, and leaves a run folder with metrics, figures and a checkpoint behind.
 from __future__ import annotations
 
 import argparse
+import difflib
+import inspect
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import numpy as np
 
+from minicnn.data import TransformedDataset, channel_stats
+from minicnn.data.catalog import DATASET_NAMES, DATASETS_NEEDING_ROOT
+
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULERS = ("onecycle", "cosine", "step", "none")
-DATASETS = ("digits", "shapes", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
 DEFAULT_EPOCHS = 12
-NEEDS_DIR = ("mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
+INVERT_MODES = ("auto", "yes", "no")
 
 
 class CLIError(Exception):
@@ -35,68 +41,92 @@ class CLIError(Exception):
 
 
 def load_data(name: str, data_dir: str | None, subset: int | None, image_size: int = 32):
-    """(train, test) datasets without transforms; images float32 (C, H, W) in [0, 1]."""
-    from minicnn import data
+    """``minicnn.data.load_data`` with the command's own words for a missing ``--data-dir``."""
+    from minicnn.data import load_data as load_named
 
-    if name in NEEDS_DIR and not data_dir:
+    if name in DATASETS_NEEDING_ROOT and not data_dir:
         raise CLIError(f"--data {name} needs --data-dir pointing at the downloaded files")
     if data_dir and not Path(data_dir).is_dir():
         raise CLIError(f"--data-dir {data_dir}: no such directory")
-    if name == "digits":
-        train, test = data.digits(True, size=image_size), data.digits(False, size=image_size)
-    elif name == "shapes":
-        train, test = data.shapes(True, size=image_size), data.shapes(False, size=image_size)
-    elif name in ("mnist", "fashion-mnist"):
-        fashion = name == "fashion-mnist"
-        train, test = data.mnist(data_dir, True, fashion), data.mnist(data_dir, False, fashion)
-    elif name in ("cifar10", "cifar100"):
-        k = 10 if name == "cifar10" else 100
-        train, test = data.cifar(data_dir, True, k), data.cifar(data_dir, False, k)
-    else:  # folder: data_dir/train/<class>/..., data_dir/test/<class>/...
-        root = Path(data_dir)
-        if not (root / "train").is_dir() or not (root / "test").is_dir():
-            raise CLIError(f"--data folder expects {root}/train/<class>/ and {root}/test/<class>/")
-        tf = data.transforms.Resize(image_size)
-        train = data.ImageFolder(root / "train", transform=tf)
-        test = data.ImageFolder(root / "test", transform=tf, classes=train.classes)
-    if subset:
-        classes = train.classes
-        train = data.Subset(train, range(min(subset, len(train))))
-        test = data.Subset(test, range(min(subset, len(test))))
-        train.classes = test.classes = classes
-    return train, test
+    if subset is not None and subset < 1:
+        raise CLIError(f"--subset must be at least 1, got {subset}")
+    return load_named(name, data_dir, subset, image_size)
 
 
-def channel_stats(dataset, limit: int = 2000) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std over (up to ``limit``) training images, for ``Normalize``."""
-    images = np.stack([dataset[i][0] for i in range(min(limit, len(dataset)))])
-    return images.mean(axis=(0, 2, 3)).tolist(), (images.std(axis=(0, 2, 3)) + 1e-6).tolist()
+def prepare_image(img: np.ndarray, invert: str, dark_background: bool) -> tuple[np.ndarray, bool]:
+    """An image file's pixels ``(C, H, W)`` in [0, 1], made to look like the training images.
 
+    ``invert``: ``"yes"`` inverts (``1 - img``); ``"auto"`` inverts a grayscale image whose
+    background (the median of its border pixels) is light (> 0.5) when the training images
+    are light on dark (``dark_background``), or dark when they are dark on light; colour
+    images are kept. Except with ``"no"``, a grayscale image is then stretched to the full
+    [0, 1] range (a scan's paper is rarely white, its ink rarely black).
+    Returns ``(image, inverted)``.
+    """
+    from minicnn.data.transforms import border_median
 
-class _Transformed:
-    """A dataset with a transform applied to its images."""
-
-    def __init__(self, dataset, transform):
-        self.dataset, self.transform = dataset, transform
-        self.classes = dataset.classes
-
-    def __len__(self):
-        return len(self.dataset)
-
-    def __getitem__(self, i):
-        img, label = self.dataset[i]
-        return self.transform(img), label
+    gray = img.shape[0] == 1
+    light_background = border_median(img) > 0.5
+    inverted = invert == "yes" or (
+        invert == "auto" and gray and light_background == dark_background
+    )
+    if inverted:
+        img = 1 - img
+    if invert != "no" and gray and img.max() - img.min() > 1e-6:
+        img = (img - img.min()) / (img.max() - img.min())
+    return img, inverted
 
 
 # ---------------------------------------------------------------- building blocks
 
 
-def build_model(name: str, num_classes: int, in_channels: int):
+def _unknown_model(name: str) -> str | None:
+    """None for a name of ``minicnn.models.MODELS``, else the one-line complaint."""
     from minicnn.models import MODELS
 
-    if name not in MODELS:
-        raise CLIError(f"unknown model {name!r}; choose from: {', '.join(sorted(MODELS))}")
-    return MODELS[name](num_classes=num_classes, in_channels=in_channels)
+    if name in MODELS:
+        return None
+    close = difflib.get_close_matches(name, MODELS, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"unknown model {name!r}{hint}; 'minicnn models' lists the {len(MODELS)} models"
+
+
+def _model_name(name: str) -> str:
+    """The argparse type of MODEL arguments: a name of ``minicnn.models.MODELS``."""
+    problem = _unknown_model(name)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return name
+
+
+def build_model(name: str, num_classes: int | None = None, in_channels: int | None = None):
+    """``minicnn.models.<name>()``; ``num_classes``/``in_channels`` only where given (else the
+    model's own defaults)."""
+    from minicnn.models import MODELS
+
+    problem = _unknown_model(name)
+    if problem:
+        raise CLIError(problem)
+    kwargs = {"num_classes": num_classes, "in_channels": in_channels}
+    return MODELS[name](**{k: v for k, v in kwargs.items() if v is not None})
+
+
+def natural_input_size(name: str) -> tuple[int, int, int]:
+    """``(C, H, W)`` the model ``name`` is made for: its default ``in_channels``, and 32x32 for
+    the 10-class CIFAR and course networks, 299x299 for Inception-v3, EfficientNet-Bk's own
+    resolution, 224x224 for the other ImageNet networks."""
+    from minicnn.models import EFFICIENTNET_RESOLUTION, MODELS
+
+    defaults = {
+        k: p.default for k, p in inspect.signature(MODELS[name]).parameters.items()
+    }
+    if defaults.get("num_classes") == 10:
+        side = 32
+    elif name == "inception_v3":
+        side = 299
+    else:
+        side = EFFICIENTNET_RESOLUTION.get(name, 224)
+    return defaults.get("in_channels", 3), side, side
 
 
 def build_optimizer(name: str, params, lr: float, weight_decay: float):
@@ -158,7 +188,6 @@ def cmd_train(args) -> int:
                 )
             saved["epochs"] = args.epochs
         config = saved
-        config = saved
     else:
         config["epochs"] = args.epochs or DEFAULT_EPOCHS
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -176,9 +205,9 @@ def cmd_train(args) -> int:
     if config["hflip"]:
         train_tf.transforms.insert(1, data.transforms.RandomHorizontalFlip())
     train_loader = data.DataLoader(
-        _Transformed(train_set, train_tf), config["batch_size"], shuffle=True, prefetch=2
+        TransformedDataset(train_set, train_tf), config["batch_size"], shuffle=True, prefetch=2
     )
-    test_loader = data.DataLoader(_Transformed(test_set, normalize), 256)
+    test_loader = data.DataLoader(TransformedDataset(test_set, normalize), 256)
     config.update(
         in_channels=int(in_channels),
         num_classes=num_classes,
@@ -254,7 +283,7 @@ def cmd_eval(args) -> int:
     config, model = _load_run(args.run)
     _, test_set = load_data(config["data"], config["data_dir"], config["subset"])
     loader = data.DataLoader(
-        _Transformed(test_set, data.transforms.Normalize(config["mean"], config["std"])), 256
+        TransformedDataset(test_set, data.transforms.Normalize(config["mean"], config["std"])), 256
     )
     result = Trainer(model, optimizer=None, device=args.device, progress=False).evaluate(loader)
     print(
@@ -267,36 +296,44 @@ def cmd_eval(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from minicnn import data
     from minicnn.autograd import no_grad, tensor
-    from minicnn.autograd.ops import softmax
+    from minicnn.data import load_image
+    from minicnn.data.transforms import Normalize, resize
+    from minicnn.nn.functional import softmax
 
     config, model = _load_run(args.run)
     size = tuple(config["image_size"])
-    normalize = data.transforms.Normalize(config["mean"], config["std"])
+    normalize = Normalize(config["mean"], config["std"])
+    dark_background = float(np.mean(config["mean"])) < 0.5  # the training images' look
     for path in args.images:
-        if not Path(path).exists():
+        if not Path(path).is_file():
             raise CLIError(f"{path}: no such file")
-        img = data.load_image(path, grayscale=config["in_channels"] == 1)
-        if config["data"] == "digits":
-            img = img.max() - img  # digits are light strokes on black: invert a dark-on-light scan
-            img = img / max(img.max(), 1e-8)
-        img = normalize(data.transforms.resize(img, size))
+        img = load_image(path, grayscale=config["in_channels"] == 1)
+        img, inverted = prepare_image(img, args.invert, dark_background)
+        img = normalize(resize(img, size))
         with no_grad():
             probs = softmax(model(tensor(img[None])), 1).numpy()[0]
         top = np.argsort(-probs)[:3]
         guesses = ", ".join(f"{config['classes'][i]} ({100 * probs[i]:.1f}%)" for i in top)
-        print(f"{path}: {guesses}")
+        print(f"{path}: {guesses}" + (" [inverted]" if inverted else ""))
     return 0
 
 
 def cmd_export_torchvision(args) -> int:
     from minicnn.models import export_torchvision
 
-    path = export_torchvision(args.model, args.out)
+    path = export_torchvision(args.model, args.out, weights_file=args.weights)
+    source = f"the weights of {args.weights}" if args.weights else "a random initialisation"
+    build = ""
+    if path.suffix == ".safetensors":  # a fine-tuned classifier's class count, in the metadata
+        from safetensors import safe_open
+
+        with safe_open(str(path), "numpy") as f:
+            classes = (f.metadata() or {}).get("num_classes")
+        build = f"num_classes={classes}" if classes else ""
     print(
-        f"wrote the state_dict of torchvision.models.{args.model}() to {path}; load it with "
-        f"minicnn.models.load_weights(minicnn.models.{args.model}(), {str(path)!r})"
+        f"wrote torchvision.models.{args.model}'s state_dict ({source}) to {path}; load it with "
+        f"minicnn.models.load_weights(minicnn.models.{args.model}({build}), {str(path)!r})"
     )
     return 0
 
@@ -304,91 +341,169 @@ def cmd_export_torchvision(args) -> int:
 def cmd_summary(args) -> int:
     from minicnn.summary import summary
 
-    model = build_model(args.model, args.num_classes, args.input_size[0])
-    print(summary(model, tuple(args.input_size)))
+    if args.num_classes is not None and args.num_classes < 1:
+        raise CLIError(f"--num-classes must be at least 1, got {args.num_classes}")
+    if args.input_size is not None and min(args.input_size) < 1:
+        raise CLIError(f"--input-size must be three positive numbers, got {args.input_size}")
+    size = tuple(args.input_size) if args.input_size else natural_input_size(args.model)
+    in_channels = args.input_size[0] if args.input_size else None
+    model = build_model(args.model, args.num_classes, in_channels)
+    print(summary(model, size))
+    return 0
+
+
+def cmd_models(args) -> int:
+    from minicnn.models import MODELS
+
+    families: dict[str, list[str]] = {}
+    for name, ctor in MODELS.items():
+        families.setdefault(ctor.__module__.rsplit(".", 1)[-1], []).append(name)
+    print(f"{len(MODELS)} models (minicnn.models.<name>), by file of minicnn/models/:")
+    for family, names in families.items():
+        print(f"\n{family}.py:")
+        print(textwrap.fill(", ".join(names), width=96, initial_indent="  ",
+                            subsequent_indent="  "))
+    print("\n'minicnn summary MODEL' shows one's layers at the input size it is made for.")
     return 0
 
 
 # ---------------------------------------------------------------- parser
 
 
-def make_parser() -> argparse.ArgumentParser:
-    from minicnn.models import MODELS
+class _HelpFormatter(argparse.HelpFormatter):
+    """Each option's help, then its default once: "(default: X)" is added unless the help
+    already says it or there is nothing to say (no default, a flag)."""
 
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return f"{text} (default: %(default)s)"
+        return text
+
+
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minicnn",
         description="minicnn: train, evaluate and inspect CNNs built from scratch.",
         epilog="Run 'minicnn COMMAND --help' for the options of a command.",
+        formatter_class=_HelpFormatter,
     )
     sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
 
-    t = sub.add_parser(
+    def command(name: str, help: str, description: str | None = None):
+        return sub.add_parser(
+            name, help=help, description=description or help[0].upper() + help[1:] + ".",
+            formatter_class=_HelpFormatter,
+        )
+
+    t = command(
         "train",
-        help="train a model on built-in or downloaded data",
-        description="Train a CNN; writes metrics, figures and checkpoints to a run folder.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "train a model on built-in or downloaded data",
+        "Train a CNN; writes metrics, figures and checkpoints to a run folder.",
     )
-    t.add_argument("--model", default="small_resnet", choices=sorted(MODELS), help="architecture")
+    t.add_argument(
+        "--model", default="small_resnet", type=_model_name, metavar="MODEL",
+        help="architecture: a name of minicnn.models ('minicnn models' lists them)",
+    )
     t.add_argument(
         "--data",
         default="digits",
-        choices=DATASETS,
+        choices=DATASET_NAMES,
         help="dataset: digits/shapes are built in; the others read --data-dir",
     )
     t.add_argument(
         "--data-dir",
         default=None,
-        help="folder with downloaded MNIST/CIFAR files or an image folder",
+        help="folder with downloaded MNIST/CIFAR files or an image folder "
+        "(train/<class>/, test/<class>/)",
     )
-    t.add_argument("--epochs", type=int, default=None, help=f"epochs (default {DEFAULT_EPOCHS})")
-    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument(
+        "--epochs", type=int, default=None,
+        help=f"epochs (default: {DEFAULT_EPOCHS}; with --resume: the run's own)",
+    )
+    t.add_argument("--batch-size", type=int, default=64, help="images per training batch")
     t.add_argument("--lr", type=float, default=0.01, help="learning rate (OneCycle: the peak rate)")
-    t.add_argument("--weight-decay", type=float, default=5e-4)
-    t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    t.add_argument("--scheduler", default="onecycle", choices=SCHEDULERS)
+    t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
+    t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
+    t.add_argument(
+        "--scheduler", default="onecycle", choices=SCHEDULERS, help="learning-rate schedule"
+    )
     t.add_argument(
         "--crop-padding", type=int, default=2, help="random-crop augmentation padding (0: none)"
     )
     t.add_argument("--hflip", action="store_true", help="random horizontal flips (not for digits)")
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument(
-        "--backend", default=None, choices=("numba", "numpy"), help="CPU kernels (default: numba)"
+        "--backend", default=None, choices=("numba", "numpy"),
+        help="CPU kernels (default: numba when it imports, else numpy)",
     )
     t.add_argument("--out", default=None, help="run folder (default: runs/MODEL-DATA-TIME)")
     t.add_argument(
         "--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint"
     )
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same run)")
     t.add_argument(
-        "--subset", type=int, default=None, help="use only the first N train and test images"
+        "--subset", type=int, default=None,
+        help="use only the first N train and test images (default: all)",
     )
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("eval", help="evaluate a trained run on its test set")
-    e.add_argument("run", metavar="RUN_DIR")
-    e.add_argument("--device", default="cpu")
+    e = command("eval", "evaluate a trained run on its test set")
+    e.add_argument("run", metavar="RUN_DIR", help="a run folder written by minicnn train")
+    e.add_argument("--device", default="cpu", help="cpu or cuda")
     e.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("predict", help="classify image files with a trained run")
-    p.add_argument("run", metavar="RUN_DIR")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p = command(
+        "predict",
+        "classify image files with a trained run",
+        "Print the top-3 classes of each image file. Images are read in the run's channels "
+        "(grayscale or RGB), resized to its image size and normalised with its statistics.",
+    )
+    p.add_argument("run", metavar="RUN_DIR", help="a run folder written by minicnn train")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files")
+    p.add_argument(
+        "--invert", choices=INVERT_MODES, default="auto",
+        help="auto: invert a grayscale image whose background (its border) is light when the "
+        "training images are light on dark (digits, MNIST), or dark when they are dark on "
+        "light; colour images are kept. yes/no: always/never invert. Except with no, "
+        "grayscale images are also stretched to the full [0, 1] range",
+    )
     p.set_defaults(func=cmd_predict)
 
-    s = sub.add_parser("summary", help="per-layer output shapes, parameters and multiply-adds")
-    s.add_argument("model", choices=sorted(MODELS))
-    s.add_argument("--input-size", type=int, nargs=3, default=[1, 32, 32], metavar=("C", "H", "W"))
-    s.add_argument("--num-classes", type=int, default=10)
+    s = command("summary", "per-layer output shapes, parameters and multiply-adds")
+    s.add_argument("model", type=_model_name, metavar="MODEL", help="a name of 'minicnn models'")
+    s.add_argument(
+        "--input-size", type=int, nargs=3, default=None, metavar=("C", "H", "W"),
+        help="input image size (default: the model's own channels and the size it is made "
+        "for: 32x32 for the CIFAR and course networks, 299x299 for inception_v3, "
+        "EfficientNet-Bk's resolution, 224x224 for the other ImageNet networks)",
+    )
+    s.add_argument(
+        "--num-classes", type=int, default=None,
+        help="classes of the output layer (default: the model's own, as minicnn.models.MODEL())",
+    )
     s.set_defaults(func=cmd_summary)
 
-    x = sub.add_parser(
+    m = command("models", "list the architectures of minicnn.models, by family")
+    m.set_defaults(func=cmd_models)
+
+    x = command(
         "export-torchvision",
-        help="write a torchvision model's weights to safetensors (needs PyTorch)",
-        description="Build torchvision.models.MODEL() and save its state_dict as safetensors, "
-        "ready for minicnn.models.load_weights. Nothing is downloaded.",
+        "write a torchvision model's weights to safetensors (needs PyTorch)",
+        "Build torchvision.models.MODEL(), optionally load a weight file you have into it, "
+        "and save its state_dict as safetensors, ready for minicnn.models.load_weights. "
+        "Nothing is downloaded.",
     )
     x.add_argument("model", metavar="MODEL", help="a torchvision model name, e.g. resnet18")
     x.add_argument("out", metavar="OUT", help="output file (.safetensors or .npz)")
+    x.add_argument(
+        "--weights", default=None, metavar="FILE",
+        help="a torchvision weight file (.pth, a state_dict saved with torch.save; read with "
+        "torch.load(weights_only=True)) to convert (default: a random initialisation)",
+    )
     x.set_defaults(func=cmd_export_torchvision)
     return parser
 
@@ -407,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except CLIError as e:
         print(f"minicnn: error: {e}", file=sys.stderr)
-    except (FileNotFoundError, ImportError, ValueError, RuntimeError) as e:
+    except (OSError, ImportError, ValueError, RuntimeError) as e:
         print(f"minicnn: error: {e}", file=sys.stderr)
     except KeyboardInterrupt:
         print(

@@ -1,8 +1,9 @@
 """``minicnn.data``: datasets, transforms and the DataLoader. NumPy only (no autograd)."""
 
 from minicnn.data import transforms
+from minicnn.data.catalog import DATASET_NAMES, channel_stats, load_data
 from minicnn.data.dataloader import DataLoader, default_collate
-from minicnn.data.dataset import Dataset, Subset, TensorDataset
+from minicnn.data.dataset import Dataset, Subset, TensorDataset, TransformedDataset
 from minicnn.data.datasets import (
     ImageDataset,
     ImageFolder,
@@ -19,6 +20,7 @@ DATASETS = {"digits": digits, "shapes": shapes}
 
 __all__ = [
     "DATASETS",
+    "DATASET_NAMES",
     "DataLoader",
     "Dataset",
     "ImageDataset",
@@ -27,9 +29,12 @@ __all__ = [
     "Shapes",
     "Subset",
     "TensorDataset",
+    "TransformedDataset",
+    "channel_stats",
     "cifar",
     "default_collate",
     "digits",
+    "load_data",
     "load_image",
     "make_scene",
     "mnist",

@@ -49,7 +49,10 @@ class TensorDataset(Dataset):
 
 
 class Subset(Dataset):
-    """The samples of ``dataset`` at ``indices``, in that order."""
+    """The samples of ``dataset`` at ``indices``, in that order.
+
+    A dataset with class names (``classes``) gives its subsets the same ``classes``.
+    """
 
     def __init__(self, dataset: Dataset, indices: Sequence[int]):
         self.dataset = dataset
@@ -57,9 +60,40 @@ class Subset(Dataset):
         for i in self.indices:
             if not 0 <= i < len(dataset):
                 raise IndexError(f"Subset: index {i} out of range for a dataset of {len(dataset)}")
+        _carry_classes(dataset, self)
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, index: int):
         return self.dataset[self.indices[index]]
+
+
+class TransformedDataset(Dataset):
+    """``dataset`` with ``transform`` applied to the image of each sample.
+
+    ``dataset[i]`` is ``(image, label, ...)``; this yields ``(transform(image), label, ...)``.
+    Use it to give one dataset's splits different transforms (augmentation for training,
+    only ``Normalize`` for testing) without changing the dataset. ``classes`` is carried over.
+    """
+
+    def __init__(self, dataset: Dataset, transform: Callable):
+        if not callable(transform):
+            raise TypeError(
+                f"TransformedDataset: transform must be callable, got {type(transform).__name__}"
+            )
+        self.dataset, self.transform = dataset, transform
+        _carry_classes(dataset, self)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        image, *rest = self.dataset[index]
+        return (self.transform(image), *rest)
+
+
+def _carry_classes(source, wrapper) -> None:
+    """A wrapper of a dataset with class names has the same ``classes``."""
+    if hasattr(source, "classes"):
+        wrapper.classes = source.classes

@@ -208,3 +208,13 @@ class RandomResizedCrop:
 
     def __repr__(self) -> str:
         return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"
+
+
+def border_median(img: np.ndarray) -> float:
+    """The median of the pixels on the four edges of ``img`` ``(C, H, W)``, over all channels:
+    the brightness of the background of an object drawn in the middle (a digit, a shape)."""
+    img = _check_chw(img, "border_median")
+    # the top and bottom rows, then the left and right columns between them (each pixel once)
+    edges = [img[:, 0, :], img[:, -1, :], img[:, 1:-1, 0], img[:, 1:-1, -1]]
+    return float(np.median(np.concatenate([e.ravel() for e in edges])))
+
