@@ -20,13 +20,25 @@ from minicnn.autograd.tensor import Tensor
 from minicnn.backend import to_device
 
 
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process's umask: what ``open`` (0o666) or ``mkdir`` (0o777) would give."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path`` atomically."""
+    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path`` atomically.
+
+    The file gets the permissions a plain ``open(path, "w")`` would (0o666 less the umask),
+    not the 0o600 of a temporary file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, umask_mode())
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
