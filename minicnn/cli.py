@@ -14,6 +14,7 @@ schedule, and leaves a run folder with metrics, figures and a checkpoint behind.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -483,12 +484,66 @@ def cmd_export_torchvision(args) -> int:
     return 0
 
 
+def _available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable; else all of RAM)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: do not refuse
+
+
+def _estimate_activation_bytes(model, input_size: tuple[int, int, int]) -> int | None:
+    """float32 bytes of all layer outputs of ``model`` on one ``(C, H, W)`` image.
+
+    Measured on a copy of the input shrunk to about 128 pixels on its longer side, then
+    scaled by the ratio of areas (activations grow with H*W; the classifier's do not, so
+    this overestimates a little). None when the shrunk pass fails.
+    """
+    from minicnn.summary import summary
+
+    c, h, w = input_size
+    scale = max(h, w) / 128
+    small = (c, max(1, round(h / scale)), max(1, round(w / scale)))
+    try:
+        table = summary(model, small)
+    except (ValueError, RuntimeError, TypeError):
+        return None
+    elements = sum(int(np.prod(layer.output_shape)) for layer in table.layers)
+    return int(4 * elements * (h * w) / (small[1] * small[2]))
+
+
 def cmd_summary(args) -> int:
     from minicnn.summary import summary
 
+    if args.num_classes is not None and args.num_classes < 1:
+        raise CLIError(f"--num-classes must be at least 1, got {args.num_classes}")
+    if min(args.input_size) < 1:
+        raise CLIError(f"--input-size takes C H W of at least 1 each, got {args.input_size}")
     model = build_model(args.model, args.num_classes, args.input_size[0])
+    _check_summary_memory(model, args.model, args.input_size)
     print(summary(model, tuple(args.input_size)))
     return 0
+
+
+def _check_summary_memory(model, name: str, input_size) -> None:
+    """Refuse an input whose activations would not fit in memory (estimated cheaply first)."""
+    c, h, w = input_size
+    if h * w <= 512 * 512:  # small inputs always fit
+        return
+    need = _estimate_activation_bytes(model, (c, h, w))
+    have = _available_memory()
+    if need is not None and need > have // 2:
+        raise CLIError(
+            f"--input-size {c} {h} {w}: {name}'s activations on one image would take "
+            f"about {need / 2**30:.1f} GiB, more than this machine can spare "
+            f"({have / 2**30:.1f} GiB available); use a smaller --input-size"
+        )
 
 
 # ---------------------------------------------------------------- parser
@@ -597,11 +652,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.given = _given_options(argv)
     try:
-        if getattr(args, "backend", None):
-            from minicnn.backend import set_backend
-
-            set_backend(args.backend)
-        return args.func(args)
+        return args.func(args)  # train runs under its --backend (or the saved one on resume)
     except CLIError as e:
         print(f"minicnn: error: {e}", file=sys.stderr)
     except OSError as e:  # a read-only folder, a full disk, a file where a folder belongs ...
