@@ -591,9 +591,15 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--backend", default=None, choices=("numba", "numpy"), help="CPU kernels (default: numba)"
     )
-    t.add_argument("--out", default=None, help="run folder (default: runs/MODEL-DATA-TIME)")
     t.add_argument(
-        "--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint"
+        "--out", default=None, help="a new or empty run folder (default: runs/MODEL-DATA-TIME)"
+    )
+    t.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue a run from its last checkpoint with its saved settings (other values "
+        "for them are refused; --device may change; --epochs only for --scheduler step/none)",
     )
     t.add_argument("--seed", type=int, default=0)
     t.add_argument(
