@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import inspect
+import os
 import sys
 import textwrap
 import time
@@ -159,11 +160,160 @@ def build_scheduler(name: str, optimizer, lr: float, epochs: int, steps_per_epoc
 # ---------------------------------------------------------------- commands
 
 
+# The options a run's config.json records. ``--resume`` continues with the saved values;
+# giving one of these explicitly with a different value is an error. --device,
+# --no-progress and (for a step or none schedule) --epochs may change on resume.
+RUN_OPTIONS = (
+    "model",
+    "data",
+    "data_dir",
+    "subset",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "optimizer",
+    "scheduler",
+    "crop_padding",
+    "hflip",
+    "backend",
+    "seed",
+)
+# Every key cmd_train writes to config.json, with its type: eval, predict and --resume
+# check a config.json against it (a missing key or a wrong type names the file).
+CONFIG_KEYS: dict[str, type | tuple] = {
+    "model": str,
+    "data": str,
+    "data_dir": (str, type(None)),
+    "subset": (int, type(None)),
+    "epochs": int,
+    "batch_size": int,
+    "lr": (int, float),
+    "weight_decay": (int, float),
+    "optimizer": str,
+    "scheduler": str,
+    "crop_padding": int,
+    "hflip": bool,
+    "device": str,
+    "seed": int,
+    "mean": list,
+    "std": list,
+    "in_channels": int,
+    "num_classes": int,
+    "image_size": list,
+    "classes": list,
+}
+RUN_FILES = (
+    "metrics.csv",
+    "metrics.json",
+    "figures/curves.png",
+    "figures/confusion.png",
+    "figures/predictions.png",
+)
+
+
+def _read_config(run_dir: Path) -> dict:
+    """The run's checked config.json (one-line errors naming the file)."""
+    from minicnn.train import CheckpointError
+    from minicnn.train.checkpoint import read_json_file
+
+    config = read_json_file(run_dir / "config.json", CONFIG_KEYS)
+    checks = (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("data", DATASET_NAMES))
+    for key, choices in checks:
+        if config[key] not in choices:
+            raise CheckpointError(
+                f"{run_dir / 'config.json'}: {key!r} must be one of {', '.join(choices)}, "
+                f"got {config[key]!r}"
+            )
+    if config["epochs"] < 1:
+        raise CheckpointError(f"{run_dir / 'config.json'}: 'epochs' must be at least 1")
+    return config
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _resume_config(args, given: set[str], run_dir: Path) -> tuple[dict, int, bool]:
+    """(saved config, epochs already done, whether config.json must be rewritten).
+
+    Refuses explicit arguments that differ from the saved configuration, and an --epochs
+    that the run cannot take (fewer than done; a changed onecycle/cosine plan).
+    """
+    from minicnn.train import read_state
+
+    config = _read_config(run_dir)
+    if "out" in given:
+        raise CLIError(f"--out cannot be combined with --resume (the run folder is {run_dir})")
+    for name in RUN_OPTIONS:
+        if name not in given:
+            continue
+        value, saved = getattr(args, name), config.get(name)
+        if name == "data_dir" and value is not None:
+            value = str(Path(value).resolve())
+        if name == "backend" and saved is None:  # a run from before the backend was saved
+            config["backend"] = value
+            continue
+        if value != saved:
+            raise CLIError(
+                f"{_option(name)} {value}: this run was trained with {_option(name)} {saved}; "
+                f"--resume continues a run with its saved configuration (start a new run "
+                f"with --out to change it)"
+            )
+    try:
+        done = read_state(run_dir)["epoch"]
+    except FileNotFoundError:  # killed before its first checkpoint: start from epoch 0
+        done = 0
+    planned = config["epochs"]
+    epochs = args.epochs if "epochs" in given else planned
+    if epochs < done:
+        raise CLIError(
+            f"--epochs {epochs}: the run {run_dir} already has {done} epochs; give --epochs "
+            f"{done} or more"
+        )
+    if epochs != planned and config["scheduler"] in ("onecycle", "cosine"):
+        raise CLIError(
+            f"--epochs {epochs}: this run's {config['scheduler']} schedule was planned for "
+            f"{planned} epochs and cannot be extended or shortened; resume without --epochs "
+            f"(only --scheduler step or none runs can change their number of epochs)"
+        )
+    if epochs == done and all((run_dir / name).exists() for name in RUN_FILES):
+        raise CLIError(
+            f"--resume {run_dir}: the run already has all its {done} epochs; nothing to do"
+            + (
+                ""
+                if config["scheduler"] in ("onecycle", "cosine")
+                else f" (give --epochs N with N > {done} to train it further)"
+            )
+        )
+    config["epochs"] = epochs
+    return config, done, epochs != planned
+
+
+def _check_device_and_model(model, device: str, sample: np.ndarray, config: dict) -> None:
+    """Fail before any folder exists: a bad --device, or images the model cannot take."""
+    from minicnn.autograd import no_grad, tensor
+    from minicnn.backend import to_device
+
+    try:
+        to_device(np.zeros(1, np.float32), device)
+    except (ValueError, ImportError, RuntimeError, OSError) as e:
+        raise CLIError(f"--device {device}: {e}") from None
+    model.to(device)
+    model.eval()  # no statistics are updated, no randomness is drawn
+    try:
+        with no_grad():
+            model(tensor(sample[None], device=device))
+    except (ValueError, IndexError, RuntimeError) as e:
+        raise CLIError(
+            f"--model {config['model']} cannot take the images of --data {config['data']} "
+            f"(shape {list(sample.shape)}): {e}"
+        ) from None
+    model.train()
+
+
 def cmd_train(args) -> int:
-    from minicnn import data, serialization
-    from minicnn.backend import current_backend
-    from minicnn.random import manual_seed
-    from minicnn.train import Trainer
+    from minicnn.backend import current_backend, use_backend
+    from minicnn.train import RunLock
 
     if args.epochs is not None and args.epochs < 1:
         raise CLIError(f"--epochs must be at least 1, got {args.epochs}")
@@ -171,27 +321,39 @@ def cmd_train(args) -> int:
         raise CLIError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.lr <= 0:
         raise CLIError(f"--lr must be positive, got {args.lr}")
-    config = vars(args).copy()
-    config.pop("func", None)
-    if args.resume:
-        run_dir = Path(args.resume)
-        if not (run_dir / "config.json").exists():
-            raise CLIError(f"--resume {run_dir}: not a run folder (no config.json)")
-        saved = serialization.load_json(run_dir / "config.json")
-        # A resume continues the planned run. Only a schedule that does not depend on the
-        # total length (step, none) may be extended with a larger --epochs.
-        if args.epochs is not None and args.epochs != saved["epochs"]:
-            if saved["scheduler"] in ("onecycle", "cosine"):
-                raise CLIError(
-                    f"--epochs {args.epochs}: this run's {saved['scheduler']} schedule was planned "
-                    f"for {saved['epochs']} epochs and cannot be extended; resume without --epochs"
-                )
-            saved["epochs"] = args.epochs
-        config = saved
-    else:
+    if args.subset is not None and args.subset < 1:
+        raise CLIError(f"--subset must be at least 1 (images), got {args.subset}")
+    if args.crop_padding < 0:
+        raise CLIError(f"--crop-padding must be 0 or more, got {args.crop_padding}")
+    given = getattr(args, "given", None)
+    if given is None:  # called without main(): everything counts as given
+        given = {k for k, v in vars(args).items() if v is not None}
+    if not args.resume:
+        config = {k: getattr(args, k) for k in (*RUN_OPTIONS, "device")}
         config["epochs"] = args.epochs or DEFAULT_EPOCHS
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_dir = Path(args.out) if args.out else Path("runs") / f"{args.model}-{args.data}-{stamp}"
+        config["backend"] = args.backend or current_backend().name
+        if config["data_dir"]:
+            config["data_dir"] = str(Path(config["data_dir"]).resolve())
+        with use_backend(config["backend"]):
+            return _train(args, config, None, done=0, rewrite_config=True)
+    run_dir = Path(args.resume)
+    if not (run_dir / "config.json").is_file():
+        raise CLIError(f"--resume {run_dir}: not a run folder (no config.json)")
+    with RunLock(run_dir) as lock:
+        config, done, rewrite = _resume_config(args, given, run_dir)
+        if "device" in given:
+            config["device"] = args.device
+        with use_backend(config.get("backend") or current_backend().name):
+            return _train(args, config, lock, done=done, rewrite_config=rewrite)
+
+
+def _train(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
+    """Train a new run (``lock`` None: the folder is created here) or resume a locked one."""
+    from minicnn import data, serialization
+    from minicnn.backend import current_backend
+    from minicnn.random import manual_seed
+    from minicnn.train import RunDirError, Trainer, claim_run_dir
+
     manual_seed(config["seed"])
     train_set, test_set = load_data(config["data"], config["data_dir"], config["subset"])
     sample = train_set[0][0]
@@ -216,50 +378,73 @@ def cmd_train(args) -> int:
     )
 
     model = build_model(config["model"], num_classes, in_channels)
+    _check_device_and_model(model, config["device"], normalize(sample), config)
     optimizer = build_optimizer(
         config["optimizer"], model.parameters(), config["lr"], config["weight_decay"]
     )
     scheduler, interval = build_scheduler(
         config["scheduler"], optimizer, config["lr"], config["epochs"], len(train_loader)
     )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    serialization.save_json(config, run_dir / "config.json")
-    n_params = sum(p.numel() for p in model.parameters())
-    print(
-        f"minicnn train: {config['model']} ({n_params:,} parameters) on {config['data']} "
-        f"({len(train_set)} train / {len(test_set)} test images, {num_classes} classes), "
-        f"{config['optimizer']} + {config['scheduler']}, backend "
-        f"{current_backend().name}, device {config['device']}"
-    )
-    print(f"run folder: {run_dir}")
-    trainer = Trainer(
-        model,
-        optimizer,
-        scheduler=scheduler,
-        scheduler_interval=interval,
-        device=config["device"],
-        run_dir=run_dir,
-        classes=train_set.classes,
-        progress=not args.no_progress,
-    )
-    start = time.perf_counter()
-    history = trainer.fit(
-        train_loader, test_loader, config["epochs"], resume=run_dir if args.resume else None
-    )
+    if lock is None:  # a new run: everything is checked, now the folder
+        if args.out:
+            lock = claim_run_dir(args.out)
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            lock = claim_run_dir(
+                Path("runs") / f"{config['model']}-{config['data']}-{stamp}", generated=True
+            )
+    run_dir = lock.run_dir
+    try:
+        with lock:
+            if rewrite_config:
+                serialization.save_json(config, run_dir / "config.json")
+            n_params = sum(p.numel() for p in model.parameters())
+            print(
+                f"minicnn train: {config['model']} ({n_params:,} parameters) on "
+                f"{config['data']} ({len(train_set)} train / {len(test_set)} test images, "
+                f"{num_classes} classes), {config['optimizer']} + {config['scheduler']}, "
+                f"backend {current_backend().name}, device {config['device']}"
+            )
+            print(f"run folder: {run_dir}")
+            trainer = Trainer(
+                model,
+                optimizer,
+                scheduler=scheduler,
+                scheduler_interval=interval,
+                device=config["device"],
+                run_dir=run_dir,
+                classes=train_set.classes,
+                progress=not args.no_progress,
+            )
+            start = time.perf_counter()
+            history = trainer.fit(
+                train_loader, test_loader, config["epochs"], resume=run_dir if done else None
+            )
+    except OSError as e:
+        if isinstance(e, RunDirError):
+            raise
+        raise CLIError(
+            f"{run_dir}: writing the run failed ({_describe_os_error(e)}); "
+            f"the last complete checkpoint is intact"
+        ) from None
     last = history[-1]
+    top5 = f" (top-5 {100 * last['val_top5']:.2f}%)" if "val_top5" in last else ""
     print(
-        f"done in {time.perf_counter() - start:.1f} s: test accuracy {100 * last['val_acc']:.2f}% "
-        f"(top-5 {100 * last['val_top5']:.2f}%), test loss {last['val_loss']:.4f}"
+        f"done in {time.perf_counter() - start:.1f} s: test accuracy {100 * last['val_acc']:.2f}%"
+        f"{top5}, test loss {last['val_loss']:.4f}"
     )
-    print(
-        f"wrote {run_dir}/metrics.csv, metrics.json, figures/curves.png, figures/confusion.png, "
-        f"figures/predictions.png, checkpoints/"
-    )
+    written = [name for name in ("config.json", *RUN_FILES) if (run_dir / name).exists()]
+    print(f"wrote in {run_dir}: {', '.join(written)}, checkpoints/")
     return 0
 
 
+def _describe_os_error(e: OSError) -> str:
+    """``[Errno 28] No space left on device`` -> ``No space left on device: FILE``."""
+    text = e.strerror or str(e)
+    return f"{text}: {e.filename}" if e.filename else text
+
+
 def _load_run(run: str):
-    from minicnn import serialization
     from minicnn.random import manual_seed
     from minicnn.train import load_checkpoint
 
@@ -268,7 +453,7 @@ def _load_run(run: str):
         raise CLIError(
             f"{run_dir}: not a run folder (no config.json); pass the --out of minicnn train"
         )
-    config = serialization.load_json(run_dir / "config.json")
+    config = _read_config(run_dir)
     manual_seed(config["seed"])
     model = build_model(config["model"], config["num_classes"], config["in_channels"])
     load_checkpoint(run_dir, model)
@@ -286,9 +471,10 @@ def cmd_eval(args) -> int:
         TransformedDataset(test_set, data.transforms.Normalize(config["mean"], config["std"])), 256
     )
     result = Trainer(model, optimizer=None, device=args.device, progress=False).evaluate(loader)
+    top5 = f", top-5 {100 * result['val_top5']:.2f}%" if "val_top5" in result else ""
     print(
-        f"{args.run}: test loss {result['val_loss']:.4f}, top-1 {100 * result['val_acc']:.2f}%, "
-        f"top-5 {100 * result['val_top5']:.2f}% on {len(test_set)} images"
+        f"{args.run}: test loss {result['val_loss']:.4f}, top-1 {100 * result['val_acc']:.2f}%"
+        f"{top5} on {len(test_set)} images"
     )
     print("confusion matrix (rows: true, columns: predicted):")
     print(result["confusion"])
@@ -338,6 +524,40 @@ def cmd_export_torchvision(args) -> int:
     return 0
 
 
+def _available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable; else all of RAM)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62  # unknown: do not refuse
+
+
+def _estimate_activation_bytes(model, input_size: tuple[int, int, int]) -> int | None:
+    """float32 bytes of all layer outputs of ``model`` on one ``(C, H, W)`` image.
+
+    Measured on a copy of the input shrunk to about 128 pixels on its longer side, then
+    scaled by the ratio of areas (activations grow with H*W; the classifier's do not, so
+    this overestimates a little). None when the shrunk pass fails.
+    """
+    from minicnn.summary import summary
+
+    c, h, w = input_size
+    scale = max(h, w) / 128
+    small = (c, max(1, round(h / scale)), max(1, round(w / scale)))
+    try:
+        table = summary(model, small)
+    except (ValueError, RuntimeError, TypeError):
+        return None
+    elements = sum(int(np.prod(layer.output_shape)) for layer in table.layers)
+    return int(4 * elements * (h * w) / (small[1] * small[2]))
+
+
 def cmd_summary(args) -> int:
     from minicnn.summary import summary
 
@@ -348,6 +568,7 @@ def cmd_summary(args) -> int:
     size = tuple(args.input_size) if args.input_size else natural_input_size(args.model)
     in_channels = args.input_size[0] if args.input_size else None
     model = build_model(args.model, args.num_classes, in_channels)
+    _check_summary_memory(model, args.model, size)
     print(summary(model, size))
     return 0
 
@@ -365,6 +586,21 @@ def cmd_models(args) -> int:
                             subsequent_indent="  "))
     print("\n'minicnn summary MODEL' shows one's layers at the input size it is made for.")
     return 0
+
+
+def _check_summary_memory(model, name: str, input_size) -> None:
+    """Refuse an input whose activations would not fit in memory (estimated cheaply first)."""
+    c, h, w = input_size
+    if h * w <= 512 * 512:  # small inputs always fit
+        return
+    need = _estimate_activation_bytes(model, (c, h, w))
+    have = _available_memory()
+    if need is not None and need > have // 2:
+        raise CLIError(
+            f"--input-size {c} {h} {w}: {name}'s activations on one image would take "
+            f"about {need / 2**30:.1f} GiB, more than this machine can spare "
+            f"({have / 2**30:.1f} GiB available); use a smaller --input-size"
+        )
 
 
 # ---------------------------------------------------------------- parser
@@ -439,9 +675,15 @@ def make_parser() -> argparse.ArgumentParser:
         "--backend", default=None, choices=("numba", "numpy"),
         help="CPU kernels (default: numba when it imports, else numpy)",
     )
-    t.add_argument("--out", default=None, help="run folder (default: runs/MODEL-DATA-TIME)")
     t.add_argument(
-        "--resume", default=None, metavar="RUN_DIR", help="continue a run from its last checkpoint"
+        "--out", default=None, help="a new or empty run folder (default: runs/MODEL-DATA-TIME)"
+    )
+    t.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue a run from its last checkpoint with its saved settings (other values "
+        "for them are refused; --device may change; --epochs only for --scheduler step/none)",
     )
     t.add_argument("--seed", type=int, default=0, help="random seed (same seed, same run)")
     t.add_argument(
@@ -508,21 +750,34 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _given_options(argv: list[str] | None) -> set[str]:
+    """The options given on the command line, as ``args`` attribute names (not defaults)."""
+    parser = make_parser()
+    parsers = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            parsers += list(action.choices.values())
+    for p in parsers:  # parse again with no defaults: only what was typed is set
+        p._defaults.clear()
+        for action in p._actions:
+            action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    args.given = _given_options(argv)
     try:
-        if getattr(args, "backend", None):
-            from minicnn.backend import set_backend
-
-            set_backend(args.backend)
-        return args.func(args)
+        return args.func(args)  # train runs under its --backend (or the saved one on resume)
     except CLIError as e:
         print(f"minicnn: error: {e}", file=sys.stderr)
-    except (OSError, ImportError, ValueError, RuntimeError) as e:
+    except OSError as e:  # a read-only folder, a full disk, a file where a folder belongs ...
+        print(f"minicnn: error: {_describe_os_error(e) if e.strerror else e}", file=sys.stderr)
+    except (ImportError, ValueError, RuntimeError, FloatingPointError) as e:
         print(f"minicnn: error: {e}", file=sys.stderr)
     except KeyboardInterrupt:
         print(

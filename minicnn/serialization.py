@@ -27,14 +27,26 @@ from minicnn.backend import is_array, normalize_device, to_device
 from minicnn.errors import DataFileError, reading
 
 
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` less the process's umask: what ``open`` (0o666) or ``mkdir`` (0o777) would give."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path`` atomically."""
+    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path`` atomically.
+
+    The file gets the permissions a plain ``open(path, "w")`` would (0o666 less the umask),
+    not the 0o600 of a temporary file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, umask_mode())  # after writing: a writer may replace the file
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

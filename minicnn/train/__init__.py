@@ -1,16 +1,37 @@
 """``minicnn.train``: the training loop, metrics and checkpoints."""
 
-from minicnn.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from minicnn.train.checkpoint import (
+    CheckpointError,
+    find_checkpoint,
+    load_checkpoint,
+    read_state,
+    save_checkpoint,
+)
 from minicnn.train.metrics import RunningMean, confusion_matrix, topk_correct
-from minicnn.train.trainer import Trainer, fit
+from minicnn.train.run_dir import (
+    RunDirError,
+    RunLock,
+    claim_run_dir,
+    create_run_dir,
+    remove_stale_temp,
+)
+from minicnn.train.trainer import NonFiniteLossError, Trainer, fit
 
 __all__ = [
+    "CheckpointError",
+    "NonFiniteLossError",
+    "RunDirError",
+    "RunLock",
     "RunningMean",
     "Trainer",
+    "claim_run_dir",
     "confusion_matrix",
+    "create_run_dir",
     "find_checkpoint",
     "fit",
     "load_checkpoint",
+    "read_state",
+    "remove_stale_temp",
     "save_checkpoint",
     "topk_correct",
 ]

@@ -12,12 +12,20 @@ The loop itself is the one every lesson writes by hand::
 
 A run folder holds ``metrics.csv`` and ``metrics.json`` (one row per epoch),
 ``figures/curves.png``, ``figures/confusion.png``, ``figures/predictions.png`` and
-``checkpoints/`` (see :mod:`minicnn.train.checkpoint`).
+``checkpoints/`` (see :mod:`minicnn.train.checkpoint`). The ``lr`` column is the rate the
+epoch trained with (for a per-batch schedule, the rate of its first batch), as PyTorch's
+``scheduler.get_last_lr()`` reads before the epoch's steps. Top-5 accuracy is recorded
+only for more than 5 classes.
+
+A loss that is not finite (NaN or infinity: too high a learning rate, a NaN in the data)
+stops training with :class:`NonFiniteLossError` naming the epoch and batch, before the
+update; the run folder keeps its last (finite) checkpoint.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,11 +36,17 @@ from tqdm.auto import tqdm
 from minicnn.autograd import no_grad, tensor
 from minicnn.backend import to_device
 from minicnn.nn import functional as F
-from minicnn.serialization import save_json
-from minicnn.train.checkpoint import load_checkpoint, save_checkpoint
+from minicnn.serialization import atomic_write, save_json
+from minicnn.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from minicnn.train.metrics import RunningMean, confusion_matrix, topk_correct
+from minicnn.train.run_dir import remove_stale_temp
 
 SCHEDULER_INTERVALS = ("batch", "epoch")
+TOP_K = 5  # the second accuracy recorded, when there are more than TOP_K classes
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; names the epoch and batch."""
 
 
 class Trainer:
@@ -99,17 +113,25 @@ class Trainer:
             disable=not self.progress,
             dynamic_ncols=True,
         )
-        for images, targets in bar:
+        for batch, (images, targets) in enumerate(bar, 1):
             x, y = self._batch(images, targets)
             self.optimizer.zero_grad()
             logits = self.model(x)
             loss = self.loss_fn(logits, y)
+            value = loss.item()
+            if not math.isfinite(value):
+                bar.close()
+                raise NonFiniteLossError(
+                    f"epoch {self.epoch + 1}, batch {batch}: the training loss is {value}; "
+                    f"training stopped before this update (try a lower learning rate, and "
+                    f"check the data for NaN or infinite values)"
+                )
             loss.backward()
             self.optimizer.step()
             if self.scheduler is not None and self.scheduler_interval == "batch":
                 self.scheduler.step()
             n = len(targets)
-            loss_avg.update(loss.item(), n)
+            loss_avg.update(value, n)
             correct += topk_correct(to_device(logits.array, "cpu"), np.asarray(targets), 1)
             seen += n
             bar.set_postfix(
@@ -128,7 +150,8 @@ class Trainer:
         }
 
     def evaluate(self, loader, num_classes: int | None = None) -> dict:
-        """Loss, top-1/top-5 accuracy and the confusion matrix on ``loader`` (no updates)."""
+        """Loss, top-1 accuracy, the confusion matrix on ``loader`` (no updates) and, with more
+        than 5 classes, top-5 accuracy (``val_top5``)."""
         self.model.eval()
         loss_avg, top1, top5 = RunningMean(), 0, 0
         preds, trues, logits_all = [], [], []
@@ -146,10 +169,11 @@ class Trainer:
                 logits_all.append(out)
         preds, trues = np.concatenate(preds), np.concatenate(trues)
         num_classes = num_classes or logits_all[0].shape[1]
+        result = {"val_loss": loss_avg.mean, "val_acc": top1 / len(trues)}
+        if logits_all[0].shape[1] > TOP_K:
+            result["val_top5"] = top5 / len(trues)
         return {
-            "val_loss": loss_avg.mean,
-            "val_acc": top1 / len(trues),
-            "val_top5": top5 / len(trues),
+            **result,
             "confusion": confusion_matrix(preds, trues, num_classes),
             "predictions": preds,
             "targets": trues,
@@ -165,20 +189,28 @@ class Trainer:
         exactly as if it had never stopped.
         """
         if resume is not None:
+            if self.run_dir is not None:
+                remove_stale_temp(self.run_dir)  # the temporary files of a killed write
             state = load_checkpoint(resume, self.model, self.optimizer, self.scheduler)
             self.epoch = state["epoch"]
             self.history = state["extra"].get("history", [])
         evaluation = None
         while self.epoch < epochs:
-            row = {"epoch": self.epoch + 1, **self.train_epoch(train_loader, epochs)}
-            row["lr"] = self.optimizer.param_groups[0]["lr"]
+            lr = self.optimizer.param_groups[0]["lr"]  # the rate this epoch trains with
+            try:
+                row = {"epoch": self.epoch + 1, **self.train_epoch(train_loader, epochs)}
+            except NonFiniteLossError as e:
+                raise NonFiniteLossError(f"{e}; {self._kept_checkpoint()}") from None
+            row["lr"] = lr
             if val_loader is not None:
                 evaluation = self.evaluate(val_loader)
-                row.update({k: evaluation[k] for k in ("val_loss", "val_acc", "val_top5")})
+                row.update({k: evaluation[k] for k in ("val_loss", "val_acc", "val_top5")
+                            if k in evaluation})
                 if self.progress:
+                    top5 = f", top-5 {100 * row['val_top5']:.2f}%" if "val_top5" in row else ""
                     tqdm.write(
                         f"epoch {row['epoch']}: val loss {row['val_loss']:.4f}, "
-                        f"top-1 {100 * row['val_acc']:.2f}%, top-5 {100 * row['val_top5']:.2f}%"
+                        f"top-1 {100 * row['val_acc']:.2f}%{top5}"
                     )
             self.epoch += 1
             self.history.append(row)
@@ -196,16 +228,30 @@ class Trainer:
                         {"history": self.history},
                     )
         if self.run_dir is not None and self.history:
+            if evaluation is None and val_loader is not None:
+                # nothing left to train (a resume after the last checkpoint was written):
+                # the final evaluation, for the figures a kill may have prevented
+                evaluation = self.evaluate(val_loader)
             self._write_figures(val_loader, evaluation)
         return self.history
+
+    def _kept_checkpoint(self) -> str:
+        try:
+            return f"the last checkpoint, {find_checkpoint(self.run_dir)}, is kept"
+        except (FileNotFoundError, TypeError, ValueError):
+            return "no checkpoint was saved"
 
     def _write_metrics(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         keys = list(dict.fromkeys(k for row in self.history for k in row))
-        with open(self.run_dir / "metrics.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=keys)
-            writer.writeheader()
-            writer.writerows(self.history)
+
+        def write(tmp):
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(self.history)
+
+        atomic_write(self.run_dir / "metrics.csv", write)
         save_json({"history": self.history}, self.run_dir / "metrics.json")
 
     def _write_figures(self, val_loader, evaluation) -> None:

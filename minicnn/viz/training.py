@@ -25,8 +25,12 @@ def _text(label) -> str:
 
 
 def plot_curves(history: Sequence[dict], path) -> None:
-    """Loss and accuracy per epoch, train and validation, side by side."""
+    """Loss and accuracy per epoch, train and validation, side by side.
+
+    The x axis has whole-epoch ticks, and every epoch is a marker (so one epoch is a point).
+    """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
@@ -38,6 +42,9 @@ def plot_curves(history: Sequence[dict], path) -> None:
     ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Top-1 accuracy")
     for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        if epochs:
+            ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

@@ -117,3 +117,44 @@ def test_checkpoint_files_are_safetensors_and_json(tmp_path):
     ]
     state = json.loads((folder / "state.json").read_text())
     assert state["epoch"] == 1 and "rng" in state and state["optimizer"]["param_groups"]
+
+
+def test_generated_run_folders_are_unique_and_a_used_out_is_refused(tmp_path):
+    from minicnn.train import RunDirError, RunLock, claim_run_dir, create_run_dir
+
+    base = tmp_path / "runs" / "m-d-20260101-000000"
+    made = [create_run_dir(base, generated=True) for _ in range(3)]
+    assert [p.name for p in made] == [base.name, base.name + "-2", base.name + "-3"]
+    (made[0] / "config.json").write_text("{}")
+    with pytest.raises(RunDirError, match="exists and is not empty"):
+        create_run_dir(made[0])
+    assert create_run_dir(made[1]) == made[1]  # an empty folder may be used
+    lock = claim_run_dir(tmp_path / "new")
+    with pytest.raises(RunDirError, match="another minicnn process is training"):
+        RunLock(tmp_path / "new").acquire()
+    lock.release()
+    RunLock(tmp_path / "new").acquire().release()  # free again once released
+
+
+def test_latest_json_outside_the_run_folder_is_refused(tmp_path):
+    from minicnn.train import CheckpointError
+
+    model, opt, sched, _ = _setup()
+    save_checkpoint(tmp_path / "run", model, opt, sched, epoch=1)
+    save_checkpoint(tmp_path, model, opt, sched, epoch=7)  # a checkpoint outside the run
+    latest = tmp_path / "run" / "checkpoints" / "latest.json"
+    for target in ("../../checkpoints/epoch_007", str(tmp_path / "checkpoints" / "epoch_007")):
+        latest.write_text(json.dumps({"latest": target, "epoch": 7}))
+        with pytest.raises(CheckpointError, match="must name a checkpoint folder inside"):
+            load_checkpoint(tmp_path / "run", model, opt, sched)
+
+
+def test_save_removes_stale_temporary_checkpoints(tmp_path):
+    model, opt, sched, _ = _setup()
+    save_checkpoint(tmp_path, model, opt, sched, epoch=1)
+    stale = tmp_path / "checkpoints" / ".epoch_002.abc123"
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half a file")
+    save_checkpoint(tmp_path, model, opt, sched, epoch=2)
+    names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert names == ["epoch_001", "epoch_002", "latest.json"]

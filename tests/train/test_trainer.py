@@ -44,7 +44,18 @@ def test_fit_lowers_loss_and_writes_run_folder(tmp_path):
 
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert history[-1]["val_acc"] > 0.9
-    assert [h["lr"] for h in history] == [0.1, 0.05, 0.05, 0.025]
+    # the lr column is the rate each epoch trained with: PyTorch's get_last_lr() before stepping
+    import torch
+
+    t_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
+    t_sched = torch.optim.lr_scheduler.StepLR(t_opt, step_size=2, gamma=0.5)
+    expected = []
+    for _ in range(4):
+        expected.append(t_sched.get_last_lr()[0])
+        t_opt.step()
+        t_sched.step()
+    assert [h["lr"] for h in history] == expected == [0.1, 0.1, 0.05, 0.05]
+    assert "val_top5" not in history[-1]  # 3 classes: top-5 would always be 100%
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert len(rows) == 4 and float(rows[-1]["val_acc"]) == history[-1]["val_acc"]
     final = json.loads((tmp_path / "metrics.json").read_text())["final"]
@@ -57,3 +68,87 @@ def test_fit_lowers_loss_and_writes_run_folder(tmp_path):
     with minicnn.no_grad():
         preds = model(minicnn.tensor(x[90:])).numpy().argmax(1)
     assert result["val_acc"] == (preds == labels[90:]).mean()
+
+
+def _blobs(n=60, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n)
+    x = (rng.standard_normal((classes, 8))[labels] * 3 + rng.standard_normal((n, 8)))
+    return x.astype(np.float32), labels
+
+
+def test_lr_column_of_a_per_batch_schedule_is_the_epochs_first_batch_rate(tmp_path):
+    import torch
+
+    x, labels = _blobs()
+    loader = DataLoader(TensorDataset(x, labels), 20)  # 3 batches per epoch
+    model = nn.Sequential(nn.Linear(8, 3))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    sched = optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, epochs=3, steps_per_epoch=3)
+    history = Trainer(model, opt, scheduler=sched, progress=False).fit(loader, epochs=3)
+
+    t_opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    t_sched = torch.optim.lr_scheduler.OneCycleLR(t_opt, max_lr=0.1, epochs=3, steps_per_epoch=3)
+    expected = []
+    for _ in range(3):
+        expected.append(t_sched.get_last_lr()[0])
+        for _ in range(3):
+            t_opt.step()
+            t_sched.step()
+    np.testing.assert_allclose([h["lr"] for h in history], expected, rtol=1e-12)
+
+
+def test_top5_is_recorded_only_with_more_than_five_classes():
+    for classes, has_top5 in ((4, False), (5, False), (6, True)):
+        x, labels = _blobs(n=60, classes=classes)
+        model = nn.Sequential(nn.Linear(8, classes))
+        result = Trainer(model, None, progress=False).evaluate(
+            DataLoader(TensorDataset(x, labels), 32)
+        )
+        assert ("val_top5" in result) == has_top5, classes
+
+
+def test_nan_input_stops_training_naming_epoch_and_batch_and_keeps_last_checkpoint(tmp_path):
+    import pytest
+
+    from minicnn.train import NonFiniteLossError, find_checkpoint
+
+    minicnn.manual_seed(0)
+    x, labels = _blobs(n=40)
+    model = nn.Sequential(nn.Linear(8, 3))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    trainer = Trainer(model, opt, run_dir=tmp_path, progress=False)
+    trainer.fit(DataLoader(TensorDataset(x, labels), 10), epochs=1)
+    good = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+
+    bad = x.copy()
+    bad[25, 3] = np.nan  # one NaN value: the third batch of 10
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, batch 3: the training loss is nan"):
+        trainer.fit(DataLoader(TensorDataset(bad, labels), 10), epochs=2)
+    # the NaN never reached the weights (the update was skipped), and nothing NaN was saved
+    assert find_checkpoint(tmp_path).name == "epoch_001"
+    saved = json.loads((tmp_path / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in saved] == [1]
+    for k, v in model.state_dict().items():
+        assert np.isfinite(v.numpy()).all(), k
+    assert good.keys() == model.state_dict().keys()
+
+
+def test_curves_have_integer_epoch_ticks_and_a_marker_for_one_epoch(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from minicnn.viz import plot_curves
+
+    figures = []
+    real_savefig = Figure.savefig
+    monkeypatch.setattr(
+        Figure, "savefig", lambda self, *a, **k: (figures.append(self), real_savefig(self, *a, **k))
+    )
+    plot_curves([{"epoch": 1, "train_loss": 0.5, "train_acc": 0.8}], tmp_path / "c.png")
+    (ax_loss, ax_acc) = figures[0].axes
+    for ax in (ax_loss, ax_acc):
+        lo, hi = ax.get_xlim()
+        visible = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert visible == [1.0]  # one whole-epoch tick, not 0.96 ... 1.04
+        (line,) = ax.get_lines()
+        assert line.get_marker() == "o" and list(line.get_xdata()) == [1]
