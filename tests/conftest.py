@@ -96,7 +96,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter):
     """Under the CuPy emulation: which of cupy_gpu.py's CUDA kernels ran, and how often."""
     backend_module = sys.modules.get("minicnn.backend.cupy_gpu")
-    if not EMULATED_GPU or backend_module is None:
+    if not EMULATED_GPU or backend_module is None or terminalreporter.config.option.collectonly:
         return
     from tests.cupy_emulation import kernels
 

@@ -51,10 +51,15 @@ _THREADS = 256  # threads per block of the one-thread-per-element kernels
 
 
 @functools.cache
+def _module(dtype: str, source: str):
+    """``source`` compiled with ``T`` the C type of ``dtype``: once per source and dtype."""
+    return cupy.RawModule(code=f"typedef {_CTYPES[dtype]} T;\n" + source)
+
+
+@functools.cache
 def _kernel(name: str, dtype: str, source: str):
-    """The kernel ``name`` of ``source`` with ``T`` the C type of ``dtype``, compiled once."""
-    module = cupy.RawModule(code=f"typedef {_CTYPES[dtype]} T;\n" + source)
-    return module.get_function(name)
+    """The kernel ``name`` of ``source`` for ``dtype`` (float32 or float64), looked up once."""
+    return _module(dtype, source).get_function(name)
 
 
 def _float_gpu(*arrays) -> bool:

@@ -166,7 +166,7 @@ def test_depthwise_with_out_size(backend_name):
 
 @pytest.mark.gpu
 def test_cupy_kernels_compile_once():
-    """Each kernel is compiled on first use per dtype and reused afterwards."""
+    """Each source is compiled on first use per dtype and its kernels reused afterwards."""
     from minicnn.backend import cupy_gpu
 
     x = _on("cupy", _data((1, 2, 5, 5), np.float32))
@@ -181,6 +181,9 @@ def test_cupy_kernels_compile_once():
     assert cupy_gpu._kernel.cache_info().misses == built  # nothing compiled again
     assert cupy_gpu._conv("im2col", np.float32) is kernel
     assert cupy_gpu._conv("im2col", np.float64) is not kernel
+    # one compiled module per dtype serves all the convolution kernels
+    assert (cupy_gpu._module("float32", cupy_gpu._CONV_SOURCE)
+            is cupy_gpu._module("float32", cupy_gpu._CONV_SOURCE))
 
 
 # ---------------------------------------------------------------- grouped convolution
