@@ -139,6 +139,9 @@ class Trainer:
                 acc=f"{100 * correct / seen:.1f}%",
                 img_s=f"{seen / (time.perf_counter() - start):.0f}",
             )
+        if seen == 0:
+            raise ValueError("train_epoch: the loader yielded no batches, expected at least one "
+                             "(an empty dataset, or drop_last with fewer images than a batch?)")
         if self.scheduler is not None and self.scheduler_interval == "epoch":
             self.scheduler.step()
         seconds = time.perf_counter() - start
@@ -167,6 +170,9 @@ class Trainer:
                 preds.append(out.argmax(1))
                 trues.append(t)
                 logits_all.append(out)
+        if not trues or sum(len(t) for t in trues) == 0:
+            raise ValueError("evaluate: the loader yielded no images, expected at least one "
+                             "(an empty test set?)")
         preds, trues = np.concatenate(preds), np.concatenate(trues)
         num_classes = num_classes or logits_all[0].shape[1]
         result = {"val_loss": loss_avg.mean, "val_acc": top1 / len(trues)}

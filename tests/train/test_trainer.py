@@ -4,6 +4,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 
 import minicnn
 from minicnn import nn, optim
@@ -152,3 +153,14 @@ def test_curves_have_integer_epoch_ticks_and_a_marker_for_one_epoch(tmp_path, mo
         assert visible == [1.0]  # one whole-epoch tick, not 0.96 ... 1.04
         (line,) = ax.get_lines()
         assert line.get_marker() == "o" and list(line.get_xdata()) == [1]
+
+
+def test_empty_loaders_are_refused_with_a_clear_error():
+    x, labels = _blobs(n=0, classes=3)
+    model = nn.Sequential(nn.Linear(8, 3))
+    empty = DataLoader(TensorDataset(x, labels), 32)
+    with pytest.raises(ValueError, match="evaluate: the loader yielded no images"):
+        Trainer(model, None, progress=False).evaluate(empty)
+    trainer = Trainer(model, optim.SGD(model.parameters(), lr=0.1), progress=False)
+    with pytest.raises(ValueError, match="train_epoch: the loader yielded no batches"):
+        trainer.train_epoch(empty)
