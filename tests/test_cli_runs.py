@@ -301,7 +301,10 @@ def test_cuda_without_cupy_fails_before_the_run_folder(tmp_path, capsys):
         (["train", "--subset", "-1"], "--subset must be at least 1 (images), got -1"),
         (["train", "--subset", "0"], "--subset must be at least 1 (images), got 0"),
         (["summary", "lenet", "--num-classes", "0"], "--num-classes must be at least 1, got 0"),
-        (["summary", "lenet", "--input-size", "1", "0", "32"], "--input-size must be three positive numbers"),
+        (
+            ["summary", "lenet", "--input-size", "1", "0", "32"],
+            "--input-size must be three positive numbers",
+        ),
     ],
 )
 def test_bad_numbers_give_one_line(tmp_path, monkeypatch, capsys, args, message):
