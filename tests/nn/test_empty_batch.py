@@ -10,6 +10,7 @@ import torch
 
 import minicnn
 from minicnn import nn
+from tests.conftest import device_of
 from tests.helpers import assert_close, to_numpy
 
 pytestmark = pytest.mark.filterwarnings(
@@ -35,12 +36,11 @@ LAYERS = [
 
 @pytest.mark.parametrize("name, make, shape", LAYERS, ids=[c[0] for c in LAYERS])
 def test_empty_batch_matches_pytorch(backend, name, make, shape):
-    if backend == "cupy":
-        pytest.skip("CPU backends here; the empty path is backend-neutral")
     ours, theirs = make(nn), make(torch.nn)
     theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy())
                             for k, v in ours.state_dict().items()})
-    x = minicnn.zeros(*shape, requires_grad=True)
+    ours.to(device_of(backend))
+    x = minicnn.zeros(*shape, device=device_of(backend), requires_grad=True)
     tx = torch.zeros(*shape, requires_grad=True)
     y, ty = ours(x), theirs(tx)
     assert y.shape == tuple(ty.shape)

@@ -78,8 +78,9 @@ class ConvGeometry:
 # ---------------------------------------------------------------- argument checks
 
 
-def _pair(value, name: str, op: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints -> a pair of ints, each at least ``minimum``."""
+def int_pair(value, name: str, op: str, minimum: int) -> tuple[int, int]:
+    """An int or a pair of ints -> a pair of ints, each at least ``minimum``; ``op`` (the
+    function or layer) and ``name`` (the argument) name a bad value in the error."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         pair = (int(value), int(value))
     elif (isinstance(value, (tuple, list)) and len(value) == 2
@@ -113,7 +114,7 @@ def _padding(padding, kernel, stride, dilation, op: str) -> Pads:
                     (total[1] // 2, total[1] - total[1] // 2))
         raise ValueError(f"{op}: padding must be 'same', 'valid', an int or a pair of ints, "
                          f"got {padding!r}")
-    ph, pw = _pair(padding, "padding", op, minimum=0)
+    ph, pw = int_pair(padding, "padding", op, minimum=0)
     return (ph, ph), (pw, pw)
 
 
@@ -463,8 +464,8 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     _check_tensors(op, input, weight, bias, "(C_out, C_in/groups, kH, kW)")
     groups = _check_groups(groups, op)
     kernel = _check_kernel(op, weight)
-    stride = _pair(stride, "stride", op, minimum=1)
-    dilation = _pair(dilation, "dilation", op, minimum=1)
+    stride = int_pair(stride, "stride", op, minimum=1)
+    dilation = int_pair(dilation, "dilation", op, minimum=1)
     pads = _padding(padding, kernel, stride, dilation, op)
     c_out = weight.shape[0]
     if c_out % groups:
@@ -554,13 +555,13 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     _check_tensors(op, input, weight, bias, "(C_in, C_out/groups, kH, kW)")
     groups = _check_groups(groups, op)
     kernel = _check_kernel(op, weight)
-    stride = _pair(stride, "stride", op, minimum=1)
-    dilation = _pair(dilation, "dilation", op, minimum=1)
+    stride = int_pair(stride, "stride", op, minimum=1)
+    dilation = int_pair(dilation, "dilation", op, minimum=1)
     if isinstance(padding, str):
         raise ValueError(f"{op}: padding must be an int or a pair of ints (PyTorch has no "
                          f"'same'/'valid' for transposed convolutions), got {padding!r}")
-    pad = _pair(padding, "padding", op, minimum=0)
-    out_pad = _pair(output_padding, "output_padding", op, minimum=0)
+    pad = int_pair(padding, "padding", op, minimum=0)
+    out_pad = int_pair(output_padding, "output_padding", op, minimum=0)
     for a, s, d in zip(out_pad, stride, dilation, strict=True):
         if a >= s and a >= d:
             raise ValueError(f"{op}: output_padding must be smaller than either stride or "

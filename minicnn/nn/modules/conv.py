@@ -15,6 +15,7 @@ import numbers
 
 from minicnn.autograd.tensor import Tensor
 from minicnn.nn import functional as F
+from minicnn.nn.functional.conv import int_pair
 from minicnn.nn.modules import init
 from minicnn.nn.modules.module import Module
 from minicnn.nn.modules.parameter import empty_parameter
@@ -22,21 +23,6 @@ from minicnn.nn.modules.parameter import empty_parameter
 __all__ = ["Conv2d", "ConvTranspose2d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _pair(value, name: str, layer: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints -> a pair of ints, each at least ``minimum`` (0 or 1)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        pair = int(value), int(value)
-    elif (isinstance(value, (tuple, list)) and len(value) == 2
-            and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)):
-        pair = int(value[0]), int(value[1])
-    else:
-        raise TypeError(f"{layer}: {name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < minimum:
-        what = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(f"{layer}: {name} must be {what}, got {value!r}")
-    return pair
 
 
 class _ConvNd(Module):
@@ -58,8 +44,8 @@ class _ConvNd(Module):
                              f"groups={groups}")
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
-        self.kernel_size = _pair(kernel_size, "kernel_size", layer, minimum=1)
-        self.stride = _pair(stride, "stride", layer, minimum=1)
+        self.kernel_size = int_pair(kernel_size, "kernel_size", layer, minimum=1)
+        self.stride = int_pair(stride, "stride", layer, minimum=1)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"{layer}: padding must be 'same', 'valid', an int or a pair "
@@ -69,10 +55,10 @@ class _ConvNd(Module):
                                  f"convolutions (got stride={self.stride})")
             self.padding = padding
         else:
-            self.padding = _pair(padding, "padding", layer, minimum=0)
-        self.dilation = _pair(dilation, "dilation", layer, minimum=1)
+            self.padding = int_pair(padding, "padding", layer, minimum=0)
+        self.dilation = int_pair(dilation, "dilation", layer, minimum=1)
         self.transposed = transposed
-        self.output_padding = _pair(output_padding, "output_padding", layer, minimum=0)
+        self.output_padding = int_pair(output_padding, "output_padding", layer, minimum=0)
         self.groups = int(groups)
         if padding_mode not in _PADDING_MODES:
             raise ValueError(f"{layer}: padding_mode must be one of {_PADDING_MODES}, got "
