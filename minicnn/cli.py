@@ -775,6 +775,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)  # train runs under its --backend (or the saved one on resume)
     except CLIError as e:
         print(f"minicnn: error: {e}", file=sys.stderr)
+    except BrokenPipeError:  # the reader left (`minicnn models | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as e:  # a read-only folder, a full disk, a file where a folder belongs ...
         print(f"minicnn: error: {_describe_os_error(e) if e.strerror else e}", file=sys.stderr)
     except (ImportError, ValueError, RuntimeError, FloatingPointError) as e:

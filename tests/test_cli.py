@@ -340,3 +340,20 @@ def test_predict_classifies_held_out_digits_in_both_polarities(tmp_path, capsys)
     assert correct >= 16, f"{correct}/20 held-out digits right"
     raw = _predict(run, dark, capsys, "--invert", "no")
     assert sum(raw[p][0] == y for p, y in zip(dark, labels)) < correct - 5
+
+
+def test_output_piped_into_a_reader_that_leaves_early_ends_quietly():
+    import subprocess
+    import sys
+
+    # stdout is a pipe whose reader has gone (as `minicnn models | head -1` after head quits):
+    # the first line printed meets a broken pipe
+    script = (
+        "import os, sys; r, w = os.pipe(); os.close(r); os.dup2(w, 1); "
+        "sys.stdout = open(1, 'w', buffering=1); "
+        "from minicnn.cli import main; sys.exit(main(['models']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "error" not in err and "Traceback" not in err, err
