@@ -283,13 +283,7 @@ def test_errors_come_before_the_run_folder_is_created(tmp_path, capsys, extra, m
     assert not out.exists()
 
 
-def test_cuda_without_cupy_fails_before_the_run_folder(tmp_path, capsys):
-    try:
-        import cupy  # noqa: F401
-
-        pytest.skip("CuPy is installed")
-    except ImportError:
-        pass
+def test_cuda_without_cupy_fails_before_the_run_folder(tmp_path, capsys, without_cupy):
     out = tmp_path / "run"
     assert main(["train", *TINY, "--out", str(out), "--device", "cuda"]) == 2
     assert "--device cuda" in _error(capsys) and not out.exists()
