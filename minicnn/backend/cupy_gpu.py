@@ -622,8 +622,63 @@ def depthwise_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation)
              *_ints(grad.shape[2], grad.shape[3])))
     return gw
 
+# ---- non-maximum suppression
+# As torchvision's CUDA nms: one thread per (box i, block of 64 boxes) writes a 64-bit mask
+# of the boxes j > i of that block that box i suppresses (IoU > threshold); the greedy pass
+# over the sorted boxes then reads the masks row by row, on the host.
+
+_NMS_BLOCK = 64
+
+_NMS_SRC = r"""
+extern "C" __global__ void nms_mask(
+    const T* b, unsigned long long* mask, long long n, long long n_blocks, T threshold) {
+  long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= n * n_blocks) return;
+  long long i = t / n_blocks, block = t % n_blocks;
+  T area_i = (b[4 * i + 2] - b[4 * i]) * (b[4 * i + 3] - b[4 * i + 1]);
+  unsigned long long bits = 0;
+  for (int k = 0; k < 64; k++) {
+    long long j = block * 64 + k;
+    if (j >= n) break;
+    if (j <= i) continue;
+    T w = min(b[4 * i + 2], b[4 * j + 2]) - max(b[4 * i], b[4 * j]);
+    T h = min(b[4 * i + 3], b[4 * j + 3]) - max(b[4 * i + 1], b[4 * j + 1]);
+    w = w > 0 ? w : (T)0;
+    h = h > 0 ? h : (T)0;
+    T inter = w * h;
+    T uni = area_i + (b[4 * j + 2] - b[4 * j]) * (b[4 * j + 3] - b[4 * j + 1]) - inter;
+    if (uni != 0 && inter / uni > threshold) bits |= 1ULL << k;
+  }
+  mask[t] = bits;
+}
+"""
+
+
+def nms(boxes, scores, iou_threshold: float):
+    """CUDA :func:`reference.nms`: the suppression bitmask on the GPU, the greedy pass on host."""
+    if not _float_gpu(boxes):
+        return reference.nms(boxes, scores, iou_threshold)
+    order = reference.nms_order(scores, cupy)
+    b = cupy.ascontiguousarray(boxes[order])
+    n = b.shape[0]
+    n_blocks = (n + _NMS_BLOCK - 1) // _NMS_BLOCK
+    mask = cupy.zeros(n * n_blocks, dtype=cupy.uint64)
+    kernel = _kernel("nms_mask", b.dtype.name, _NMS_SRC)
+    _launch(kernel, n * n_blocks, (b, mask, numpy.int64(n), numpy.int64(n_blocks),
+                                   b.dtype.type(iou_threshold)))
+    rows = cupy.asnumpy(mask).reshape(n, n_blocks)
+    removed = numpy.zeros(n_blocks, dtype=numpy.uint64)  # bit k of word w: box 64 w + k
+    keep = []
+    for i in range(n):
+        if (int(removed[i // _NMS_BLOCK]) >> (i % _NMS_BLOCK)) & 1:
+            continue
+        keep.append(i)
+        removed |= rows[i]
+    return order[cupy.asarray(numpy.asarray(keep, dtype=numpy.int64))]
+
 
 KERNELS = {
+    "nms": nms,
     "max_pool2d": max_pool2d,
     "max_pool2d_backward": max_pool2d_backward,
     "avg_pool2d": avg_pool2d,

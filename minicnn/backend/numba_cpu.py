@@ -1054,8 +1054,45 @@ def upsample_nearest_backward(grad, in_hw, src_h, src_w):
     _upsample_nearest_backward_planes(planes, src_h.astype(np.int64), src_w.astype(np.int64), out)
     return out.reshape((n, c) + tuple(in_hw))
 
+# ---------------------------------------------------------------- non-maximum suppression
+
+
+@numba.njit(cache=True)
+def _nms_sorted(b, iou_threshold):  # greedy NMS over boxes b (N, 4) already sorted by score
+    # outer loop: boxes in score order; a kept box i suppresses every later box j whose IoU
+    # with it exceeds the threshold (inner loop over j > i). Returns a keep mask.
+    n = b.shape[0]
+    suppressed = np.zeros(n, dtype=np.bool_)
+    keep = np.zeros(n, dtype=np.bool_)
+    for i in range(n):
+        if suppressed[i]:
+            continue
+        keep[i] = True
+        area_i = (b[i, 2] - b[i, 0]) * (b[i, 3] - b[i, 1])
+        for j in range(i + 1, n):
+            if suppressed[j]:
+                continue
+            w = max(min(b[i, 2], b[j, 2]) - max(b[i, 0], b[j, 0]), 0)
+            h = max(min(b[i, 3], b[j, 3]) - max(b[i, 1], b[j, 1]), 0)
+            inter = w * h
+            union = area_i + (b[j, 2] - b[j, 0]) * (b[j, 3] - b[j, 1]) - inter
+            if union != 0 and inter / union > iou_threshold:
+                suppressed[j] = True
+    return keep
+
+
+def nms(boxes, scores, iou_threshold: float):
+    """Compiled :func:`reference.nms`: same sort, the greedy pass as scalar loops."""
+    if boxes.dtype.kind != "f":
+        return reference.nms(boxes, scores, iou_threshold)
+    order = reference.nms_order(scores, np)
+    b = np.ascontiguousarray(boxes[order])
+    keep = _nms_sorted(b, b.dtype.type(iou_threshold))
+    return order[keep].astype(np.int64)
+
 
 KERNELS = {
+    "nms": nms,
     "max_pool2d": max_pool2d,
     "max_pool2d_backward": max_pool2d_backward,
     "avg_pool2d": avg_pool2d,

@@ -891,8 +891,47 @@ def local_response_norm_backward(grad, x, out, scale, size: int, alpha: float, b
     return grad / scale**beta - (2.0 * alpha * beta / size) * x * _channel_window_sum(
         t, (size - 1) // 2, size)
 
+# ---------------------------------------------------------------- non-maximum suppression
+
+
+def nms_order(scores, xp):
+    """Indices that sort ``scores`` by decreasing score; equal scores keep their input order."""
+    return xp.argsort(-scores, kind="stable")
+
+
+def nms(boxes, scores, iou_threshold: float):
+    """Greedy non-maximum suppression: the indices of the boxes kept, by decreasing score.
+
+    ``boxes: (N, 4)`` as ``(x1, y1, x2, y2)``, ``scores: (N,)`` -> ``keep: (K,)`` int64.
+    The steps: sort by score; take the highest box not yet suppressed and keep it; compute
+    its IoU with every later box in one vectorized row; suppress those with IoU above
+    ``iou_threshold``; repeat with the next box not suppressed. A pair with no area at all
+    (IoU 0/0) does not suppress, as in torchvision.
+    """
+    xp = array_module(boxes)
+    order = nms_order(scores, xp)
+    b = boxes[order]
+    x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    areas = (x2 - x1) * (y2 - y1)
+    n = b.shape[0]
+    suppressed = xp.zeros(n, dtype=bool)
+    keep = []
+    for i in range(n):
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        # IoU of box i with every later box, in one row
+        w = xp.maximum(xp.minimum(x2[i], x2[i + 1:]) - xp.maximum(x1[i], x1[i + 1:]), 0)
+        h = xp.maximum(xp.minimum(y2[i], y2[i + 1:]) - xp.maximum(y1[i], y1[i + 1:]), 0)
+        inter = w * h
+        with np.errstate(invalid="ignore", divide="ignore"):
+            iou = inter / (areas[i] + areas[i + 1:] - inter)
+        suppressed[i + 1:] |= iou > iou_threshold
+    return order[xp.asarray(keep, dtype=xp.int64)].astype(xp.int64)
+
 
 KERNELS = {
+    "nms": nms,
     "max_pool2d": max_pool2d,
     "max_pool2d_backward": max_pool2d_backward,
     "avg_pool2d": avg_pool2d,

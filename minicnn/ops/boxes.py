@@ -1,0 +1,159 @@
+"""Box operations with torchvision.ops' names, argument order and results.
+
+Boxes are ``(x1, y1, x2, y2)`` rows of an ``(N, 4)`` tensor unless said otherwise. The
+geometric functions (``box_convert``, ``box_area``, ``box_iou``, ``generalized_box_iou``,
+``clip_boxes_to_image``) are built from autograd operations, so gradients flow through
+them; ``nms``, ``batched_nms`` and ``remove_small_boxes`` return int64 indices and call the
+backend's ``nms`` kernel through the registry.
+"""
+
+from __future__ import annotations
+
+from minicnn.autograd import Tensor
+from minicnn.autograd.ops import clamp, maximum, minimum, stack
+from minicnn.backend import backend_of
+
+__all__ = [
+    "batched_nms", "box_area", "box_convert", "box_iou", "clip_boxes_to_image",
+    "generalized_box_iou", "nms", "remove_small_boxes",
+]
+
+BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
+
+
+def _check_boxes(boxes, name: str, fn: str) -> Tensor:
+    """``boxes`` as a Tensor of shape ``(N, 4)``, else a ValueError/TypeError naming it."""
+    if not isinstance(boxes, Tensor):
+        raise TypeError(f"{fn}: {name} must be a minicnn Tensor, got {type(boxes).__name__}")
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"{fn}: {name} must have shape (N, 4), got {tuple(boxes.shape)}")
+    return boxes
+
+
+def _check_scores(scores, n: int, name: str, fn: str) -> Tensor:
+    if not isinstance(scores, Tensor):
+        raise TypeError(f"{fn}: {name} must be a minicnn Tensor, got {type(scores).__name__}")
+    if tuple(scores.shape) != (n,):
+        raise ValueError(f"{fn}: {name} must have shape ({n},) to match boxes, "
+                         f"got {tuple(scores.shape)}")
+    return scores
+
+
+def _columns(boxes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    return boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+
+
+def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
+    """Convert ``boxes: (N, 4)`` between "xyxy", "xywh" (corner, size) and "cxcywh" (center, size).
+
+    Returns ``(N, 4)``; differentiable. Goes through "xyxy" as torchvision does.
+    """
+    for name, fmt in (("in_fmt", in_fmt), ("out_fmt", out_fmt)):
+        if fmt not in BOX_FORMATS:
+            raise ValueError(f"box_convert: {name} must be one of {BOX_FORMATS}, got {fmt!r}")
+    boxes = _check_boxes(boxes, "boxes", "box_convert")
+    if in_fmt == out_fmt:
+        return boxes.clone()
+    a, b, c, d = _columns(boxes)
+    if in_fmt == "xywh":
+        a, b, c, d = a, b, a + c, b + d
+    elif in_fmt == "cxcywh":
+        a, b, c, d = a - 0.5 * c, b - 0.5 * d, a + 0.5 * c, b + 0.5 * d
+    if out_fmt == "xywh":
+        a, b, c, d = a, b, c - a, d - b
+    elif out_fmt == "cxcywh":
+        a, b, c, d = (a + c) / 2, (b + d) / 2, c - a, d - b
+    return stack([a, b, c, d], dim=1)
+
+
+def box_area(boxes: Tensor) -> Tensor:
+    """``(x2 - x1) * (y2 - y1)`` of each box: ``(N, 4) -> (N,)``; differentiable."""
+    x1, y1, x2, y2 = _columns(_check_boxes(boxes, "boxes", "box_area"))
+    return (x2 - x1) * (y2 - y1)
+
+
+def _inter_union(boxes1: Tensor, boxes2: Tensor, fn: str) -> tuple[Tensor, Tensor]:
+    """Intersection and union areas of every pair: ``(N, 4), (M, 4) -> (N, M), (N, M)``."""
+    _check_boxes(boxes1, "boxes1", fn)
+    _check_boxes(boxes2, "boxes2", fn)
+    area1, area2 = box_area(boxes1), box_area(boxes2)
+    lt = maximum(boxes1[:, None, :2], boxes2[None, :, :2])  # (N, M, 2) top-left corners
+    rb = minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])  # (N, M, 2) bottom-right corners
+    wh = clamp(rb - lt, min=0)
+    inter = wh[:, :, 0] * wh[:, :, 1]
+    union = area1[:, None] + area2[None, :] - inter
+    return inter, union
+
+
+def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+    """Intersection over union of every pair: ``(N, 4), (M, 4) -> (N, M)``; differentiable.
+
+    Two boxes with no area between them give 0/0 = NaN, as in torchvision.
+    """
+    inter, union = _inter_union(boxes1, boxes2, "box_iou")
+    return inter / union
+
+
+def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+    """GIoU of every pair: ``IoU - (C - union) / C`` with C the smallest enclosing box's area.
+
+    ``(N, 4), (M, 4) -> (N, M)``, values in [-1, 1]; differentiable.
+    """
+    inter, union = _inter_union(boxes1, boxes2, "generalized_box_iou")
+    iou = inter / union
+    lt = minimum(boxes1[:, None, :2], boxes2[None, :, :2])
+    rb = maximum(boxes1[:, None, 2:], boxes2[None, :, 2:])
+    wh = clamp(rb - lt, min=0)
+    enclosing = wh[:, :, 0] * wh[:, :, 1]
+    return iou - (enclosing - union) / enclosing
+
+
+def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
+    """Greedy non-maximum suppression: ``boxes (N, 4), scores (N,) -> keep (K,)`` int64.
+
+    Sort by score; keep the best box; drop every box whose IoU with it is above
+    ``iou_threshold``; repeat with the best box left. ``keep`` indexes ``boxes`` in
+    decreasing score order (ties keep their input order).
+    """
+    boxes = _check_boxes(boxes, "boxes", "nms")
+    scores = _check_scores(scores, boxes.shape[0], "scores", "nms")
+    keep = backend_of(boxes.array).nms(boxes.array, scores.array, float(iou_threshold))
+    return Tensor(keep)
+
+
+def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
+    """NMS within each category: boxes of different ``idxs`` never suppress each other.
+
+    ``boxes (N, 4), scores (N,), idxs (N,)`` integers -> ``keep (K,)`` int64 by decreasing
+    score. As torchvision: each category's boxes are shifted by ``idx * (max coordinate + 1)``
+    so that they cannot overlap another's, then one ``nms`` runs.
+    """
+    boxes = _check_boxes(boxes, "boxes", "batched_nms")
+    scores = _check_scores(scores, boxes.shape[0], "scores", "batched_nms")
+    _check_scores(idxs, boxes.shape[0], "idxs", "batched_nms")
+    if boxes.shape[0] == 0:
+        return nms(boxes, scores, iou_threshold)
+    b = boxes.array
+    offsets = idxs.array.astype(b.dtype) * (b.max() + 1)
+    return nms(Tensor(b + offsets[:, None]), scores, iou_threshold)
+
+
+def remove_small_boxes(boxes: Tensor, min_size: float) -> Tensor:
+    """Indices of the boxes whose width and height are both at least ``min_size``.
+
+    ``(N, 4) -> (K,)`` int64, in input order.
+    """
+    b = _check_boxes(boxes, "boxes", "remove_small_boxes").array
+    xp = backend_of(b).xp
+    large = ((b[:, 2] - b[:, 0]) >= min_size) & ((b[:, 3] - b[:, 1]) >= min_size)
+    return Tensor(xp.nonzero(large)[0].astype(xp.int64))
+
+
+def clip_boxes_to_image(boxes: Tensor, size: tuple[int, int]) -> Tensor:
+    """Clip ``boxes: (N, 4)`` to an image of ``size = (height, width)``; differentiable."""
+    if len(size) != 2:
+        raise ValueError(f"clip_boxes_to_image: size must be (height, width), got {size!r}")
+    height, width = size
+    x1, y1, x2, y2 = _columns(_check_boxes(boxes, "boxes", "clip_boxes_to_image"))
+    return stack([clamp(x1, 0, width), clamp(y1, 0, height),
+                  clamp(x2, 0, width), clamp(y2, 0, height)], dim=1)

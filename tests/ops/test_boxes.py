@@ -1,0 +1,175 @@
+"""minicnn.ops box functions and NMS against torchvision.ops.
+
+Random boxes (fixed seeds) plus the hard cases: zero-area boxes, identical boxes, boxes
+that touch, one box, no boxes ``(0, 4)``, large coordinates, tied scores; float32 and
+float64; gradients of the differentiable ones against torch autograd; NMS on every backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+import minicnn
+from minicnn import ops
+from tests.conftest import device_of
+from tests.helpers import assert_close, pair, to_numpy
+
+DTYPES = [np.float32, np.float64]
+
+
+def random_boxes(n: int, seed: int = 0, scale: float = 100.0, dtype=np.float32) -> np.ndarray:
+    """``n`` boxes (x1, y1, x2, y2); every 7th has zero width or height, two are identical."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, scale, (n, 2))
+    wh = rng.uniform(0, 0.3 * scale, (n, 2))
+    wh[::7, rng.integers(0, 2)] = 0.0  # zero-area boxes
+    boxes = np.concatenate([xy, xy + wh], axis=1)
+    if n >= 4:
+        boxes[3] = boxes[1]  # identical boxes
+        boxes[2, :2] = boxes[1, 2:]  # box 2 touches box 1 at its corner
+    return boxes.astype(dtype)
+
+
+def random_scores(n: int, seed: int = 1, dtype=np.float32) -> np.ndarray:
+    """Scores drawn from 10 levels: many ties."""
+    return np.random.default_rng(seed).integers(0, 10, n).astype(dtype) / 10
+
+
+CASES = {
+    "random": lambda d: random_boxes(60, 0, dtype=d),
+    "large-coordinates": lambda d: random_boxes(40, 3, scale=1e4, dtype=d),
+    "one": lambda d: random_boxes(1, 4, dtype=d),
+    "empty": lambda d: np.zeros((0, 4), d),
+}
+
+
+def _t(a):
+    return minicnn.tensor(a, dtype=a.dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES)
+def test_box_functions_equal_torchvision(case, dtype):
+    b = CASES[case](dtype)
+    b2 = random_boxes(7, 9, dtype=dtype)
+    tb, tb2 = torch.tensor(b), torch.tensor(b2)
+    assert_close(ops.box_area(_t(b)), torchvision.ops.box_area(tb))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for fn in ("box_iou", "generalized_box_iou"):
+            ours = to_numpy(getattr(ops, fn)(_t(b), _t(b2)))
+            theirs = getattr(torchvision.ops, fn)(tb, tb2).numpy()
+            assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+            np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6, err_msg=fn)
+    for in_fmt in ops.boxes.BOX_FORMATS:
+        for out_fmt in ops.boxes.BOX_FORMATS:
+            assert_close(ops.box_convert(_t(b), in_fmt, out_fmt),
+                         torchvision.ops.box_convert(tb, in_fmt, out_fmt), msg=in_fmt + out_fmt)
+    assert_close(ops.clip_boxes_to_image(_t(b), (50, 70)),
+                 torchvision.ops.clip_boxes_to_image(tb, (50, 70)))
+    for min_size in (0.0, 5.0):
+        keep = to_numpy(ops.remove_small_boxes(_t(b), min_size))
+        assert keep.dtype == np.int64
+        np.testing.assert_array_equal(keep, torchvision.ops.remove_small_boxes(tb, min_size))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("threshold", [0.0, 0.3, 0.7])
+def test_nms_and_batched_nms_equal_torchvision(case, dtype, threshold):
+    b = CASES[case](dtype)
+    s = random_scores(len(b), dtype=dtype)
+    idxs = np.random.default_rng(2).integers(0, 3, len(b))
+    keep = to_numpy(ops.nms(_t(b), _t(s), threshold))
+    assert keep.dtype == np.int64
+    np.testing.assert_array_equal(
+        keep, torchvision.ops.nms(torch.tensor(b), torch.tensor(s), threshold))
+    keep = to_numpy(ops.batched_nms(_t(b), _t(s), minicnn.tensor(idxs), threshold))
+    np.testing.assert_array_equal(keep, torchvision.ops.batched_nms(
+        torch.tensor(b), torch.tensor(s), torch.tensor(idxs), threshold))
+
+
+@pytest.mark.parametrize("n", [0, 1, 300])
+def test_nms_kernel_every_backend_equals_reference_and_torchvision(backend, n):
+    """The backend's own nms kernel (Numba loops, CuPy bitmask) against the readable one."""
+    device = device_of(backend)
+    for dtype in DTYPES:
+        b = random_boxes(n, 5, dtype=dtype)
+        s = random_scores(n, 6, dtype=dtype)
+        expected = torchvision.ops.nms(torch.tensor(b), torch.tensor(s), 0.5).numpy()
+        ref = minicnn.backend.reference.nms(b, s, 0.5)
+        np.testing.assert_array_equal(ref, expected)
+        keep = ops.nms(minicnn.tensor(b, dtype=dtype, device=device),
+                       minicnn.tensor(s, dtype=dtype, device=device), 0.5)
+        assert str(keep.device).startswith(device)
+        assert to_numpy(keep).dtype == np.int64
+        np.testing.assert_array_equal(to_numpy(keep), expected)
+
+
+def test_box_geometry_on_every_backend(backend):
+    device = device_of(backend)
+    b, b2 = random_boxes(20, 7), random_boxes(5, 8)
+    with np.errstate(invalid="ignore", divide="ignore"):  # zero-area pairs: 0/0, as torchvision
+        ours = ops.generalized_box_iou(minicnn.tensor(b, device=device),
+                                       minicnn.tensor(b2, device=device))
+    assert_close(ours, torchvision.ops.generalized_box_iou(torch.tensor(b), torch.tensor(b2)),
+                 rtol=1e-5, atol=1e-6)
+
+
+def _positive_boxes(n, seed):
+    """Boxes with positive area and no coordinate ties (the gradients are defined)."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 10, (n, 2))
+    return np.concatenate([xy, xy + rng.uniform(1, 6, (n, 2))], axis=1)
+
+
+@pytest.mark.parametrize("fn", ["box_iou", "generalized_box_iou"])
+def test_pairwise_gradients_equal_torch(fn):
+    (m1, t1), (m2, t2) = pair(_positive_boxes(6, 0)), pair(_positive_boxes(4, 1))
+    w = np.random.default_rng(2).standard_normal((6, 4))
+    (getattr(ops, fn)(m1, m2) * minicnn.tensor(w, dtype=np.float64)).sum().backward()
+    (getattr(torchvision.ops, fn)(t1, t2) * torch.tensor(w)).sum().backward()
+    assert_close(m1.grad, t1.grad)
+    assert_close(m2.grad, t2.grad)
+
+
+@pytest.mark.parametrize("fn", ["box_area", "convert-cxcywh", "convert-xywh", "clip"])
+def test_unary_gradients_equal_torch(fn):
+    m, t = pair(_positive_boxes(8, 3))
+    calls = {
+        "box_area": (lambda x: ops.box_area(x), lambda x: torchvision.ops.box_area(x)),
+        "convert-cxcywh": (lambda x: ops.box_convert(x, "cxcywh", "xyxy"),
+                           lambda x: torchvision.ops.box_convert(x, "cxcywh", "xyxy")),
+        "convert-xywh": (lambda x: ops.box_convert(x, "xyxy", "xywh"),
+                         lambda x: torchvision.ops.box_convert(x, "xyxy", "xywh")),
+        "clip": (lambda x: ops.clip_boxes_to_image(x, (8, 9)),
+                 lambda x: torchvision.ops.clip_boxes_to_image(x, (8, 9))),
+    }
+    ours, theirs = calls[fn]
+    out_m, out_t = ours(m), theirs(t)
+    w = np.random.default_rng(4).standard_normal(tuple(out_t.shape))
+    (out_m * minicnn.tensor(w, dtype=np.float64)).sum().backward()
+    (out_t * torch.tensor(w)).sum().backward()
+    assert_close(m.grad, t.grad)
+
+
+def test_bad_input_names_the_argument():
+    good = _t(random_boxes(5))
+    with pytest.raises(ValueError, match=r"boxes must have shape \(N, 4\), got \(5, 3\)"):
+        ops.box_area(minicnn.zeros(5, 3))
+    with pytest.raises(ValueError, match="boxes2 must have shape"):
+        ops.box_iou(good, minicnn.zeros(4))
+    with pytest.raises(ValueError, match=r"scores must have shape \(5,\)"):
+        ops.nms(good, minicnn.zeros(4), 0.5)
+    with pytest.raises(ValueError, match="idxs must have shape"):
+        ops.batched_nms(good, minicnn.zeros(5), minicnn.zeros(3), 0.5)
+    with pytest.raises(ValueError, match="in_fmt must be one of"):
+        ops.box_convert(good, "xyzw", "xyxy")
+    with pytest.raises(ValueError, match="out_fmt must be one of"):
+        ops.box_convert(good, "xyxy", "yxyx")
+    with pytest.raises(TypeError, match="boxes must be a minicnn Tensor"):
+        ops.nms(np.zeros((5, 4)), good[:, 0], 0.5)
+    with pytest.raises(ValueError, match="size must be"):
+        ops.clip_boxes_to_image(good, (5,))
