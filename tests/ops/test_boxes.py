@@ -33,6 +33,16 @@ def random_boxes(n: int, seed: int = 0, scale: float = 100.0, dtype=np.float32) 
     return boxes.astype(dtype)
 
 
+def clustered_boxes(n: int, seed: int = 0, clusters: int = 15, dtype=np.float32) -> np.ndarray:
+    """``n`` boxes on an integer grid around a few centers: many overlaps, IoUs exactly 0.5."""
+    rng = np.random.default_rng(seed)
+    centers = rng.integers(0, 60, (clusters, 2))[rng.integers(0, clusters, n)]
+    xy = centers + rng.integers(-3, 4, (n, 2))
+    boxes = np.concatenate([xy, xy + rng.integers(1, 9, (n, 2))], axis=1)
+    boxes[::11, 2] = boxes[::11, 0]  # zero width
+    return boxes.astype(dtype)
+
+
 def random_scores(n: int, seed: int = 1, dtype=np.float32) -> np.ndarray:
     """Scores drawn from 10 levels: many ties."""
     return np.random.default_rng(seed).integers(0, 10, n).astype(dtype) / 10
@@ -40,6 +50,7 @@ def random_scores(n: int, seed: int = 1, dtype=np.float32) -> np.ndarray:
 
 CASES = {
     "random": lambda d: random_boxes(60, 0, dtype=d),
+    "clustered": lambda d: clustered_boxes(80, 2, dtype=d),
     "large-coordinates": lambda d: random_boxes(40, 3, scale=1e4, dtype=d),
     "one": lambda d: random_boxes(1, 4, dtype=d),
     "empty": lambda d: np.zeros((0, 4), d),
@@ -91,12 +102,12 @@ def test_nms_and_batched_nms_equal_torchvision(case, dtype, threshold):
         torch.tensor(b), torch.tensor(s), torch.tensor(idxs), threshold))
 
 
-@pytest.mark.parametrize("n", [0, 1, 300])
+@pytest.mark.parametrize("n", [0, 1, 400])
 def test_nms_kernel_every_backend_equals_reference_and_torchvision(backend, n):
     """The backend's own nms kernel (Numba loops, CuPy bitmask) against the readable one."""
     device = device_of(backend)
     for dtype in DTYPES:
-        b = random_boxes(n, 5, dtype=dtype)
+        b = clustered_boxes(n, 5, clusters=3, dtype=dtype)
         s = random_scores(n, 6, dtype=dtype)
         expected = torchvision.ops.nms(torch.tensor(b), torch.tensor(s), 0.5).numpy()
         ref = minicnn.backend.reference.nms(b, s, 0.5)
