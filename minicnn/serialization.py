@@ -157,12 +157,17 @@ def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
             from safetensors.numpy import load_file
 
             return dict(load_file(str(path)))
-        with zipfile.ZipFile(path) as zf:
-            arrays = {}
-            for name, info, _, _ in list(_npz_members(path, zf)):
-                with zf.open(info) as f:
-                    arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
-            return arrays
+        return _read_npz(path)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` file, each member's header checked before its data is read."""
+    with zipfile.ZipFile(path) as zf:
+        arrays = {}
+        for name, info, _, _ in list(_npz_members(path, zf)):
+            with zf.open(info) as f:
+                arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
+        return arrays
 
 
 def save_json(obj, path: str | os.PathLike) -> Path:
@@ -358,8 +363,7 @@ def _read_arrays_and_structure(path: Path) -> tuple[dict, str | None]:
     with open(path, "rb") as f:
         magic = f.read(4)
     if magic.startswith(b"PK"):  # a zip archive: .npz
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+        arrays = _read_npz(path)
         text = arrays.pop(_NPZ_OBJECT, None)
         return arrays, None if text is None else str(text)
     from safetensors import safe_open
