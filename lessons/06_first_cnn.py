@@ -154,9 +154,15 @@ class TorchLeNet(torch.nn.Module):
         return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
 
 
+torch.manual_seed(0)
 reference = TorchLeNet()
 model.load_state_dict({k: v.detach().numpy() for k, v in reference.state_dict().items()})
-images = np.stack([train_set[i][0] for i in range(8)])
+# The digits have large blank areas, so many 2×2 pooling windows hold exactly equal values.
+# On such a tie the max's gradient goes to whichever value rounding made largest, and two
+# libraries may round differently. A whisper of noise makes every window's maximum unique,
+# so the comparison checks the layers rather than the rounding.
+noise = np.random.default_rng(0).normal(0.0, 0.01, size=(8, 1, 32, 32)).astype(np.float32)
+images = np.stack([train_set[i][0] for i in range(8)]) + noise
 labels = np.array([train_set[i][1] for i in range(8)])
 loss = F.cross_entropy(model(minicnn.tensor(images)), minicnn.tensor(labels))
 loss.backward()
