@@ -130,7 +130,10 @@ def _match(ious: np.ndarray, gt_ignore: np.ndarray, gt_crowd: np.ndarray,
     taken = np.zeros((n_thr, n_gt), dtype=bool)
     thresholds = np.minimum(iou_thresholds, 1 - 1e-10)[:, None]  # (T, 1)
     rows = np.arange(n_thr)
-    for d in range(n_det):
+    if n_gt == 0:
+        return matched, matched_ignored
+    # a detection below every threshold with every object matches nothing: skip it
+    for d in np.flatnonzero(ious.max(axis=1) >= thresholds.min()):
         candidate = (~taken | gt_crowd[None, :]) & (ious[d][None, :] >= thresholds)  # (T, G)
         for ignored in (False, True):  # objects not ignored first
             pick = candidate & (gt_ignore[None, :] == ignored) & ~matched[:, d:d + 1]
