@@ -108,23 +108,29 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     with reading(path, "IDX file" + (" (gzip)" if path.suffix == ".gz" else "")):
         with opener(path, "rb") as f:
-            data = f.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise DataFileError(path, "not an IDX file (bad magic number)")
-    if data[2] not in IDX_DTYPES:
-        raise DataFileError(path, f"unknown IDX type code {data[2]:#x}")
-    dtype, ndim = np.dtype(IDX_DTYPES[data[2]]), data[3]
-    if len(data) < 4 + 4 * ndim:
-        raise DataFileError(path, f"truncated IDX header: {ndim} dimensions need "
-                                  f"{4 + 4 * ndim} bytes, the file has {len(data)}")
-    shape = tuple(int(n) for n in np.frombuffer(data, ">i4", count=ndim, offset=4))
-    if min(shape, default=0) < 0:
-        raise DataFileError(path, f"negative size in the IDX header's shape {shape}")
-    body = len(data) - 4 - 4 * ndim
-    if body != math.prod(shape) * dtype.itemsize:
+            # The header first: it says how many bytes the body has, so no more than that
+            # is ever read (a gzip bomb cannot make us decompress gigabytes).
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
+                raise DataFileError(path, "not an IDX file (bad magic number)")
+            if magic[2] not in IDX_DTYPES:
+                raise DataFileError(path, f"unknown IDX type code {magic[2]:#x}")
+            dtype, ndim = np.dtype(IDX_DTYPES[magic[2]]), magic[3]
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataFileError(path, f"truncated IDX header: {ndim} dimensions need "
+                                          f"{4 + 4 * ndim} bytes, the file has "
+                                          f"{4 + len(dims)}")
+            shape = tuple(int(n) for n in np.frombuffer(dims, ">i4", count=ndim))
+            if min(shape, default=0) < 0:
+                raise DataFileError(path, f"negative size in the IDX header's shape {shape}")
+            expected = math.prod(shape) * dtype.itemsize
+            data = f.read(expected + 1)  # one byte more tells a too-long file
+    if len(data) != expected:
+        held = f"{len(data)} bytes" if len(data) <= expected else "more bytes"
         raise DataFileError(path, f"header says shape {shape} ({math.prod(shape)} values of "
-                                  f"{dtype.itemsize} bytes), the file holds {body} bytes")
-    values = np.frombuffer(data, dtype, offset=4 + 4 * ndim)
+                                  f"{dtype.itemsize} bytes), the file holds {held}")
+    values = np.frombuffer(data, dtype)
     return values.reshape(shape).astype(dtype.newbyteorder("="))
 
 
