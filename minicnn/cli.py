@@ -41,7 +41,8 @@ class CLIError(Exception):
 # ---------------------------------------------------------------- data
 
 
-def load_data(name: str, data_dir: str | None, subset: int | None, image_size: int = 32):
+def load_data(name: str, data_dir: str | None, subset: int | None, image_size: int = 32,
+              task: str = "classify"):
     """``minicnn.data.load_data`` with the command's own words for a missing ``--data-dir``."""
     from minicnn.data import load_data as load_named
 
@@ -51,7 +52,10 @@ def load_data(name: str, data_dir: str | None, subset: int | None, image_size: i
         raise CLIError(f"--data-dir {data_dir}: no such directory")
     if subset is not None and subset < 1:
         raise CLIError(f"--subset must be at least 1, got {subset}")
-    return load_named(name, data_dir, subset, image_size)
+    try:
+        return load_named(name, data_dir, subset, image_size, task)
+    except ValueError as e:
+        raise CLIError(f"--data {name}: {str(e).removeprefix('load_data: ')}") from None
 
 
 def prepare_image(img: np.ndarray, invert: str, dark_background: bool) -> tuple[np.ndarray, bool]:

@@ -1,7 +1,7 @@
 """``minicnn.data``: datasets, transforms and the DataLoader. NumPy only (no autograd)."""
 
-from minicnn.data import transforms
-from minicnn.data.catalog import DATASET_NAMES, channel_stats, load_data
+from minicnn.data import joint_transforms, transforms
+from minicnn.data.catalog import DATASET_NAMES, DATASET_TASKS, channel_stats, load_data
 from minicnn.data.dataloader import DataLoader, default_collate
 from minicnn.data.dataset import Dataset, Subset, TensorDataset, TransformedDataset
 from minicnn.data.datasets import (
@@ -14,32 +14,59 @@ from minicnn.data.datasets import (
     read_cifar_bin,
     read_idx,
 )
-from minicnn.data.shapes import SHAPE_CLASSES, Shapes, make_scene, shapes
+from minicnn.data.detection import SceneDataset, check_target, detection_collate
+from minicnn.data.digit_scenes import (
+    DIGIT_SCENE_CLASSES,
+    DigitScenes,
+    digit_scenes,
+    make_digit_scene,
+)
+from minicnn.data.shapes import (
+    SHAPE_CLASSES,
+    SHAPE_KEYPOINT_FLIP,
+    Shapes,
+    ShapeScenes,
+    make_scene,
+    shape_scenes,
+    shapes,
+)
 
-DATASETS = {"digits": digits, "shapes": shapes}
+DATASETS = {"digits": digits, "shapes": shapes, "digit_scenes": digit_scenes}
 
 __all__ = [
     "DATASETS",
     "DATASET_NAMES",
+    "DATASET_TASKS",
+    "DIGIT_SCENE_CLASSES",
     "DataLoader",
     "Dataset",
+    "DigitScenes",
     "ImageDataset",
     "ImageFolder",
     "SHAPE_CLASSES",
+    "SHAPE_KEYPOINT_FLIP",
+    "SceneDataset",
+    "ShapeScenes",
     "Shapes",
     "Subset",
     "TensorDataset",
     "TransformedDataset",
     "channel_stats",
     "cifar",
+    "check_target",
     "default_collate",
+    "detection_collate",
+    "digit_scenes",
     "digits",
+    "joint_transforms",
     "load_data",
     "load_image",
+    "make_digit_scene",
     "make_scene",
     "mnist",
     "read_cifar_bin",
     "read_idx",
+    "shape_scenes",
     "shapes",
     "transforms",
 ]

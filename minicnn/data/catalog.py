@@ -3,6 +3,8 @@ for lessons and scripts too.
 
     train, test = load_data("digits")                       # built in
     train, test = load_data("cifar10", root="~/data/cifar-10-batches-bin", subset=1000)
+    train, test = load_data("digit_scenes")                 # detection: (image, target)
+    train, test = load_data("shapes", task="detect")
     mean, std = channel_stats(train)                        # one value per channel
     train = TransformedDataset(train, transforms.Normalize(mean, std))
 
@@ -18,35 +20,62 @@ import numpy as np
 
 from minicnn.data.dataset import Dataset, Subset
 from minicnn.data.datasets import ImageFolder, cifar, digits, mnist
-from minicnn.data.shapes import shapes
+from minicnn.data.digit_scenes import digit_scenes
+from minicnn.data.shapes import shape_scenes, shapes
 from minicnn.data.transforms import Resize
 
-__all__ = ["DATASET_NAMES", "DATASETS_NEEDING_ROOT", "channel_stats", "load_data"]
+__all__ = ["DATASET_NAMES", "DATASETS_NEEDING_ROOT", "DATASET_TASKS", "DEFAULT_IMAGE_SIZE",
+           "channel_stats", "load_data"]
 
-DATASET_NAMES = ("digits", "shapes", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
+DATASET_NAMES = (
+    "digits", "shapes", "digit_scenes", "mnist", "fashion-mnist", "cifar10", "cifar100", "folder"
+)
 # the datasets read from files you downloaded (``root``); the others are built in
 DATASETS_NEEDING_ROOT = ("mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
+# what each dataset's samples are for; the first task is the default. "classify": (image,
+# label); "detect": (image, target dict) as torchvision's detection datasets
+DATASET_TASKS = {name: ("classify",) for name in DATASET_NAMES}
+DATASET_TASKS.update(shapes=("classify", "detect"), digit_scenes=("detect",))
+# the image side when ``image_size`` is not given: classification 32, detection scenes 64
+DEFAULT_IMAGE_SIZE = {"classify": 32, "detect": 64}
 
 
 def load_data(
     name: str,
     root: str | os.PathLike | None = None,
     subset: int | None = None,
-    image_size: int = 32,
+    image_size: int | None = None,
+    task: str | None = None,
 ) -> tuple[Dataset, Dataset]:
     """The ``(train, test)`` datasets called ``name``, without transforms.
 
-    ``name`` is one of :data:`DATASET_NAMES`: ``digits`` and ``shapes`` are built in (resized
-    or drawn at ``image_size``); ``mnist``, ``fashion-mnist`` (the IDX files), ``cifar10``,
-    ``cifar100`` (the binary version) and ``folder`` (``root/train/<class>/*.png`` and
-    ``root/test/<class>/*.png``, resized to ``image_size``) read ``root``. ``subset`` keeps
-    the first ``subset`` images of each split. Samples are ``(image, label)``, image float32
-    ``(C, H, W)`` in [0, 1]; both datasets have ``classes``, the class names.
-    Raises ValueError for an unknown name or a missing ``root``, FileNotFoundError for a
-    ``root`` that is not a folder (or lacks the files).
+    ``name`` is one of :data:`DATASET_NAMES`: ``digits``, ``shapes`` and ``digit_scenes``
+    are built in (resized or drawn at ``image_size``); ``mnist``, ``fashion-mnist`` (the
+    IDX files), ``cifar10``, ``cifar100`` (the binary version) and ``folder``
+    (``root/train/<class>/*.png`` and ``root/test/<class>/*.png``, resized to
+    ``image_size``) read ``root``. ``subset`` keeps the first ``subset`` images of each split.
+
+    ``task`` (one of the dataset's :data:`DATASET_TASKS`; default its first) says what the
+    samples are: ``"classify"``: ``(image, label)``; ``"detect"``: ``(image, target)`` with
+    torchvision's target dict (``boxes``, ``labels`` 1..C, ``masks``...; see
+    :mod:`minicnn.data.detection`) -- ``digit_scenes`` and ``shapes`` scenes. Images are
+    float32 ``(C, H, W)`` in [0, 1], ``image_size`` on a side (default: 32 for
+    classification, 64 for detection); both datasets have ``classes``, the class names
+    (for detection starting with ``"__background__"``).
+    Raises ValueError for an unknown name, a task the dataset has not or a missing
+    ``root``, FileNotFoundError for a ``root`` that is not a folder (or lacks the files).
     """
     if name not in DATASET_NAMES:
         raise ValueError(f"load_data: unknown dataset {name!r}; expected one of {DATASET_NAMES}")
+    tasks = DATASET_TASKS[name]
+    task = tasks[0] if task is None else task
+    if task not in tasks:
+        others = [n for n, t in DATASET_TASKS.items() if task in t]
+        raise ValueError(f"load_data: dataset {name!r} is for {' or '.join(tasks)}, not "
+                         f"{task!r}" + (f" (data for {task!r}: {', '.join(others)})"
+                                        if others else ""))
+    if image_size is None:
+        image_size = DEFAULT_IMAGE_SIZE[task]
     if subset is not None and subset < 1:
         raise ValueError(f"load_data: subset must be at least 1 (or None for all), got {subset}")
     if name in DATASETS_NEEDING_ROOT:
@@ -59,8 +88,12 @@ def load_data(
         root = Path(root).expanduser()
     if name == "digits":
         train, test = digits(True, size=image_size), digits(False, size=image_size)
+    elif name == "shapes" and task == "detect":
+        train, test = shape_scenes(True, size=image_size), shape_scenes(False, size=image_size)
     elif name == "shapes":
         train, test = shapes(True, size=image_size), shapes(False, size=image_size)
+    elif name == "digit_scenes":
+        train, test = digit_scenes(True, size=image_size), digit_scenes(False, size=image_size)
     elif name in ("mnist", "fashion-mnist"):
         fashion = name == "fashion-mnist"
         train, test = mnist(root, True, fashion), mnist(root, False, fashion)

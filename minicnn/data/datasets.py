@@ -11,6 +11,7 @@ Every dataset yields ``(image, label)`` with ``image`` float32 ``(C, H, W)`` in 
 
 from __future__ import annotations
 
+import functools
 import gzip
 import math
 import os
@@ -48,24 +49,44 @@ class ImageDataset(TensorDataset):
 DIGITS_TEST_SIZE = 360  # 20% of 1,797, a fixed split (seed 0)
 
 
-def digits(train: bool = True, size: int = 32, transform: Callable | None = None) -> ImageDataset:
-    """scikit-learn's handwritten digits, resized to ``size``×``size``, one channel.
-
-    The split is fixed: a permutation with seed 0, the last 360 images are the test set
-    (1,437 train / 360 test). Needs scikit-learn (``pip install "minicnn[data]"``).
-    """
+@functools.lru_cache(maxsize=1)
+def sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1,797 handwritten digits, read once: float32 ``(1797, 8, 8)`` in [0, 1]
+    and their int64 classes ``(1797,)`` (read-only arrays, shared by every caller)."""
     try:
         from sklearn.datasets import load_digits
     except ImportError as e:
         raise RuntimeError('digits needs scikit-learn: pip install "minicnn[data]"') from e
     raw = load_digits()
-    images = raw.images.astype(np.float32)[:, None] / 16.0  # (1797, 1, 8, 8) in [0, 1]
+    images = (raw.images / 16.0).astype(np.float32)
+    targets = raw.target.astype(np.int64)
+    images.setflags(write=False)
+    targets.setflags(write=False)
+    return images, targets
+
+
+def digits_split(train: bool) -> np.ndarray:
+    """The indices of scikit-learn's digits (its sample numbers) in the train or test split:
+    a permutation with seed 0, the last 360 are the test set. ``digits`` and
+    ``digit_scenes`` share it, so no test image or scene uses a training scan."""
+    order = np.random.default_rng(0).permutation(len(sklearn_digits()[0]))
+    return order[:-DIGITS_TEST_SIZE] if train else order[-DIGITS_TEST_SIZE:]
+
+
+def digits(train: bool = True, size: int = 32, transform: Callable | None = None) -> ImageDataset:
+    """scikit-learn's handwritten digits, resized to ``size``×``size``, one channel.
+
+    The split is fixed (:func:`digits_split`): a permutation with seed 0, the last 360
+    images are the test set (1,437 train / 360 test). Needs scikit-learn
+    (``pip install "minicnn[data]"``).
+    """
+    all_images, targets = sklearn_digits()
+    images = all_images[:, None]  # (1797, 1, 8, 8) in [0, 1]
     if size != 8:
         images = np.stack([resize(img, (size, size)) for img in images])
-    order = np.random.default_rng(0).permutation(len(images))
-    idx = order[:-DIGITS_TEST_SIZE] if train else order[-DIGITS_TEST_SIZE:]
+    idx = digits_split(train)
     return ImageDataset(
-        np.clip(images[idx], 0, 1), raw.target[idx], [str(i) for i in range(10)], transform
+        np.clip(images[idx], 0, 1), targets[idx], [str(i) for i in range(10)], transform
     )
 
 
@@ -87,23 +108,29 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     with reading(path, "IDX file" + (" (gzip)" if path.suffix == ".gz" else "")):
         with opener(path, "rb") as f:
-            data = f.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
-        raise DataFileError(path, "not an IDX file (bad magic number)")
-    if data[2] not in IDX_DTYPES:
-        raise DataFileError(path, f"unknown IDX type code {data[2]:#x}")
-    dtype, ndim = np.dtype(IDX_DTYPES[data[2]]), data[3]
-    if len(data) < 4 + 4 * ndim:
-        raise DataFileError(path, f"truncated IDX header: {ndim} dimensions need "
-                                  f"{4 + 4 * ndim} bytes, the file has {len(data)}")
-    shape = tuple(int(n) for n in np.frombuffer(data, ">i4", count=ndim, offset=4))
-    if min(shape, default=0) < 0:
-        raise DataFileError(path, f"negative size in the IDX header's shape {shape}")
-    body = len(data) - 4 - 4 * ndim
-    if body != math.prod(shape) * dtype.itemsize:
+            # The header first: it says how many bytes the body has, so no more than that
+            # is ever read (a gzip bomb cannot make us decompress gigabytes).
+            magic = f.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
+                raise DataFileError(path, "not an IDX file (bad magic number)")
+            if magic[2] not in IDX_DTYPES:
+                raise DataFileError(path, f"unknown IDX type code {magic[2]:#x}")
+            dtype, ndim = np.dtype(IDX_DTYPES[magic[2]]), magic[3]
+            dims = f.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataFileError(path, f"truncated IDX header: {ndim} dimensions need "
+                                          f"{4 + 4 * ndim} bytes, the file has "
+                                          f"{4 + len(dims)}")
+            shape = tuple(int(n) for n in np.frombuffer(dims, ">i4", count=ndim))
+            if min(shape, default=0) < 0:
+                raise DataFileError(path, f"negative size in the IDX header's shape {shape}")
+            expected = math.prod(shape) * dtype.itemsize
+            data = f.read(expected + 1)  # one byte more tells a too-long file
+    if len(data) != expected:
+        held = f"{len(data)} bytes" if len(data) <= expected else "more bytes"
         raise DataFileError(path, f"header says shape {shape} ({math.prod(shape)} values of "
-                                  f"{dtype.itemsize} bytes), the file holds {body} bytes")
-    values = np.frombuffer(data, dtype, offset=4 + 4 * ndim)
+                                  f"{dtype.itemsize} bytes), the file holds {held}")
+    values = np.frombuffer(data, dtype)
     return values.reshape(shape).astype(dtype.newbyteorder("="))
 
 

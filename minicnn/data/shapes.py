@@ -11,8 +11,9 @@ reproducible without storing it. One scene gives everything the course needs:
   and left extreme points of the object's visible mask
 
 :func:`shapes` makes the classification dataset (one object per scene, label = its
-class); :func:`make_scene` makes one scene with any number of objects for detection and
-segmentation.
+class); :func:`make_scene` makes one scene with any number of objects, and
+:func:`shape_scenes` the detection dataset of such scenes (torchvision's targets, labels
+1..4 after ``"__background__"``).
 """
 
 from __future__ import annotations
@@ -21,26 +22,14 @@ from collections.abc import Callable
 
 import numpy as np
 
+from minicnn.data.canvas import boxes_from_masks, bright_colour, textured_background
 from minicnn.data.dataset import Dataset
+from minicnn.data.detection import BACKGROUND, SceneDataset
 
 SHAPE_CLASSES = ["circle", "square", "triangle", "cross"]
-
-
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Smooth noise plus faint stripes in two random colours: ``(3, size, size)``."""
-    coarse = rng.random((4, 4))
-    ys = np.linspace(0, 3, size)
-    # bilinear upsampling of the 4x4 noise, separable
-    i0 = np.minimum(ys.astype(int), 2)
-    f = ys - i0
-    rows = coarse[i0] * (1 - f)[:, None] + coarse[i0 + 1] * f[:, None]
-    noise = rows[:, i0] * (1 - f)[None, :] + rows[:, i0 + 1] * f[None, :]
-    angle = rng.uniform(0, np.pi)
-    yy, xx = np.mgrid[0:size, 0:size]
-    stripes = 0.5 + 0.5 * np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * rng.uniform(0.3, 1.2))
-    t = 0.7 * noise + 0.3 * stripes
-    c0, c1 = rng.uniform(0.0, 0.6, 3), rng.uniform(0.0, 0.6, 3)
-    return (c0[:, None, None] * (1 - t) + c1[:, None, None] * t).astype(np.float32)
+# the keypoints in a horizontally flipped scene: the centre, top and bottom stay, the right
+# and left extreme points swap (joint_transforms.RandomHorizontalFlip's keypoint_flip)
+SHAPE_KEYPOINT_FLIP = [0, 1, 4, 3, 2]
 
 
 def _shape_mask(kind: int, cx: float, cy: float, r: float, angle: float, size: int) -> np.ndarray:
@@ -87,7 +76,7 @@ def make_scene(
     if size < 16:
         raise ValueError(f"make_scene: size must be at least 16 pixels, got {size}")
     rng = np.random.default_rng(seed)
-    image = _background(rng, size)
+    image = textured_background(rng, size)
     owner = np.full((size, size), -1)
     kinds = []
     for k in range(num_objects):
@@ -95,8 +84,7 @@ def make_scene(
         r = rng.uniform(0.22, 0.38) * size / (1 + 0.35 * (num_objects - 1))
         cx, cy = rng.uniform(r, size - r, 2)
         mask = _shape_mask(kind, cx, cy, r, rng.uniform(0, 2 * np.pi), size)
-        colour = rng.uniform(0.45, 1.0, 3) * (rng.random(3) < 0.7)
-        colour[rng.integers(3)] = rng.uniform(0.75, 1.0)  # at least one bright channel
+        colour = bright_colour(rng)
         shade = 1 - 0.25 * (np.mgrid[0:size, 0:size][0] / size)  # a little shading
         image[:, mask] = (colour[:, None] * shade[mask][None]).astype(np.float32)
         owner[mask] = k
@@ -108,13 +96,7 @@ def make_scene(
     )
     visible = [k for k in range(num_objects) if masks[k].any()]
     masks = masks[visible]
-    boxes = np.array(
-        [
-            [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
-            for ys, xs in (np.nonzero(m) for m in masks)
-        ],
-        dtype=np.float32,
-    ).reshape(-1, 4)
+    boxes = boxes_from_masks(masks)
     return {
         "image": np.clip(image, 0, 1),
         "labels": np.asarray([kinds[k] for k in visible], dtype=np.int64),
@@ -182,3 +164,46 @@ def shapes(
     if n is None:
         n = 2000 if train else 500
     return Shapes(n=n, size=size, seed=0 if train else 1, transform=transform)
+
+
+class ShapeScenes(SceneDataset):
+    """``n`` scenes of 1 to ``max_objects`` shapes for detection; scene ``i`` is
+    :func:`make_scene` drawn from the seed ``(seed, i)``. ``dataset[i]`` is ``(image (3, size,
+    size), target)``: torchvision's detection target (:mod:`minicnn.data.detection`) with
+    labels 1..4 (``classes = ["__background__", *SHAPE_CLASSES]``), ``masks`` and
+    ``keypoints`` ``(K, 5, 3)`` (the centre, top, right, bottom, left extreme points,
+    visibility 1)."""
+
+    def __init__(
+        self,
+        n: int = 1000,
+        size: int = 64,
+        seed: int = 0,
+        max_objects: int = 4,
+        transforms: Callable | None = None,
+    ):
+        super().__init__(n, size, seed, transforms)
+        if max_objects < 1:
+            raise ValueError(f"ShapeScenes: max_objects must be at least 1, got {max_objects}")
+        self.max_objects = max_objects
+        self.classes = [BACKGROUND, *SHAPE_CLASSES]
+
+    def scene(self, index: int) -> dict:
+        index = self._check_index(index)
+        count = int(np.random.default_rng((self.seed, index, 1)).integers(1, self.max_objects + 1))
+        return make_scene((self.seed, index), self.size, count)
+
+
+def shape_scenes(
+    train: bool = True,
+    n: int | None = None,
+    size: int = 64,
+    max_objects: int = 4,
+    transforms: Callable | None = None,
+) -> ShapeScenes:
+    """The detection split of ``shapes``: 2,000 train scenes (seed 2) or 400 test scenes
+    (seed 3); the seeds differ from the classification split's (0 and 1)."""
+    if n is None:
+        n = 2000 if train else 400
+    return ShapeScenes(n, size, seed=2 if train else 3, max_objects=max_objects,
+                       transforms=transforms)

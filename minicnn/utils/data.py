@@ -30,11 +30,12 @@ from minicnn.autograd.tensor import Tensor
 from minicnn.backend import to_device
 from minicnn.data import dataloader as _numpy_loader
 from minicnn.data import dataset as _numpy_dataset
+from minicnn.data import detection as _detection
 from minicnn.data.dataset import Dataset, Subset
 
 __all__ = [
-    "DataLoader", "Dataset", "Subset", "TensorDataset", "default_collate", "random_split",
-    "to_tensors",
+    "DataLoader", "Dataset", "Subset", "TensorDataset", "default_collate", "detection_collate",
+    "random_split", "to_tensors",
 ]
 
 
@@ -57,6 +58,21 @@ def default_collate(samples: list):
     tuples stay tuples, dicts stay dicts (collated per key).
     """
     return to_tensors(_numpy_loader.default_collate(samples))
+
+
+def detection_collate(samples: list) -> tuple[Tensor, list[dict]]:
+    """Batch detection samples ``[(image (3, H, W), target dict), ...]`` into ``(images,
+    targets)``: ``images`` a Tensor ``(N, 3, H, W)``, ``targets`` a list of ``N`` dicts whose
+    arrays are Tensors (``boxes`` ``(K, 4)`` float32, ``labels`` ``(K,)`` int64, ...), as
+    torchvision's detection references batch them; see
+    :func:`minicnn.data.detection.detection_collate` for the checks.
+
+        loader = DataLoader(digit_scenes(), batch_size=16, shuffle=True,
+                            collate_fn=detection_collate)
+        for images, targets in loader:
+            losses = model(images, targets)        # a dict of loss Tensors
+    """
+    return to_tensors(_detection.detection_collate(samples))
 
 
 class DataLoader(_numpy_loader.DataLoader):

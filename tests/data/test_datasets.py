@@ -220,6 +220,28 @@ def test_idx_errors_name_the_file(tmp_path):
         data.read_idx(gz)
 
 
+def test_idx_gzip_bomb_is_refused_without_decompressing_it(tmp_path, monkeypatch):
+    """A 10-byte label file followed by 1 GiB of zeros compresses to about 1 MiB. The
+    reader stops one byte past the header's size: it never holds the gigabyte."""
+    import tracemalloc
+
+    from minicnn.errors import DataFileError
+
+    gz = tmp_path / "train-labels-idx1-ubyte.gz"
+    with gzip.open(gz, "wb", compresslevel=1) as f:
+        f.write(bytes([0, 0, 0x08, 1]) + struct.pack(">i", 10) + bytes(10))
+        block = bytes(1 << 24)
+        for _ in range(64):  # 1 GiB of zeros after the declared body
+            f.write(block)
+    assert gz.stat().st_size < 8 << 20
+    tracemalloc.start()
+    with pytest.raises(DataFileError, match=r"header says shape \(10,\).*holds more bytes"):
+        data.read_idx(gz)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 << 20, f"peak {peak / 2**20:.1f} MiB while refusing the bomb"
+
+
 def test_image_folder_refuses_a_non_image_when_built(tmp_path):
     """Not an image: the error comes when the dataset is built, before any training."""
     from minicnn.errors import DataFileError

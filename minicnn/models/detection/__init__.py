@@ -1,17 +1,25 @@
-"""``minicnn.models.detection``: the detectors, in torchvision's files and names.
+"""``minicnn.models.detection``: detection models with torchvision's calling convention.
 
-Train mode: ``model(images, targets)`` -> a dict of loss Tensors; eval mode:
-``model(images)`` -> one ``{"boxes", "scores", "labels"}`` dict per image.
+In train mode ``model(images, targets)`` returns a dict of named loss Tensors; in eval
+mode ``model(images)`` returns one dict per image with ``boxes`` ``(x1, y1, x2, y2)``,
+``scores`` and ``labels``.
 """
 
-# SSD (ssd.py, ssdlite.py) and its parts (_utils.py, anchor_utils.py, transform.py)
-from minicnn.models.detection._utils import BoxCoder, Matcher, SSDMatcher
-from minicnn.models.detection.anchor_utils import DefaultBoxGenerator
-from minicnn.models.detection.image_list import ImageList
-from minicnn.models.detection.ssd import SSD, SSDHead, ssd300_vgg16
-from minicnn.models.detection.ssdlite import SSDLiteHead, ssdlite320_mobilenet_v3_large
-from minicnn.models.detection.transform import GeneralizedRCNNTransform
+from minicnn.models.detection.yolo import YoloV1, yolo_v1, yolo_v1_small
 
-__all__ = ["BoxCoder", "DefaultBoxGenerator", "GeneralizedRCNNTransform", "ImageList",
-           "Matcher", "SSD", "SSDHead", "SSDLiteHead", "SSDMatcher", "ssd300_vgg16",
-           "ssdlite320_mobilenet_v3_large"]
+__all__ = ["YoloV1", "yolo_v1", "yolo_v1_small"]
+
+# SSD (ssd.py, ssdlite.py) and its parts (_utils.py, anchor_utils.py, transform.py)
+from minicnn.models.detection._utils import BoxCoder, Matcher, SSDMatcher  # noqa: E402
+from minicnn.models.detection.anchor_utils import DefaultBoxGenerator  # noqa: E402
+from minicnn.models.detection.image_list import ImageList  # noqa: E402
+from minicnn.models.detection.ssd import SSD, SSDHead, ssd300_vgg16  # noqa: E402
+from minicnn.models.detection.ssdlite import (  # noqa: E402
+    SSDLiteHead,
+    ssdlite320_mobilenet_v3_large,
+)
+from minicnn.models.detection.transform import GeneralizedRCNNTransform  # noqa: E402
+
+__all__ += ["BoxCoder", "DefaultBoxGenerator", "GeneralizedRCNNTransform", "ImageList",
+            "Matcher", "SSD", "SSDHead", "SSDLiteHead", "SSDMatcher", "ssd300_vgg16",
+            "ssdlite320_mobilenet_v3_large"]
