@@ -169,3 +169,103 @@ def test_unet_bad_arguments():
         UNet(padding="full")
     with pytest.raises(ValueError, match="depth must be a positive integer, got 0"):
         unet(depth=0)
+
+
+# ---------------------------------------------------------------- FCN-ResNet50
+
+
+def _sample_photo(name: str, width: int, height: int) -> np.ndarray:
+    """One of scikit-learn's sample photos, resized and normalised as torchvision's
+    segmentation presets do: ``(1, 3, height, width)`` float32."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    img = Image.fromarray(load_sample_image(name)).resize((width, height), Image.BILINEAR)
+    x = np.asarray(img, np.float32) / 255
+    x = (x - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    return x.astype(np.float32).transpose(2, 0, 1)[None].copy()
+
+
+def _torch_fcn(**kwargs):
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.segmentation.fcn_resnet50(weights=None, weights_backbone=None,
+                                                        **kwargs)
+
+
+def _fcn_outputs_agree(tv, model, x: np.ndarray) -> dict:
+    """eval outputs: minicnn float32 against torch float64, as accurate as torch float32."""
+    tv.eval()
+    model.eval()
+    with torch.no_grad():
+        expected32 = tv(torch.from_numpy(x))
+        expected = tv.double()(torch.from_numpy(x).double())
+    with minicnn.no_grad():
+        actual = model(minicnn.tensor(x))
+    assert list(actual) == list(expected)
+    errs = {}
+    for key in expected:
+        assert actual[key].shape == tuple(expected[key].shape) == (x.shape[0], 21, *x.shape[2:])
+        torch_err = _rel_err(expected32[key].numpy(), expected[key].numpy())
+        errs[key] = _rel_err(actual[key].numpy(), expected[key].numpy())
+        assert errs[key] <= max(1e-4, 3 * torch_err), (key, errs[key], torch_err)
+    return errs
+
+
+def test_fcn_resnet50_matches_torchvision(tmp_path):
+    """Keys, parameter count (torchvision's published 35,322,218), weights loaded through
+    ``weights=``, eval outputs on a real photo (scikit-learn's china.jpg at 40x32)."""
+    from minicnn.models import export_torchvision
+    from minicnn.models.segmentation import fcn_resnet50
+    from tests.models.harness import key_shapes, published, randomize_batchnorm_
+
+    tv = _torch_fcn(aux_loss=True)
+    randomize_batchnorm_(tv, (3, 32, 32))
+    path = export_torchvision("fcn_resnet50", tmp_path / "fcn.safetensors", model=tv)
+    model = fcn_resnet50(weights=path)  # aux_loss defaults to True with weights
+    assert key_shapes(model.state_dict()) == key_shapes(tv.state_dict())
+    assert count_params(model) == count_params(tv) == published("fcn_resnet50")["num_params"]
+    assert count_params(model) == 35_322_218
+    _fcn_outputs_agree(tv, model, _sample_photo("china.jpg", 40, 32))
+
+
+@pytest.mark.slow
+def test_fcn_resnet50_variants_and_larger_photos(tmp_path):
+    """No auxiliary head (the default), other class counts, the backbone's weights from a
+    resnet50 file, and both sample photos at 96x72 and 75x61 (odd sizes)."""
+    import torchvision
+
+    from minicnn.models import export_torchvision, load_weights
+    from minicnn.models.segmentation import fcn_resnet50
+    from tests.models.harness import key_shapes, randomize_batchnorm_
+
+    model = fcn_resnet50(num_classes=5)
+    assert model.aux_classifier is None
+    assert key_shapes(model.state_dict()) == key_shapes(_torch_fcn(num_classes=5).state_dict())
+
+    torch.manual_seed(1)
+    backbone = torchvision.models.resnet50()
+    path = export_torchvision("resnet50", tmp_path / "r50.safetensors", model=backbone)
+    model = fcn_resnet50(weights_backbone=path)
+    for key, value in model.backbone.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), backbone.state_dict()[key].numpy())
+
+    tv = _torch_fcn(aux_loss=True)
+    randomize_batchnorm_(tv, (3, 32, 32), seed=3)
+    path = export_torchvision("fcn_resnet50", tmp_path / "fcn.safetensors", model=tv)
+    model = fcn_resnet50(aux_loss=True)
+    load_weights(model, path)
+    x = np.concatenate([_sample_photo("china.jpg", 96, 72), _sample_photo("flower.jpg", 96, 72)])
+    _fcn_outputs_agree(tv, model, x)
+    _fcn_outputs_agree(tv.float(), model.float(), _sample_photo("flower.jpg", 75, 61))
+
+
+def test_fcn_resnet50_bad_input():
+    from minicnn.models.segmentation import fcn_resnet50
+
+    model = fcn_resnet50(num_classes=2)
+    with pytest.raises(ValueError, match=r"fcn_resnet50 expects input \(N, 3, H, W\)"):
+        model(minicnn.zeros(1, 1, 32, 32))
+    with pytest.raises(TypeError, match="unexpected arguments"):
+        fcn_resnet50(pretrained=True)
