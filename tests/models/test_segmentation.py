@@ -269,3 +269,158 @@ def test_fcn_resnet50_bad_input():
         model(minicnn.zeros(1, 1, 32, 32))
     with pytest.raises(TypeError, match="unexpected arguments"):
         fcn_resnet50(pretrained=True)
+
+
+# ---------------------------------------------------------------- DeconvNet
+
+
+class _TorchDeconvNet(torch.nn.Module):
+    """DeconvNet in PyTorch for a VGG-style ``cfg`` (Noh et al. 2015, Table 1 mirrored), with
+    minicnn's attribute names: the reference for the switches and the unpooling."""
+
+    def __init__(self, cfg, num_classes, in_channels, fc_channels):
+        super().__init__()
+        layers, stages, stage, cin = [], [], [], in_channels
+        for v in cfg:
+            if v == "M":
+                layers.append(torch.nn.MaxPool2d(2, 2, return_indices=True))
+                stages.append(stage)
+                stage = []
+            else:
+                layers += [torch.nn.Conv2d(cin, v, 3, padding=1), torch.nn.ReLU()]
+                stage.append((cin, v))
+                cin = v
+
+        def cbr(conv, c):
+            return torch.nn.Sequential(conv, torch.nn.BatchNorm2d(c), torch.nn.ReLU())
+
+        self.features = torch.nn.Sequential(*layers)
+        self.fc6 = cbr(torch.nn.Conv2d(cin, fc_channels, 7), fc_channels)
+        self.fc7 = cbr(torch.nn.Conv2d(fc_channels, fc_channels, 1), fc_channels)
+        self.deconv_fc6 = cbr(torch.nn.ConvTranspose2d(fc_channels, cin, 7), cin)
+        self.unpool = torch.nn.MaxUnpool2d(2, 2)
+        self.decoder = torch.nn.ModuleList()
+        for i in reversed(range(len(stages))):
+            mods = []
+            for j, (a, b) in enumerate(reversed(stages[i])):
+                out = b if i == 0 and j == len(stages[i]) - 1 else a
+                mods += list(cbr(torch.nn.ConvTranspose2d(b, out, 3, padding=1), out))
+            self.decoder.append(torch.nn.Sequential(*mods))
+        self.classifier = torch.nn.Conv2d(stages[0][-1][1], num_classes, 1)
+
+    def forward(self, x):
+        switches, sizes = [], []
+        for m in self.features:
+            if isinstance(m, torch.nn.MaxPool2d):
+                sizes.append(x.shape[-2:])
+                x, idx = m(x)
+                switches.append(idx)
+            else:
+                x = m(x)
+        x = self.deconv_fc6(self.fc7(self.fc6(x)))
+        for stage, idx, size in zip(self.decoder, reversed(switches), reversed(sizes)):
+            x = stage(self.unpool(x, idx, output_size=size))
+        return self.classifier(x)
+
+
+SMALL_CFG = [4, "M", 6, 6, "M"]
+
+
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_deconvnet_switches_route_like_pytorch(train):
+    """A two-stage DeconvNet and its PyTorch twin with the same weights: outputs and the
+    gradients of the input (through both unpoolings, which scatter by the switches) agree;
+    an odd width (29) exercises the unpooling's output_size."""
+    from minicnn.models.segmentation import DeconvNet
+
+    minicnn.manual_seed(0)
+    model = DeconvNet(SMALL_CFG, num_classes=3, fc_channels=8)
+    reference = _TorchDeconvNet(SMALL_CFG, 3, 3, 8)
+    _copy_to_torch(model, reference)
+    model.train(train)
+    reference.train(train)
+    # distinct values, so no pooling window has a tie whose switch would be ambiguous
+    x = np.random.default_rng(0).permutation(2 * 3 * 28 * 29).reshape(2, 3, 28, 29) / 500.0
+    errs = _compare_forward_backward(model, reference, x)
+    assert model(minicnn.tensor(x)).shape == (2, 3, 28, 29)
+    assert errs["grad"] <= 1e-10
+
+
+def test_load_vgg16_weights_gives_vgg16_features(tmp_path):
+    """torchvision's vgg16 weights (a state dict, and a file) -> the encoder computes
+    torchvision's ``vgg16().features`` (float32, 1e-5 relative)."""
+    import torchvision
+
+    from minicnn.models.segmentation import DeconvNet, load_vgg16_weights
+    from minicnn.serialization import save_arrays
+
+    torch.manual_seed(0)
+    # torchvision's vgg16().features (the 120M-parameter classifier is not needed)
+    vgg = torch.nn.Module()
+    vgg.features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"]).eval()
+    for m in vgg.features:
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            torch.nn.init.normal_(m.bias, 0, 0.1)
+    model = DeconvNet(fc_channels=4)  # VGG-16's encoder; small fc6/fc7 keep the test quick
+    x = _sample_photo("china.jpg", 40, 32)
+    with torch.no_grad():
+        expected = vgg.features(torch.from_numpy(x)).numpy()
+    load_vgg16_weights(model, vgg.state_dict())
+    with minicnn.no_grad():
+        actual = model.forward_features(minicnn.tensor(x))[0].numpy()
+    assert actual.shape == expected.shape == (1, 512, 1, 1)
+    assert _rel_err(actual, expected) <= 1e-5
+    features = {k: v.numpy() for k, v in vgg.state_dict().items() if k.startswith("features.")}
+    save_arrays(features, tmp_path / "vgg16_features.safetensors")
+    for p in model.features.parameters():
+        p.data.array[...] = 0
+    assert load_vgg16_weights(model, tmp_path / "vgg16_features.safetensors") is model
+    for key, value in model.features.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), features[f"features.{key}"])
+
+    with pytest.raises(ValueError, match=r"missing key 'features.28.weight'"):
+        load_vgg16_weights(model, {k: v for k, v in features.items() if "28" not in k})
+    bad = dict(features, **{"features.0.weight": np.zeros((64, 1, 3, 3), np.float32)})
+    with pytest.raises(ValueError, match=r"features.0.weight: .*\(64, 1, 3, 3\).*\(64, 3, 3, 3\)"):
+        load_vgg16_weights(model, bad)
+
+
+def test_deconvnet_too_small_input():
+    from minicnn.models.segmentation import DeconvNet, deconvnet
+
+    model = DeconvNet(SMALL_CFG, fc_channels=4)
+    with pytest.raises(ValueError, match=r"deconvnet expects input \(N, 3, H, W\) with H, W >= "
+                                         r"28, got \(1, 3, 27, 40\)"):
+        model(minicnn.zeros(1, 3, 27, 40))
+    assert deconvnet.__name__ == "deconvnet" and DeconvNet(fc_channels=4).min_input_size == 224
+
+
+def _deconvnet_params_from_table1(num_classes: int = 21) -> int:
+    """Noh et al. 2015, Table 1, layer by layer: weights + biases, and BN's two per channel
+    after fc6, fc7 and every deconvolution."""
+    vgg16_convs = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256),
+                   (256, 256), (256, 512), (512, 512), (512, 512), (512, 512), (512, 512),
+                   (512, 512)]
+    total = sum(_conv(a, b) for a, b in vgg16_convs)
+    total += _conv(512, 4096, k=7) + 2 * 4096  # fc6 + BN
+    total += _conv(4096, 4096, k=1) + 2 * 4096  # fc7 + BN
+    total += _conv(4096, 512, k=7) + 2 * 512  # deconv-fc6 + BN
+    deconvs = [(512, 512)] * 3 + [(512, 512), (512, 512), (512, 256)] \
+        + [(256, 256), (256, 256), (256, 128)] + [(128, 128), (128, 64)] + [(64, 64), (64, 64)]
+    total += sum(_conv(a, b) + 2 * b for a, b in deconvs)
+    return total + _conv(64, num_classes, k=1)  # the output layer
+
+
+@pytest.mark.slow
+def test_deconvnet_paper_parameter_count_and_size():
+    from minicnn.models.segmentation import deconvnet
+
+    expected = _deconvnet_params_from_table1()
+    assert expected == 251_797_205
+    assert round(expected / 1e6) == 252  # SegNet (Badrinarayanan et al. 2017): 252M
+    assert count_params(deconvnet()) == expected
+    model = deconvnet(fc_channels=32).eval()  # the geometry of Table 1, narrow fc layers
+    with minicnn.no_grad():
+        for size in ((224, 224), (230, 250)):
+            assert model(minicnn.randn(1, 3, *size)).shape == (1, 21, *size)
