@@ -424,3 +424,103 @@ def test_deconvnet_paper_parameter_count_and_size():
     with minicnn.no_grad():
         for size in ((224, 224), (230, 250)):
             assert model(minicnn.randn(1, 3, *size)).shape == (1, 21, *size)
+
+
+# ---------------------------------------------------------------- ResU-Net
+
+
+def test_resunet_parameter_count_from_table1():
+    """Zhang et al. 2018, Table I: 15 convolutions (7,782,913 parameters: the paper's "7.8
+    million"); plus what the table leaves out: a 1x1 projection + BN on every shortcut that
+    changes the shape, and the units' BatchNorms."""
+    from minicnn.models.segmentation import resunet
+
+    table = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 256), (256, 256), (256, 512),
+             (512, 512), (512 + 256, 256), (256, 256), (256 + 128, 128), (128, 128),
+             (128 + 64, 64), (64, 64)]
+    convs = sum(_conv(a, b) for a, b in table) + _conv(64, 1, k=1)
+    assert convs == 7_782_913
+    units = table[::2]  # (in, out) of the 7 units
+    projections = sum(_conv(a, b, k=1) + 2 * b for a, b in units)  # all change the shape
+    bns = sum(2 * b for _, b in units)  # bn2 of every unit
+    bns += sum(2 * a for a, _ in units[1:])  # bn1 of every unit but the first
+    model = resunet()
+    table_names = [n for n, _ in model.named_parameters()
+                   if ".conv" in n or n.startswith("classifier")]
+    assert sum(int(np.prod(dict(model.named_parameters())[n].shape)) for n in table_names) \
+        == convs
+    assert count_params(model) == convs + projections + bns == 8_223_809
+
+
+class _TorchUnit(torch.nn.Module):
+    def __init__(self, cin, cout, stride=1, first=False):
+        super().__init__()
+        self.bn1 = None if first else torch.nn.BatchNorm2d(cin)
+        self.conv1 = torch.nn.Conv2d(cin, cout, 3, stride, 1)
+        self.bn2 = torch.nn.BatchNorm2d(cout)
+        self.conv2 = torch.nn.Conv2d(cout, cout, 3, 1, 1)
+        self.shortcut = torch.nn.Identity() if cin == cout and stride == 1 else \
+            torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1, stride), torch.nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        out = x if self.bn1 is None else torch.relu(self.bn1(x))
+        return self.conv2(torch.relu(self.bn2(self.conv1(out)))) + self.shortcut(x)
+
+
+class _TorchResUNet(torch.nn.Module):
+    def __init__(self, cin, classes, width, depth, downsample):
+        super().__init__()
+        self.interp = downsample == "interpolate"
+        s = 1 if self.interp else 2
+        w = [width * 2 ** i for i in range(depth + 1)]
+        self.encoder = torch.nn.ModuleList([_TorchUnit(cin, w[0], first=True)] + [
+            _TorchUnit(w[i - 1], w[i], s) for i in range(1, depth)])
+        self.bridge = _TorchUnit(w[-2], w[-1], s)
+        self.decoder = torch.nn.ModuleList(_TorchUnit(w[i + 1] + w[i], w[i])
+                                           for i in reversed(range(depth)))
+        self.classifier = torch.nn.Conv2d(w[0], classes, 1)
+
+    def _down(self, x):
+        if not self.interp:
+            return x
+        return torch.nn.functional.interpolate(x, size=(x.shape[2] // 2, x.shape[3] // 2),
+                                               mode="bilinear", align_corners=False)
+
+    def forward(self, x):
+        skips = []
+        for i, unit in enumerate(self.encoder):
+            x = unit(x if i == 0 else self._down(x))
+            skips.append(x)
+        x = self.bridge(self._down(x))
+        for unit, skip in zip(self.decoder, reversed(skips)):
+            x = torch.nn.functional.interpolate(x, size=skip.shape[2:], mode="bilinear",
+                                                align_corners=False)
+            x = unit(torch.cat([x, skip], 1))
+        return self.classifier(x)
+
+
+@pytest.mark.parametrize("downsample,size,train", [
+    ("interpolate", (16, 16), True), ("interpolate", (19, 26), False), ("stride", (17, 24), True),
+])
+def test_resunet_equals_a_pytorch_transcription(downsample, size, train):
+    from minicnn.models.segmentation import resunet
+
+    minicnn.manual_seed(0)
+    model = resunet(2, 3, base_width=4, depth=3, downsample=downsample)
+    reference = _TorchResUNet(2, 3, 4, 3, downsample)
+    _copy_to_torch(model, reference)
+    model.train(train)
+    reference.train(train)
+    x = np.random.default_rng(0).standard_normal((2, 2, *size))
+    _compare_forward_backward(model, reference, x)
+    assert model(minicnn.tensor(x)).shape == (2, 3, *size)  # same size in and out
+
+
+def test_resunet_bad_input():
+    from minicnn.models.segmentation import resunet
+
+    with pytest.raises(ValueError, match=r"resunet expects input \(N, 3, H, W\) with H, W >= 8, "
+                                         r"got \(1, 3, 7, 30\)"):
+        resunet(base_width=2)(minicnn.zeros(1, 3, 7, 30))
+    with pytest.raises(ValueError, match="downsample must be 'interpolate' or 'stride'"):
+        resunet(downsample="pool")
