@@ -211,7 +211,8 @@ def bench_case(case: dict, device: str, batch: int, rounds: int, warmup: int,
     for label, row in rows.items():
         if torch_row and label != "torch":
             row["ratio"] = row["ms"] / torch_row["ms"]
-    return {"name": case["name"], "batch": batch, "load_average": _load(), "results": rows}
+    return {"name": case["name"], "batch": batch, "rounds": rounds, "load_average": _load(),
+            "results": rows}
 
 
 def print_table(results: list[dict]) -> None:
@@ -264,7 +265,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             order = [c["name"] for c in CASES]
             stored = sorted(kept + results, key=lambda r: order.index(r["name"])
                             if r["name"] in order else len(order))
-        payload = {"environment": environment(args.device), "rounds": rounds,
+        payload = {"environment": environment(args.device),
                    "iou_threshold": IOU_THRESHOLD, "cases": stored}
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(payload, indent=2) + "\n")
