@@ -524,3 +524,19 @@ def test_resunet_bad_input():
         resunet(base_width=2)(minicnn.zeros(1, 3, 7, 30))
     with pytest.raises(ValueError, match="downsample must be 'interpolate' or 'stride'"):
         resunet(downsample="pool")
+
+
+def test_intermediate_layer_getter():
+    """torchvision's semantics: children up to the last one asked for, outputs in the
+    model's order under their new names; an unknown child is an error naming it."""
+    from minicnn.models import resnet18
+    from minicnn.models._utils import IntermediateLayerGetter
+
+    backbone = IntermediateLayerGetter(resnet18(), {"layer2": "deep", "layer1": "shallow"})
+    assert list(backbone.keys()) == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2"]
+    with minicnn.no_grad():
+        out = backbone.eval()(minicnn.randn(1, 3, 32, 32))
+    assert list(out) == ["shallow", "deep"]
+    assert out["shallow"].shape == (1, 64, 8, 8) and out["deep"].shape == (1, 128, 4, 4)
+    with pytest.raises(ValueError, match=r"\['layer5'\] are not children of ResNet"):
+        IntermediateLayerGetter(resnet18(), {"layer5": "out"})
