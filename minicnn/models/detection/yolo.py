@@ -25,8 +25,8 @@ connected layer's input is 1024 * (image_size / 64)^2, so a smaller ``image_size
 smaller network with the same 7 x 7 output (the tests use 64 x 64).
 
 ``yolo_v1_small`` keeps the idea (a grid of cells, B boxes each, the same loss and decoding)
-on a CPU-sized, batch-normalized backbone ending in a 1x1 convolution instead of the fully
-connected layers; it is the default detector of ``minicnn train --task detect``.
+on a CPU-sized, batch-normalized backbone (stride 8) ending in a 1x1 convolution instead of
+the fully connected layers; it is the default detector of ``minicnn train --task detect``.
 
 Calling convention (torchvision's): in train mode ``model(images, targets)`` returns the loss
 terms ``{"coord", "size", "object", "no_object", "class"}`` (sum them for the total; see
@@ -82,10 +82,10 @@ YOLO_V1_CONFIGS: dict[str, list] = {
         *[Conv(512, 1), Conv(1024, 3)] * 2, Conv(1024, 3), Conv(1024, 3, 2),
         Conv(1024, 3), Conv(1024, 3),
     ],
-    # small: total stride 16 (96 x 96 -> 6 x 6, 128 x 128 -> 8 x 8); widths times `width`
+    # small: total stride 8 (64 x 64 -> 8 x 8 cells of 8 pixels); widths times `width`
     "yolo_v1_small": [
         Conv(16, 3), POOL, Conv(32, 3), POOL, Conv(64, 3), POOL,
-        Conv(128, 3), POOL, Conv(128, 3), Conv(64, 1), Conv(128, 3),
+        Conv(128, 3), Conv(64, 1), Conv(128, 3),
     ],
 }
 
@@ -309,17 +309,18 @@ def yolo_v1(num_classes: int = 20, num_boxes: int = 2, class_per_box: bool = Fal
                   class_per_box, name="yolo_v1", **kwargs)
 
 
-def yolo_v1_small(num_classes: int = 10, image_size: int = 96, grid_size: int | None = None,
+def yolo_v1_small(num_classes: int = 10, image_size: int = 64, grid_size: int | None = None,
                   num_boxes: int = 2, class_per_box: bool = False, width: float = 1.0,
                   **kwargs) -> YoloV1:
-    """A CPU-sized YOLO v1 for small scenes (e.g. handwritten digits on 96-128 px canvases).
+    """A CPU-sized YOLO v1 for small scenes (``digit_scenes``: handwritten digits of 16-24
+    pixels on 64 x 64 canvases).
 
-    Nine 3x3/1x1 convolutions with batch norm and leaky ReLU (16-32-64-128 channels times
-    ``width``), four 2x2 max pools (stride 16), and a 1x1 convolution to ``D = B*5 + C``
-    channels per cell. ``grid_size`` defaults to ``image_size // 16`` (96 -> 6 x 6 cells of
-    16 pixels); another grid size resamples the last map with adaptive average pooling.
-    ``(N, 3, image_size, image_size) -> (N, S, S, D)`` grid; same loss and decoding as
-    :func:`yolo_v1`.
+    Six 3x3/1x1 convolutions with batch norm and leaky ReLU (16-32-64-128-64-128 channels
+    times ``width``), three 2x2 max pools (stride 8), and a 1x1 convolution to ``D`` numbers
+    per cell. ``grid_size`` defaults to ``image_size // 8`` (64 -> 8 x 8 cells of 8 pixels,
+    so that two digits rarely share a cell); another grid size resamples the last map with
+    adaptive average pooling. ``(N, 3, image_size, image_size) -> (N, S, S, D)`` grid; the
+    same loss and decoding as :func:`yolo_v1`; ``kwargs`` go to :class:`YoloV1`.
     """
     cfg = YOLO_V1_CONFIGS["yolo_v1_small"]
     stride = _stride(cfg)
