@@ -33,6 +33,8 @@ CASES = {
     "08_resnet_degradation.py": (["08_degradation.png"],
                                  ["plain20", "plain56", "resnet20", "resnet56"]),
     "09_training_speed.py": (["09_onecycle.png", "09_time_to_accuracy.png"], ["OneCycle"]),
+    "21_ssd.py": (["21_default_boxes.png", "21_matching.png", "21_training.png"],
+                  ["8732", "torchvision", "mAP@0.5"]),
 }
 
 
