@@ -35,6 +35,8 @@ CASES = {
     "09_training_speed.py": (["09_onecycle.png", "09_time_to_accuracy.png"], ["OneCycle"]),
     "20_iou_nms_yolo.py": (["20_iou.png", "20_grid_tensor.png", "20_nms_steps.png",
                             "20_yolo_loss.png", "20_yolo_digits.png"], ["IoU", "NMS", "mAP@0.5"]),
+    "21_ssd.py": (["21_default_boxes.png", "21_matching.png", "21_training.png"],
+                  ["8732", "torchvision", "mAP@0.5"]),
 }
 
 

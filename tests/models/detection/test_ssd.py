@@ -320,6 +320,19 @@ def test_hard_negative_mining_ties_as_torchvision():
     np.testing.assert_array_equal(chosen, tied[:len(chosen)])  # the first ones
 
 
+def test_backbone_without_out_channels_gets_them_from_a_forward_pass():
+    """As torchvision: without ``backbone.out_channels`` the head's input channels come from
+    a forward pass at the model's size (in eval mode; the backbone's mode is restored)."""
+    from minicnn.models.detection._utils import retrieve_out_channels
+
+    backbone = TinyBackbone()
+    del backbone.out_channels
+    assert retrieve_out_channels(backbone, (64, 48)) == [8, 16]
+    assert backbone.training
+    model = SSD(backbone, DefaultBoxGenerator([[2], [2, 3]]), (64, 48), 3)
+    assert model.head.classification_head.module_list[1].in_channels == 16
+
+
 def test_ssd_bad_targets_and_images():
     model, _ = tiny_pair()
     images, targets = tiny_data()
