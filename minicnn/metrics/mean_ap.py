@@ -139,8 +139,8 @@ def _match(ious: np.ndarray, gt_ignore: np.ndarray, gt_crowd: np.ndarray,
             pick = candidate & (gt_ignore[None, :] == ignored) & ~matched[:, d:d + 1]
             if not pick.any():
                 continue
-            scores = np.where(pick, ious[d][None, :], -np.inf)[:, ::-1]
-            best = n_gt - 1 - np.argmax(scores, axis=1)  # last index of the largest IoU
+            reversed_ious = np.where(pick, ious[d][None, :], -np.inf)[:, ::-1]
+            best = n_gt - 1 - np.argmax(reversed_ious, axis=1)  # last index of the largest
             found = pick.any(axis=1)
             taken[rows[found], best[found]] = True
             matched[found, d] = True
@@ -251,6 +251,10 @@ class MeanAveragePrecision:
         if labels.ndim != 1:
             raise ValueError(f"MeanAveragePrecision.update: {where}['labels'] must have shape "
                              f"(K,), got {labels.shape}")
+        if labels.dtype.kind not in "iu" and not (labels.dtype.kind == "f"
+                                                  and np.all(labels == np.round(labels))):
+            raise ValueError(f"MeanAveragePrecision.update: {where}['labels'] must be integer "
+                             f"class labels, got {labels.dtype} values {labels[:5].tolist()}")
         n = len(labels)
         masks = None
         if self.iou_type == "bbox":
@@ -308,7 +312,8 @@ class MeanAveragePrecision:
     def _evaluate_image(self, image: _Image, label: int):
         """Step 1 for one image and class: a list over area ranges of
         ``(scores (D,), matched (T, D), det_ignored (T, D), gt_ignored (G,))`` and the
-        ``(D, G)`` IoU array; None when the image has neither detections nor objects of it."""
+        ``(D, G)`` IoU array; (None, None) when the image has neither detections nor objects
+        of the class."""
         dets = np.flatnonzero(image.det_labels == label)
         gts = np.flatnonzero(image.gt_labels == label)
         if len(dets) == 0 and len(gts) == 0:
@@ -320,15 +325,14 @@ class MeanAveragePrecision:
             ious = _bbox_iou(image.det_boxes[dets], image.gt_boxes[gts], crowd)
         else:
             ious = _mask_iou(image.det_masks[dets], image.gt_masks[gts], crowd)
+        gt_area, det_area = image.gt_areas[gts], image.det_areas[dets]
         per_area = []
         for low, high in AREA_RANGES.values():
-            gt_area = image.gt_areas[gts]
             gt_ignored = crowd | (gt_area < low) | (gt_area > high)
             # objects not ignored first (stable), as COCOeval orders them before matching
             gt_order = np.argsort(gt_ignored, kind="mergesort")
             matched, matched_ignored = _match(ious[:, gt_order], gt_ignored[gt_order],
                                               crowd[gt_order], self.iou_thresholds)
-            det_area = image.det_areas[dets]
             outside = (det_area < low) | (det_area > high)
             det_ignored = matched_ignored | (~matched & outside[None, :])
             per_area.append((image.det_scores[dets], matched, det_ignored, gt_ignored))

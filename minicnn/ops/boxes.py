@@ -1,10 +1,11 @@
 """Box operations with torchvision.ops' names, argument order and results.
 
-Boxes are ``(x1, y1, x2, y2)`` rows of an ``(N, 4)`` tensor unless said otherwise. The
-geometric functions (``box_convert``, ``box_area``, ``box_iou``, ``generalized_box_iou``,
-``clip_boxes_to_image``) are built from autograd operations, so gradients flow through
-them; ``nms``, ``batched_nms`` and ``remove_small_boxes`` return int64 indices and call the
-backend's ``nms`` kernel through the registry.
+Boxes are ``(x1, y1, x2, y2)`` along the last axis. As in torchvision, the geometric
+functions take leading dimensions: ``box_convert``, ``box_area`` and
+``clip_boxes_to_image`` any ``(..., 4)``, ``box_iou`` and ``generalized_box_iou`` sets of
+boxes ``(..., N, 4)``, ``(..., M, 4)``; they are built from autograd operations, so
+gradients flow through them. ``nms``, ``batched_nms`` and ``remove_small_boxes`` take
+``(N, 4)``, return int64 indices and call the backend's ``nms`` kernel through the registry.
 """
 
 from __future__ import annotations
@@ -21,13 +22,21 @@ __all__ = [
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 
 
-def _check_boxes(boxes, name: str, fn: str) -> Tensor:
-    """``boxes`` as a Tensor of shape ``(N, 4)``, else a ValueError/TypeError naming it."""
+def _check_boxes(boxes, name: str, fn: str, shape: str = "(N, 4)") -> Tensor:
+    """``boxes`` as a Tensor of ``shape`` ("(N, 4)", "(..., 4)" or "(..., N, 4)"), else a
+    ValueError/TypeError naming it."""
     if not isinstance(boxes, Tensor):
         raise TypeError(f"{fn}: {name} must be a minicnn Tensor, got {type(boxes).__name__}")
-    if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"{fn}: {name} must have shape (N, 4), got {tuple(boxes.shape)}")
+    min_ndim = {"(N, 4)": 2, "(..., 4)": 1, "(..., N, 4)": 2}[shape]
+    if (boxes.ndim < min_ndim or (shape == "(N, 4)" and boxes.ndim != 2)
+            or boxes.shape[-1] != 4):
+        raise ValueError(f"{fn}: {name} must have shape {shape}, got {tuple(boxes.shape)}")
     return boxes
+
+
+def _check_format(fmt: str, name: str, fn: str) -> None:
+    if fmt not in BOX_FORMATS:
+        raise ValueError(f"{fn}: {name} must be one of {BOX_FORMATS}, got {fmt!r}")
 
 
 def _check_scores(scores, n: int, name: str, fn: str) -> Tensor:
@@ -40,18 +49,18 @@ def _check_scores(scores, n: int, name: str, fn: str) -> Tensor:
 
 
 def _columns(boxes: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    return boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    return boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
 
 
 def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
-    """Convert ``boxes: (N, 4)`` between "xyxy", "xywh" (corner, size) and "cxcywh" (center, size).
+    """Convert ``boxes: (..., 4)`` between "xyxy", "xywh" (corner, size) and "cxcywh" (center,
+    size).
 
-    Returns ``(N, 4)``; differentiable. Goes through "xyxy" as torchvision does.
+    Returns ``(..., 4)``; differentiable. Goes through "xyxy" as torchvision does.
     """
-    for name, fmt in (("in_fmt", in_fmt), ("out_fmt", out_fmt)):
-        if fmt not in BOX_FORMATS:
-            raise ValueError(f"box_convert: {name} must be one of {BOX_FORMATS}, got {fmt!r}")
-    boxes = _check_boxes(boxes, "boxes", "box_convert")
+    _check_format(in_fmt, "in_fmt", "box_convert")
+    _check_format(out_fmt, "out_fmt", "box_convert")
+    boxes = _check_boxes(boxes, "boxes", "box_convert", "(..., 4)")
     if in_fmt == out_fmt:
         return boxes.clone()
     a, b, c, d = _columns(boxes)
@@ -63,48 +72,59 @@ def box_convert(boxes: Tensor, in_fmt: str, out_fmt: str) -> Tensor:
         a, b, c, d = a, b, c - a, d - b
     elif out_fmt == "cxcywh":
         a, b, c, d = (a + c) / 2, (b + d) / 2, c - a, d - b
-    return stack([a, b, c, d], dim=1)
+    return stack([a, b, c, d], dim=-1)
 
 
-def box_area(boxes: Tensor) -> Tensor:
-    """``(x2 - x1) * (y2 - y1)`` of each box: ``(N, 4) -> (N,)``; differentiable."""
-    x1, y1, x2, y2 = _columns(_check_boxes(boxes, "boxes", "box_area"))
-    return (x2 - x1) * (y2 - y1)
+def box_area(boxes: Tensor, fmt: str = "xyxy") -> Tensor:
+    """The area of each box: ``(..., 4) -> (...)``; differentiable.
+
+    ``(x2 - x1) * (y2 - y1)`` for ``fmt="xyxy"``, ``w * h`` for "xywh" and "cxcywh".
+    """
+    _check_format(fmt, "fmt", "box_area")
+    a, b, c, d = _columns(_check_boxes(boxes, "boxes", "box_area", "(..., 4)"))
+    return (c - a) * (d - b) if fmt == "xyxy" else c * d
 
 
-def _inter_union(boxes1: Tensor, boxes2: Tensor, fn: str) -> tuple[Tensor, Tensor]:
-    """Intersection and union areas of every pair: ``(N, 4), (M, 4) -> (N, M), (N, M)``."""
-    _check_boxes(boxes1, "boxes1", fn)
-    _check_boxes(boxes2, "boxes2", fn)
-    area1, area2 = box_area(boxes1), box_area(boxes2)
-    lt = maximum(boxes1[:, None, :2], boxes2[None, :, :2])  # (N, M, 2) top-left corners
-    rb = minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])  # (N, M, 2) bottom-right corners
+def _inter_union(boxes1: Tensor, boxes2: Tensor, fn: str,
+                 fmt: str = "xyxy") -> tuple[Tensor, Tensor]:
+    """Intersection and union areas of every pair: ``(..., N, 4), (..., M, 4) ->
+    (..., N, M), (..., N, M)``."""
+    _check_format(fmt, "fmt", fn)
+    _check_boxes(boxes1, "boxes1", fn, "(..., N, 4)")
+    _check_boxes(boxes2, "boxes2", fn, "(..., N, 4)")
+    area1, area2 = box_area(boxes1, fmt), box_area(boxes2, fmt)
+    if fmt != "xyxy":
+        boxes1, boxes2 = box_convert(boxes1, fmt, "xyxy"), box_convert(boxes2, fmt, "xyxy")
+    # (..., N, M, 2): the top-left and bottom-right corners of each pair's intersection
+    lt = maximum(boxes1[..., :, None, :2], boxes2[..., None, :, :2])
+    rb = minimum(boxes1[..., :, None, 2:], boxes2[..., None, :, 2:])
     wh = clamp(rb - lt, min=0)
-    inter = wh[:, :, 0] * wh[:, :, 1]
-    union = area1[:, None] + area2[None, :] - inter
+    inter = wh[..., 0] * wh[..., 1]
+    union = area1[..., :, None] + area2[..., None, :] - inter
     return inter, union
 
 
-def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
-    """Intersection over union of every pair: ``(N, 4), (M, 4) -> (N, M)``; differentiable.
+def box_iou(boxes1: Tensor, boxes2: Tensor, fmt: str = "xyxy") -> Tensor:
+    """Intersection over union of every pair: ``(..., N, 4), (..., M, 4) -> (..., N, M)``
+    (leading dimensions broadcast); boxes in ``fmt``; differentiable.
 
     Two boxes with no area between them give 0/0 = NaN, as in torchvision.
     """
-    inter, union = _inter_union(boxes1, boxes2, "box_iou")
+    inter, union = _inter_union(boxes1, boxes2, "box_iou", fmt)
     return inter / union
 
 
 def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     """GIoU of every pair: ``IoU - (C - union) / C`` with C the smallest enclosing box's area.
 
-    ``(N, 4), (M, 4) -> (N, M)``, values in [-1, 1]; differentiable.
+    ``(..., N, 4), (..., M, 4) -> (..., N, M)``, values in [-1, 1]; differentiable.
     """
     inter, union = _inter_union(boxes1, boxes2, "generalized_box_iou")
     iou = inter / union
-    lt = minimum(boxes1[:, None, :2], boxes2[None, :, :2])
-    rb = maximum(boxes1[:, None, 2:], boxes2[None, :, 2:])
+    lt = minimum(boxes1[..., :, None, :2], boxes2[..., None, :, :2])
+    rb = maximum(boxes1[..., :, None, 2:], boxes2[..., None, :, 2:])
     wh = clamp(rb - lt, min=0)
-    enclosing = wh[:, :, 0] * wh[:, :, 1]
+    enclosing = wh[..., 0] * wh[..., 1]
     return iou - (enclosing - union) / enclosing
 
 
@@ -150,10 +170,11 @@ def remove_small_boxes(boxes: Tensor, min_size: float) -> Tensor:
 
 
 def clip_boxes_to_image(boxes: Tensor, size: tuple[int, int]) -> Tensor:
-    """Clip ``boxes: (N, 4)`` to an image of ``size = (height, width)``; differentiable."""
+    """Clip ``boxes: (..., 4)`` to an image of ``size = (height, width)``: ``(..., 4)``;
+    differentiable."""
     if len(size) != 2:
         raise ValueError(f"clip_boxes_to_image: size must be (height, width), got {size!r}")
     height, width = size
-    x1, y1, x2, y2 = _columns(_check_boxes(boxes, "boxes", "clip_boxes_to_image"))
+    x1, y1, x2, y2 = _columns(_check_boxes(boxes, "boxes", "clip_boxes_to_image", "(..., 4)"))
     return stack([clamp(x1, 0, width), clamp(y1, 0, height),
-                  clamp(x2, 0, width), clamp(y2, 0, height)], dim=1)
+                  clamp(x2, 0, width), clamp(y2, 0, height)], dim=-1)

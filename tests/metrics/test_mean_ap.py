@@ -330,6 +330,7 @@ def _one(boxes=((0, 0, 2, 2),), scores=(0.5,), labels=(1,)):
     (lambda m: m.update([_one(scores=[0.5, 0.1])], [_one()]), r"preds\[0\]\['scores'\]"),
     (lambda m: m.update([_one(labels=[1, 2])], [_one()]), r"preds\[0\].*1 boxes but 2 labels"),
     (lambda m: m.update([_one(), _one()], [_one()]), "2 preds and 1 targets"),
+    (lambda m: m.update([_one()], [_one(labels=[1.5])]), r"target\[0\]\['labels'\].*integer"),
     (lambda m: m.update([{"boxes": np.zeros((0, 4))}], [_one()]), r"preds\[0\].*'labels'"),
     (lambda m: MeanAveragePrecision(box_format="xxyy"), "box_format"),
     (lambda m: MeanAveragePrecision(iou_type="keypoints"), "iou_type"),

@@ -88,6 +88,37 @@ def test_box_functions_equal_torchvision(backend, case, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_leading_dimensions_and_formats_equal_torchvision(backend, dtype):
+    """torchvision's box_convert, box_area and clip_boxes_to_image take (..., 4), box_iou and
+    generalized_box_iou (..., N, 4) sets (leading dimensions broadcast); box_area and box_iou
+    take a box format."""
+    device = device_of(backend)
+    b = random_boxes(24, 11, dtype=dtype).reshape(2, 3, 4, 4)  # zero-area boxes included
+    b2 = random_boxes(10, 12, dtype=dtype).reshape(2, 1, 5, 4)
+    tb, tb2 = torch.tensor(b), torch.tensor(b2)
+    for boxes, tboxes in ((b, tb), (b[0, 0, 0], tb[0, 0, 0])):  # (2, 3, 4, 4) and one (4,)
+        assert_close(ops.box_area(_t(boxes, device)), torchvision.ops.box_area(tboxes))
+        assert_close(ops.clip_boxes_to_image(_t(boxes, device), (50, 70)),
+                     torchvision.ops.clip_boxes_to_image(tboxes, (50, 70)))
+        for in_fmt in ops.boxes.BOX_FORMATS:
+            for out_fmt in ops.boxes.BOX_FORMATS:
+                assert_close(ops.box_convert(_t(boxes, device), in_fmt, out_fmt),
+                             torchvision.ops.box_convert(tboxes, in_fmt, out_fmt))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for fn in ("box_iou", "generalized_box_iou"):
+            ours = to_numpy(getattr(ops, fn)(_t(b, device), _t(b2, device)))
+            theirs = getattr(torchvision.ops, fn)(tb, tb2).numpy()
+            assert ours.shape == theirs.shape == (2, 3, 4, 5)
+            np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6, err_msg=fn)
+        for fmt in ("xywh", "cxcywh"):  # the same numbers read in another format
+            assert_close(ops.box_area(_t(b, device), fmt=fmt),
+                         torchvision.ops.box_area(tb, fmt=fmt))
+            ours = to_numpy(ops.box_iou(_t(b, device), _t(b2, device), fmt=fmt))
+            theirs = torchvision.ops.box_iou(tb, tb2, fmt=fmt).numpy()
+            np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6, err_msg=fmt)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("threshold", [0.0, 0.3, 0.7])
 def test_nms_and_batched_nms_equal_torchvision(backend, case, dtype, threshold):
@@ -129,10 +160,13 @@ def _positive_boxes(n, seed):
     return np.concatenate([xy, xy + rng.uniform(1, 6, (n, 2))], axis=1)
 
 
+@pytest.mark.parametrize("batch", [(), (2,)])
 @pytest.mark.parametrize("fn", ["box_iou", "generalized_box_iou"])
-def test_pairwise_gradients_equal_torch(fn):
-    (m1, t1), (m2, t2) = pair(_positive_boxes(6, 0)), pair(_positive_boxes(4, 1))
-    w = np.random.default_rng(2).standard_normal((6, 4))
+def test_pairwise_gradients_equal_torch(fn, batch):
+    n = int(np.prod(batch))
+    (m1, t1) = pair(_positive_boxes(6 * n, 0).reshape(batch + (6, 4)))
+    (m2, t2) = pair(_positive_boxes(4 * n, 1).reshape(batch + (4, 4)))
+    w = np.random.default_rng(2).standard_normal(batch + (6, 4))
     (getattr(ops, fn)(m1, m2) * minicnn.tensor(w, dtype=np.float64)).sum().backward()
     (getattr(torchvision.ops, fn)(t1, t2) * torch.tensor(w)).sum().backward()
     assert_close(m1.grad, t1.grad)
@@ -161,10 +195,14 @@ def test_unary_gradients_equal_torch(fn):
 
 def test_bad_input_names_the_argument():
     good = _t(random_boxes(5))
-    with pytest.raises(ValueError, match=r"boxes must have shape \(N, 4\), got \(5, 3\)"):
+    with pytest.raises(ValueError, match=r"boxes must have shape \(\.\.\., 4\), got \(5, 3\)"):
         ops.box_area(minicnn.zeros(5, 3))
-    with pytest.raises(ValueError, match="boxes2 must have shape"):
+    with pytest.raises(ValueError, match=r"boxes must have shape \(N, 4\), got \(2, 5, 4\)"):
+        ops.nms(minicnn.zeros(2, 5, 4), minicnn.zeros(5), 0.5)
+    with pytest.raises(ValueError, match=r"boxes2 must have shape \(\.\.\., N, 4\)"):
         ops.box_iou(good, minicnn.zeros(4))
+    with pytest.raises(ValueError, match="fmt must be one of"):
+        ops.box_iou(good, good, fmt="yxyx")
     with pytest.raises(ValueError, match=r"scores must have shape \(5,\)"):
         ops.nms(good, minicnn.zeros(4), 0.5)
     with pytest.raises(ValueError, match="idxs must have shape"):
