@@ -309,6 +309,8 @@ def _resume_config(args, given: set[str], run_dir: Path) -> tuple[dict, int, boo
             config["backend"] = value
             continue
         if value != saved:
+            if name == "image_size":  # saved as [H, W], given as N
+                value, saved = value[0], saved[0] if isinstance(saved, list) else saved
             raise CLIError(
                 f"{_option(name)} {value}: this run was trained with {_option(name)} {saved}; "
                 f"--resume continues a run with its saved configuration (start a new run "

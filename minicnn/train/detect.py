@@ -68,6 +68,10 @@ DEFAULTS = {
     "scheduler": "onecycle",
 }
 DATA_IMAGE_SIZE = 64  # for a detector without an input size of its own
+# the score threshold while measuring mAP (a detector's own, e.g. YOLO's 0.3 from the deck,
+# is for showing boxes; mAP integrates over every threshold, so it needs the low scores
+# too: torchvision's SSD keeps scores above 0.01)
+EVAL_SCORE_THRESH = 0.01
 # a random zoom: a window of this fraction of the side, resized back to the full size
 ZOOM = 0.85
 COLOR_JITTER = 0.3
@@ -212,11 +216,19 @@ class DetectionTrainer(Trainer):
     def evaluate(self, loader, num_classes: int | None = None) -> dict:
         """COCO mAP on ``loader``: ``val_map``, ``val_map_50``, ``val_map_75``, per-class
         AP (``per_class``: label -> AP at 0.5:0.95), the precision table ``precision (T, R,
-        K, A, M)`` with its ``labels`` (K,), and the first batch (``examples``) for figures."""
+        K, A, M)`` with its ``labels`` (K,), and the first batch (``examples``) for figures.
+        A model's ``score_thresh`` is lowered to :data:`EVAL_SCORE_THRESH` meanwhile."""
         metric = MeanAveragePrecision(class_metrics=True, extended_summary=True)
         examples, seen = None, 0
+        own_thresh = getattr(self.model, "score_thresh", None)
         for images, targets in loader:
-            preds = self.predict(images)
+            if own_thresh is not None:
+                self.model.score_thresh = min(own_thresh, EVAL_SCORE_THRESH)
+            try:
+                preds = self.predict(images)
+            finally:
+                if own_thresh is not None:
+                    self.model.score_thresh = own_thresh
             truth = [{k: np.asarray(t[k]) for k in ("boxes", "labels", "iscrowd", "area")
                       if k in t} for t in targets]
             metric.update(preds, truth)
