@@ -932,16 +932,18 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--model", default="small_resnet", type=_train_model_name, metavar="MODEL",
-        help="architecture: a name of minicnn.models ('minicnn models' lists them) or, for "
-        "--task detect, a detector (yolo_v1_small, the default there; yolo_v1, "
-        "ssd300_vgg16, ssdlite320_mobilenet_v3_large)",
+        help="architecture: a name of minicnn.models ('minicnn models' lists them) "
+        "(default: small_resnet); --task detect takes a detector: yolo_v1_small (used when "
+        "--model is not given), yolo_v1, ssd300_vgg16, ssdlite320_mobilenet_v3_large",
     )
     t.add_argument(
         "--data",
         default="digits",
         choices=DATASET_NAMES,
-        help="dataset: digits/shapes/digit_scenes are built in; the others read --data-dir. "
-        "For --task detect: digit_scenes (the default there) or shapes",
+        metavar="DATA",
+        help="dataset: digits, shapes, digit_scenes (built in) or, reading --data-dir, mnist, "
+        "fashion-mnist, cifar10, cifar100, folder (default: digits); --task detect takes "
+        "digit_scenes (used when --data is not given) or shapes",
     )
     t.add_argument(
         "--data-dir",

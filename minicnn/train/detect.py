@@ -73,7 +73,8 @@ DATA_IMAGE_SIZE = 64  # for a detector without an input size of its own
 # too: torchvision's SSD keeps scores above 0.01)
 EVAL_SCORE_THRESH = 0.01
 # a random zoom: a window of this fraction of the side, resized back to the full size
-ZOOM = 0.85
+# (None: no zoom)
+ZOOM: float | None = 0.85
 COLOR_JITTER = 0.3
 
 
@@ -120,9 +121,9 @@ def detection_data(name: str, root=None, subset: int | None = None, image_size: 
     place, resized back; objects that leave it are dropped), colour jitter and, with
     ``hflip``, horizontal flips (not for digits: a mirrored 2 is no digit)."""
     train, test = load_data(name, root, subset, image_size, task="detect")
-    window = max(1, round(ZOOM * image_size))
-    steps = [J.RandomCrop(window), J.Resize(image_size),
-             J.ColorJitter(COLOR_JITTER, COLOR_JITTER, COLOR_JITTER)]
+    steps = [J.ColorJitter(COLOR_JITTER, COLOR_JITTER, COLOR_JITTER)]
+    if ZOOM is not None and ZOOM < 1:
+        steps[:0] = [J.RandomCrop(max(1, round(ZOOM * image_size))), J.Resize(image_size)]
     if hflip:
         steps.insert(0, J.RandomHorizontalFlip())
     _set_transforms(train, J.Compose(steps))
