@@ -144,3 +144,8 @@ __all__ += ["EFFICIENTNET_RESOLUTION", "DenseNet", "EfficientNet", "MNASNet", "M
             *(ctor.__name__ for ctor in _EFFICIENT_FAMILY)]
 __all__ += ["AlexNet", "GoogLeNet", "GoogLeNetOutputs", "Inception3", "InceptionOutputs",
             "SqueezeNet", "VGG", "ZFNet", *(ctor.__name__ for ctor in _CLASSIC_FAMILY)]
+
+# per-pixel networks (as torchvision.models.segmentation): minicnn.models.segmentation
+from minicnn.models import segmentation  # noqa: E402
+
+__all__ += ["segmentation"]

@@ -131,6 +131,7 @@ class InvertedResidual(nn.Module):
             activation_layer=None))
         self.block = nn.Sequential(*layers)
         self.out_channels = cnf.out_channels
+        self._is_cn = cnf.stride > 1  # starts a stage C1..C4 (SSDLite cuts the backbone here)
 
     def forward(self, x):
         result = self.block(x)

@@ -24,6 +24,7 @@ from minicnn.nn.functional.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    dice_loss,
     huber_loss,
     l1_loss,
     mse_loss,
@@ -36,6 +37,7 @@ from minicnn.nn.functional.normalization import (
     instance_norm,
     layer_norm,
     local_response_norm,
+    normalize,
 )
 from minicnn.nn.functional.padding import pad
 from minicnn.nn.functional.pooling import (
@@ -54,9 +56,9 @@ __all__ = [
     # normalization.py, pooling.py
     "adaptive_avg_pool2d", "adaptive_max_pool2d", "avg_pool1d", "avg_pool2d", "batch_norm",
     "group_norm", "instance_norm", "layer_norm", "local_response_norm", "max_pool1d",
-    "max_pool2d", "max_unpool2d",
+    "max_pool2d", "max_unpool2d", "normalize",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "conv2d", "conv_transpose2d",
-    "cross_entropy", "dropout", "dropout1d", "dropout2d", "dropout3d", "elu", "gelu",
+    "cross_entropy", "dice_loss", "dropout", "dropout1d", "dropout2d", "dropout3d", "elu", "gelu",
     "hardsigmoid", "hardswish", "hardtanh", "huber_loss", "l1_loss", "leaky_relu", "linear",
     "log_softmax", "mse_loss", "nll_loss", "pad", "relu", "relu6", "sigmoid", "silu",
     "smooth_l1_loss", "softmax", "softplus", "tanh",

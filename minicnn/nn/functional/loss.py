@@ -9,6 +9,9 @@ for class-index targets with ``weight``, the weighted average, see :func:`nll_lo
 * Regression: :func:`mse_loss`, :func:`l1_loss`, :func:`smooth_l1_loss`, :func:`huber_loss`.
 * Binary: :func:`binary_cross_entropy` (on probabilities) and
   :func:`binary_cross_entropy_with_logits` (on logits: the stable one, use it).
+* Segmentation: per pixel, :func:`binary_cross_entropy_with_logits` on ``(N, 1, H, W)`` for
+  one class and :func:`cross_entropy` on ``(N, C, H, W)`` for ``C`` classes (averaged over
+  every pixel), and :func:`dice_loss` (soft Dice per class, over the whole region).
 
 Class weights, ``weight`` and ``pos_weight`` are constants: no gradient flows into them.
 """
@@ -537,3 +540,88 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         count = xp.maximum(count, xp.finfo(input.dtype).tiny).astype(input.dtype)
         smooth = ops.sum(smooth) / Tensor._wrap(count)  # count 0: the NLL term is NaN already
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / n_classes)
+
+
+# ---------------------------------------------------------------- Dice (segmentation)
+
+
+def _dice_target(input: Tensor, target, ignore_index: int, name: str):
+    """``(t, keep)``: the target as raw per-class values shaped like ``input`` (one-hot for
+    class indices) and the mask ``(N, 1, *d)`` of pixels that count (None: all)."""
+    xp = array_module(input.array)
+    n_classes = input.shape[1]
+    if not isinstance(target, Tensor):
+        target = Tensor(np.asarray(target))
+    pixels = input.shape[:1] + input.shape[2:]
+    if target.dtype.kind == "f" or target.dtype.kind == "b":  # probabilities / a binary mask
+        data = to_device(target.detach().array, input.device).astype(input.dtype)
+        if n_classes == 1 and data.shape == pixels:
+            data = data[:, None]
+        if data.shape != input.shape:
+            expected = f"{input.shape}" + (f" or {pixels}" if n_classes == 1 else "")
+            raise ValueError(f"{name}: target of probabilities has shape {target.shape}, "
+                             f"expected the input's shape {expected}")
+        return data, None
+    if n_classes > 1:
+        labels = _class_targets(input, target, ignore_index, name)
+    else:  # C = 1: a mask of 0/1 labels, (N, *d) or (N, 1, *d)
+        labels = to_device(target.array, input.device).astype(np.int64)
+        if labels.shape == input.shape:
+            labels = labels[:, 0]
+        if labels.shape != pixels:
+            raise ValueError(f"{name}: target shape {target.shape} does not match input shape "
+                             f"{input.shape}: expected {pixels} or {input.shape}")
+        bad = (labels != ignore_index) & (labels != 0) & (labels != 1)
+        if bool(bad.any()):
+            raise ValueError(f"{name}: a binary (C = 1) target must hold 0 or 1 (or ignore_index "
+                             f"{ignore_index}), got {int(labels[bad].reshape(-1)[0])}")
+    keep = (labels != ignore_index)[:, None]
+    classes = xp.arange(n_classes).reshape((1, -1) + (1,) * (input.ndim - 2))
+    onehot = (xp.where(keep, labels[:, None], -1) == classes) if n_classes > 1 \
+        else (labels[:, None] == 1) & keep
+    return onehot.astype(input.dtype), (None if bool(keep.all()) else keep.astype(input.dtype))
+
+
+def dice_loss(input: Tensor, target, weight: Tensor | None = None, smooth: float = 1.0,
+              ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Soft Dice loss per class: ``1 - (2 sum(p t) + smooth) / (sum(p) + sum(t) + smooth)``.
+
+    ``input``: logits ``(N, C, *d)`` (e.g. ``(N, C, H, W)``). For ``C = 1`` (one target,
+    no background class) ``p = sigmoid(input)``; for ``C > 1`` ``p = softmax(input, 1)``
+    (the background is one of the classes). ``target``: class indices ``(N, *d)``
+    (integers; for ``C = 1`` the values 0 and 1, also ``(N, 1, *d)``) or floating-point
+    per-class probabilities of the input's shape (a constant: no gradient flows into it).
+
+    The sums run over the batch and every pixel, so each class gets one Dice score for
+    the whole batch (a class absent from the batch scores ``smooth / (sum(p) + smooth)``:
+    the loss pushes its probabilities to 0). ``smooth`` (>= 0) keeps the ratio defined
+    and the gradient finite for empty masks. Pixels whose index target equals
+    ``ignore_index`` count in neither sum. ``reduction``: "none" gives the ``(C,)``
+    per-class losses; "mean" their mean, weighted by ``weight: (C,)`` if given
+    (``sum_c w_c L_c / sum_c w_c``); "sum" the (weighted) sum.
+    """
+    name = "dice_loss"
+    reduction = _reduction(name, reduction)
+    _class_dim_input(input, name)
+    if input.ndim < 2:
+        raise ValueError(f"{name}: input must be (N, C, *d) logits, got shape {input.shape}")
+    if not smooth >= 0:
+        raise ValueError(f"{name}: smooth must be >= 0, got {smooth}")
+    weight = _class_weight(weight, input, name)
+    t, keep = _dice_target(input, target, ignore_index, name)
+    p = ops.sigmoid(input) if input.shape[1] == 1 else ops.softmax(input, 1)
+    if keep is not None:
+        p = p * Tensor._wrap(keep)
+    dims = (0, *range(2, input.ndim))
+    intersection = ops.sum(p * Tensor._wrap(t), dims)
+    total = ops.sum(p, dims) + Tensor._wrap(t.sum(axis=dims))
+    loss = 1 - (2 * intersection + smooth) / (total + smooth)
+    if reduction == "none":
+        return loss
+    if weight is not None:
+        loss = loss * Tensor._wrap(weight)
+    total_loss = ops.sum(loss)
+    if reduction == "sum":
+        return total_loss
+    count = input.shape[1] if weight is None else weight.sum()
+    return total_loss / Tensor._wrap(array_module(t).asarray(count, dtype=input.dtype))

@@ -29,11 +29,13 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
+from minicnn.autograd import ops
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
 from minicnn.backend import array_module, backend_of
 
-__all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "local_response_norm"]
+__all__ = ["batch_norm", "group_norm", "instance_norm", "layer_norm", "local_response_norm",
+           "normalize"]
 
 
 def _check_tensor(x, name: str, fn: str, shape: tuple[int, ...] | None = None) -> None:
@@ -364,3 +366,25 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
                          f"got {size!r}")
     return LocalResponseNorm.apply(input, size=int(size), alpha=float(alpha), beta=float(beta),
                                    k=float(k))
+
+
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """Divide ``input`` by its ``p``-norm along ``dim``: ``x / max(||x||_p, eps)``.
+
+    ``x: (N, C, H, W) -> (N, C, H, W)``; with the default ``dim=1`` each pixel's channel
+    vector gets length 1 (SSD's L2 normalisation of conv4_3, ParseNet's). Built from
+    differentiable operations. The norm is computed as ``max(sum |x|^p, eps^p) ^ (1/p)``,
+    which equals ``max(||x||_p, eps)`` and keeps the gradient finite (0 through the norm,
+    as in PyTorch) where ``||x||_p < eps``.
+    """
+    if not isinstance(input, Tensor):
+        raise TypeError(f"normalize: input must be a Tensor, got {type(input).__name__}")
+    if not isinstance(p, Real) or isinstance(p, bool) or not p > 0 or math.isinf(p):
+        raise ValueError(f"normalize: p must be a positive finite number, got {p!r}")
+    if input.ndim == 0 or not -input.ndim <= dim < input.ndim:
+        raise ValueError(f"normalize: dim must be in [-{input.ndim}, {input.ndim}) for an "
+                         f"input of shape {tuple(input.shape)}, got {dim}")
+    powered = input * input if p == 2 else ops.abs(input) ** p
+    total = ops.clamp(powered.sum(dim=dim, keepdim=True), min=eps ** p)
+    norm = ops.sqrt(total) if p == 2 else total ** (1.0 / p)
+    return input / norm

@@ -30,6 +30,7 @@ from minicnn.nn.modules.loss import (
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
+    DiceLoss,
     L1Loss,
     MSELoss,
     NLLLoss,
@@ -78,8 +79,8 @@ __all__: list[str] = [
     # linear.py
     "Flatten", "Identity", "Linear", "Unflatten",
     # loss.py
-    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss",
-    "SmoothL1Loss",
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "DiceLoss", "L1Loss", "MSELoss",
+    "NLLLoss", "SmoothL1Loss",
     # module.py, parameter.py
     "IncompatibleKeys", "Module", "Parameter", "RemovableHandle", "StateDictError",
     # normalization.py

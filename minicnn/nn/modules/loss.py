@@ -14,8 +14,8 @@ from minicnn.nn import functional as F
 from minicnn.nn.modules.module import Module
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss",
-    "SmoothL1Loss",
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "DiceLoss", "L1Loss", "MSELoss",
+    "NLLLoss", "SmoothL1Loss",
 ]
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -137,3 +137,20 @@ class BCEWithLogitsLoss(_Loss):
         return F.binary_cross_entropy_with_logits(input, target, self.weight,
                                                   reduction=self.reduction,
                                                   pos_weight=self.pos_weight)
+
+
+class DiceLoss(_WeightedLoss):
+    """Soft Dice loss per class (:func:`minicnn.nn.functional.dice_loss`). input: logits
+    (N, C, *d), sigmoid for C = 1 and softmax for C > 1; target: class indices (N, *d) or
+    probabilities shaped like input. ``weight`` (C,) weighs the classes in the mean."""
+
+    def __init__(self, weight: Tensor | None = None, smooth: float = 1.0,
+                 ignore_index: int = -100, reduction: str = "mean"):
+        super().__init__(weight, reduction=reduction)
+        if not smooth >= 0:
+            raise ValueError(f"DiceLoss(smooth) must be >= 0, got {smooth}")
+        self.smooth, self.ignore_index = smooth, ignore_index
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        return F.dice_loss(input, target, weight=self.weight, smooth=self.smooth,
+                           ignore_index=self.ignore_index, reduction=self.reduction)

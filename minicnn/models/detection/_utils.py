@@ -1,0 +1,245 @@
+"""What the detectors share, with torchvision's names (``models/detection/_utils.py``): the
+box coder, the matchers, and two small helpers of the constructors.
+
+* :class:`BoxCoder` turns a box into the offsets a network regresses *relative to an
+  anchor* (default box) and back. For an anchor with centre ``(xa, ya)`` and size
+  ``(wa, ha)`` and a box ``(x, y, w, h)``::
+
+      dx = wx * (x - xa) / wa      dy = wy * (y - ya) / ha
+      dw = ww * log(w / wa)        dh = wh * log(h / ha)
+
+  The weights ``(wx, wy, ww, wh)`` scale the targets to about unit variance; SSD uses
+  ``(10, 10, 5, 5)``, the "variances" 0.1 and 0.2 of the SSD paper written as their
+  inverses. Decoding inverts it, with ``dw``/``dh`` clipped at ``log(1000 / 16)`` so that
+  ``exp`` cannot overflow.
+* :class:`Matcher` gives each prediction (anchor) the ground-truth box it overlaps most,
+  or -1 (below ``low_threshold``) / -2 (between the thresholds).
+* :class:`SSDMatcher` is the SSD paper's rule (Liu et al. 2016, section 2.2, "Matching
+  strategy"): every anchor with IoU >= 0.5 matches its best box, and in addition each
+  ground-truth box takes its best anchor whatever the IoU, so no object goes unmatched.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from minicnn.autograd import Tensor, no_grad, zeros
+from minicnn.autograd.ops import cat, clamp, exp, log, stack
+from minicnn.backend import backend_of
+
+__all__ = ["BoxCoder", "Matcher", "SSDMatcher", "retrieve_out_channels",
+           "stable_descending_order", "validate_trainable_layers"]
+
+
+class BoxCoder:
+    """Encode boxes as offsets from reference boxes (anchors) and decode them back.
+
+    Args:
+        weights: ``(wx, wy, ww, wh)``, the multipliers of the four offsets.
+        bbox_xform_clip: the largest ``dw``/``dh`` that :meth:`decode_single` exponentiates.
+    """
+
+    def __init__(self, weights: tuple[float, float, float, float],
+                 bbox_xform_clip: float = math.log(1000.0 / 16)) -> None:
+        if len(weights) != 4:
+            raise ValueError(f"BoxCoder: weights must be 4 numbers (wx, wy, ww, wh), "
+                             f"got {weights!r}")
+        self.weights = tuple(float(w) for w in weights)
+        self.bbox_xform_clip = bbox_xform_clip
+
+    def encode(self, reference_boxes: list[Tensor], proposals: list[Tensor]) -> tuple[Tensor, ...]:
+        """:meth:`encode_single` over lists (one entry per image); returns one Tensor per image."""
+        sizes = [len(b) for b in reference_boxes]
+        targets = self.encode_single(cat(list(reference_boxes)), cat(list(proposals)))
+        return tuple(targets.split(sizes, 0))
+
+    def encode_single(self, reference_boxes: Tensor, proposals: Tensor) -> Tensor:
+        """The offsets of ``reference_boxes`` (the targets, ``(N, 4)`` xyxy) relative to
+        ``proposals`` (the anchors, ``(N, 4)`` xyxy): ``(N, 4)`` rows ``(dx, dy, dw, dh)``."""
+        _check_pairs(reference_boxes, proposals, "reference_boxes", "proposals", "encode_single")
+        wx, wy, ww, wh = self.weights
+        ex_widths = proposals[:, 2] - proposals[:, 0]
+        ex_heights = proposals[:, 3] - proposals[:, 1]
+        ex_ctr_x = proposals[:, 0] + 0.5 * ex_widths
+        ex_ctr_y = proposals[:, 1] + 0.5 * ex_heights
+        gt_widths = reference_boxes[:, 2] - reference_boxes[:, 0]
+        gt_heights = reference_boxes[:, 3] - reference_boxes[:, 1]
+        gt_ctr_x = reference_boxes[:, 0] + 0.5 * gt_widths
+        gt_ctr_y = reference_boxes[:, 1] + 0.5 * gt_heights
+        dx = wx * (gt_ctr_x - ex_ctr_x) / ex_widths
+        dy = wy * (gt_ctr_y - ex_ctr_y) / ex_heights
+        dw = ww * log(gt_widths / ex_widths)
+        dh = wh * log(gt_heights / ex_heights)
+        return stack([dx, dy, dw, dh], dim=1)
+
+    def decode(self, rel_codes: Tensor, boxes: list[Tensor]) -> Tensor:
+        """:meth:`decode_single` for the boxes of several images: ``rel_codes`` holds
+        ``(sum N_i, 4 * K)`` offsets; returns ``(sum N_i, K, 4)``."""
+        if not isinstance(boxes, (list, tuple)):
+            raise TypeError(f"BoxCoder.decode: boxes must be a list or tuple of Tensors, got "
+                            f"{type(boxes).__name__}")
+        total = sum(b.shape[0] for b in boxes)
+        if total > 0:
+            rel_codes = rel_codes.reshape(total, -1)
+        pred = self.decode_single(rel_codes, cat(list(boxes)))
+        return pred.reshape(total, -1, 4) if total > 0 else pred
+
+    def decode_single(self, rel_codes: Tensor, boxes: Tensor) -> Tensor:
+        """Apply offsets ``rel_codes: (N, 4 * K)`` to reference boxes ``boxes: (N, 4)``:
+        ``(N, 4 * K)`` xyxy boxes (K boxes per reference box). Differentiable."""
+        if not isinstance(rel_codes, Tensor) or not isinstance(boxes, Tensor):
+            raise TypeError("BoxCoder.decode_single: rel_codes and boxes must be Tensors, got "
+                            f"{type(rel_codes).__name__} and {type(boxes).__name__}")
+        if rel_codes.ndim != 2 or rel_codes.shape[1] % 4 or boxes.ndim != 2 \
+                or boxes.shape[1] != 4 or boxes.shape[0] != rel_codes.shape[0]:
+            raise ValueError(f"BoxCoder.decode_single: expected rel_codes (N, 4 * K) and boxes "
+                             f"(N, 4), got {tuple(rel_codes.shape)} and {tuple(boxes.shape)}")
+        boxes = boxes.to(rel_codes.dtype)
+        widths = boxes[:, 2] - boxes[:, 0]
+        heights = boxes[:, 3] - boxes[:, 1]
+        ctr_x = boxes[:, 0] + 0.5 * widths
+        ctr_y = boxes[:, 1] + 0.5 * heights
+        wx, wy, ww, wh = self.weights
+        dx = rel_codes[:, 0::4] / wx
+        dy = rel_codes[:, 1::4] / wy
+        dw = clamp(rel_codes[:, 2::4] / ww, max=self.bbox_xform_clip)
+        dh = clamp(rel_codes[:, 3::4] / wh, max=self.bbox_xform_clip)
+        pred_ctr_x = dx * widths[:, None] + ctr_x[:, None]
+        pred_ctr_y = dy * heights[:, None] + ctr_y[:, None]
+        half_w = 0.5 * (exp(dw) * widths[:, None])
+        half_h = 0.5 * (exp(dh) * heights[:, None])
+        corners = [pred_ctr_x - half_w, pred_ctr_y - half_h, pred_ctr_x + half_w,
+                   pred_ctr_y + half_h]
+        return stack(corners, dim=2).flatten(1)
+
+
+def _check_pairs(a, b, name_a: str, name_b: str, fn: str) -> None:
+    for name, t in ((name_a, a), (name_b, b)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"BoxCoder.{fn}: {name} must be a Tensor, got {type(t).__name__}")
+        if t.ndim != 2 or t.shape[1] != 4:
+            raise ValueError(f"BoxCoder.{fn}: {name} must have shape (N, 4), "
+                             f"got {tuple(t.shape)}")
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"BoxCoder.{fn}: {name_a} and {name_b} must have the same number of "
+                         f"rows, got {a.shape[0]} and {b.shape[0]}")
+
+
+class Matcher:
+    """Assign to each prediction the ground-truth element it matches best.
+
+    ``match_quality_matrix: (M, N)`` (M ground-truth boxes, N predictions, e.g. IoU) ->
+    ``(N,)`` int64: the index in ``[0, M)`` of the best ground truth when its quality is
+    ``>= high_threshold``, ``BETWEEN_THRESHOLDS`` (-2) when it is in
+    ``[low_threshold, high_threshold)``, ``BELOW_LOW_THRESHOLD`` (-1) below that.
+    ``allow_low_quality_matches`` gives back its best ground truth to every prediction that
+    is the best (ties included) for some ground truth (Faster R-CNN's rule).
+    """
+
+    BELOW_LOW_THRESHOLD = -1
+    BETWEEN_THRESHOLDS = -2
+
+    def __init__(self, high_threshold: float, low_threshold: float,
+                 allow_low_quality_matches: bool = False) -> None:
+        if low_threshold > high_threshold:
+            raise ValueError(f"Matcher: low_threshold must be <= high_threshold, got "
+                             f"{low_threshold} > {high_threshold}")
+        self.high_threshold = high_threshold
+        self.low_threshold = low_threshold
+        self.allow_low_quality_matches = allow_low_quality_matches
+
+    def __call__(self, match_quality_matrix: Tensor) -> Tensor:
+        q = _quality_array(match_quality_matrix, type(self).__name__)
+        xp = backend_of(q).xp
+        matches = xp.argmax(q, axis=0).astype(xp.int64)  # the first best, as torch
+        matched_vals = q.max(axis=0)
+        all_matches = matches.copy() if self.allow_low_quality_matches else None
+        below = matched_vals < self.low_threshold
+        between = (matched_vals >= self.low_threshold) & (matched_vals < self.high_threshold)
+        matches[below] = self.BELOW_LOW_THRESHOLD
+        matches[between] = self.BETWEEN_THRESHOLDS
+        if all_matches is not None:
+            best_per_gt = q.max(axis=1)
+            preds = xp.nonzero(q == best_per_gt[:, None])[1]
+            matches[preds] = all_matches[preds]
+        return Tensor(matches)
+
+
+def _quality_array(match_quality_matrix, who: str):
+    if not isinstance(match_quality_matrix, Tensor):
+        raise TypeError(f"{who}: match_quality_matrix must be a Tensor, got "
+                        f"{type(match_quality_matrix).__name__}")
+    if match_quality_matrix.ndim != 2:
+        raise ValueError(f"{who}: match_quality_matrix must be (M ground truths, N predictions), "
+                         f"got shape {tuple(match_quality_matrix.shape)}")
+    if match_quality_matrix.shape[0] == 0:
+        raise ValueError(f"{who}: no ground-truth boxes available for one of the images "
+                         f"(match_quality_matrix has shape {tuple(match_quality_matrix.shape)})")
+    if match_quality_matrix.shape[1] == 0:
+        raise ValueError(f"{who}: no proposal boxes available for one of the images "
+                         f"(match_quality_matrix has shape {tuple(match_quality_matrix.shape)})")
+    return match_quality_matrix.array
+
+
+class SSDMatcher(Matcher):
+    """The SSD matching: a prediction matches its best ground truth when their quality is
+    ``>= threshold`` (else -1), and every ground truth also takes its single best
+    prediction, whatever the quality (if two ground truths share a best prediction, the
+    later one keeps it)."""
+
+    def __init__(self, threshold: float) -> None:
+        super().__init__(threshold, threshold, allow_low_quality_matches=False)
+
+    def __call__(self, match_quality_matrix: Tensor) -> Tensor:
+        matches = super().__call__(match_quality_matrix).array
+        xp = backend_of(matches).xp
+        best_pred_per_gt = xp.argmax(match_quality_matrix.array, axis=1)
+        matches[best_pred_per_gt] = xp.arange(best_pred_per_gt.shape[0], dtype=xp.int64)
+        return Tensor(matches)
+
+
+def retrieve_out_channels(model, size: tuple[int, int]) -> list[int]:
+    """The channels of each feature map ``model`` returns for a ``(1, 3, size[1], size[0])``
+    input of zeros (run in eval mode under ``no_grad``; the mode is restored)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            features = model(zeros(1, 3, size[1], size[0]))
+    finally:
+        model.train(was_training)
+    if isinstance(features, Tensor):
+        features = {"0": features}
+    return [int(f.shape[1]) for f in features.values()]
+
+
+def validate_trainable_layers(is_trained: bool, trainable_backbone_layers: int | None,
+                              max_value: int, default_value: int) -> int:
+    """The number of trainable backbone stages, as torchvision decides it: all of them
+    (``max_value``, with a warning if another number was asked for) when no pretrained
+    weights are loaded, else ``trainable_backbone_layers`` or ``default_value``."""
+    if not is_trained:
+        if trainable_backbone_layers is not None:
+            warnings.warn(
+                "Changing trainable_backbone_layers has no effect if neither weights nor "
+                f"weights_backbone are given, falling back to trainable_backbone_layers="
+                f"{max_value} so that all layers are trainable", stacklevel=3)
+        trainable_backbone_layers = max_value
+    if trainable_backbone_layers is None:
+        trainable_backbone_layers = default_value
+    if not 0 <= trainable_backbone_layers <= max_value:
+        raise ValueError(f"trainable_backbone_layers must be in [0, {max_value}], got "
+                         f"{trainable_backbone_layers}")
+    return trainable_backbone_layers
+
+
+def stable_descending_order(values: np.ndarray, axis: int = -1):
+    """Indices that sort ``values`` in decreasing order, equal values in index order (what
+    ``torch.sort(descending=True)`` returns on the CPU)."""
+    xp = backend_of(values).xp
+    if xp is np:
+        return np.argsort(-values, axis=axis, kind="stable")
+    return xp.argsort(-values, axis=axis)  # CuPy's sort is stable
