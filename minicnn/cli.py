@@ -450,7 +450,7 @@ def _detect_defaults(args, given: set[str]) -> None:
 
     if "crop_padding" in given:
         raise CLIError("--crop-padding is for classification; detection training augments "
-                       "with a random zoom and colour jitter")
+                       "with colour jitter (and flips with --hflip)")
     if "model" not in given:
         args.model = detect.DEFAULT_DETECTOR
     if "data" not in given:
@@ -953,13 +953,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--epochs", type=int, default=None,
-        help=f"epochs (default: {DEFAULT_EPOCHS}; with --resume: the run's own)",
+        help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; with --resume: the run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,
-                   help="images per training batch (default: 64; --task detect: 32)")
+                   help="images per training batch (default: 64; --task detect: 16)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
-                   "detect: 0.001)")
+                   "detect: 0.003)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(
@@ -971,8 +971,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument("--hflip", action="store_true", help="random horizontal flips (not for digits)")
     t.add_argument(
         "--image-size", type=int, default=None, metavar="N",
-        help="--task detect: scenes of NxN pixels (default: the detector's input size, 96 "
-        "for yolo_v1_small)",
+        help="--task detect: scenes of NxN pixels (default: 64 for yolo_v1_small, else the "
+        "detector's own input size; 64 for SSD, which resizes its input itself)",
     )
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument(
