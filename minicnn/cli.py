@@ -1,6 +1,7 @@
 """The ``minicnn`` command.
 
     minicnn train [--model small_resnet] [--data digits] [--epochs 12] ...
+    minicnn train --task detect [--model yolo_v1_small] [--data digit_scenes|shapes] ...
     minicnn eval RUN_DIR
     minicnn predict RUN_DIR IMAGE [IMAGE ...] [--invert auto|yes|no]
     minicnn summary MODEL [--input-size C H W] [--num-classes K]
@@ -10,6 +11,8 @@
 ``minicnn train`` with no arguments trains the default small residual CNN on the real
 handwritten digits bundled with scikit-learn, with Adam and a one-cycle learning-rate
 schedule, and leaves a run folder with metrics, figures and a checkpoint behind.
+``--task detect`` (implied by a detector's name, or by detection-only data) trains the
+small YOLO v1 on scenes of those digits and reports COCO mAP.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import inspect
+import json
 import os
 import sys
 import textwrap
@@ -29,6 +33,7 @@ from minicnn.data import TransformedDataset, channel_stats
 from minicnn.data.catalog import DATASET_NAMES, DATASETS_NEEDING_ROOT
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+TASKS = ("classify", "detect")
 SCHEDULERS = ("onecycle", "cosine", "step", "none")
 DEFAULT_EPOCHS = 12
 INVERT_MODES = ("auto", "yes", "no")
@@ -85,13 +90,16 @@ def prepare_image(img: np.ndarray, invert: str, dark_background: bool) -> tuple[
 # ---------------------------------------------------------------- building blocks
 
 
-def _unknown_model(name: str) -> str | None:
-    """None for a name of ``minicnn.models.MODELS``, else the one-line complaint."""
+def _unknown_model(name: str, detectors: bool = False) -> str | None:
+    """None for a name of ``minicnn.models.MODELS`` (or, with ``detectors``, of the
+    detection recipe's detectors), else the one-line complaint."""
     from minicnn.models import MODELS
+    from minicnn.train.detect import DETECTORS
 
-    if name in MODELS:
+    known = [*MODELS, *DETECTORS] if detectors else list(MODELS)
+    if name in known:
         return None
-    close = difflib.get_close_matches(name, MODELS, n=3)
+    close = difflib.get_close_matches(name, known, n=3)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     return f"unknown model {name!r}{hint}; 'minicnn models' lists the {len(MODELS)} models"
 
@@ -99,6 +107,14 @@ def _unknown_model(name: str) -> str | None:
 def _model_name(name: str) -> str:
     """The argparse type of MODEL arguments: a name of ``minicnn.models.MODELS``."""
     problem = _unknown_model(name)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return name
+
+
+def _train_model_name(name: str) -> str:
+    """The argparse type of ``train --model``: a classifier or a detector."""
+    problem = _unknown_model(name, detectors=True)
     if problem:
         raise argparse.ArgumentTypeError(problem)
     return name
@@ -169,6 +185,7 @@ def build_scheduler(name: str, optimizer, lr: float, epochs: int, steps_per_epoc
 # --no-progress and (for a step or none schedule) --epochs may change on resume.
 RUN_OPTIONS = (
     "model",
+    "task",
     "data",
     "data_dir",
     "subset",
@@ -182,10 +199,14 @@ RUN_OPTIONS = (
     "backend",
     "seed",
 )
+# a detection run records these (no crop padding; --image-size instead)
+DETECT_RUN_OPTIONS = tuple(k for k in RUN_OPTIONS if k != "crop_padding") + ("image_size",)
 # Every key cmd_train writes to config.json, with its type: eval, predict and --resume
-# check a config.json against it (a missing key or a wrong type names the file).
+# check a config.json against it (a missing key or a wrong type names the file). A
+# config.json without "task" (written before detection) is a classification run.
 CONFIG_KEYS: dict[str, type | tuple] = {
     "model": str,
+    "task": str,
     "data": str,
     "data_dir": (str, type(None)),
     "subset": (int, type(None)),
@@ -206,6 +227,8 @@ CONFIG_KEYS: dict[str, type | tuple] = {
     "image_size": list,
     "classes": list,
 }
+DETECT_CONFIG_KEYS = {k: v for k, v in CONFIG_KEYS.items()
+                      if k not in ("crop_padding", "mean", "std")}
 RUN_FILES = (
     "metrics.csv",
     "metrics.json",
@@ -213,6 +236,20 @@ RUN_FILES = (
     "figures/confusion.png",
     "figures/predictions.png",
 )
+DETECT_RUN_FILES = (
+    "metrics.csv",
+    "metrics.json",
+    "figures/curves.png",
+    "figures/detections.png",
+    "figures/precision_recall.png",
+)
+
+
+def _task_tables(task: str) -> tuple[tuple, dict, tuple]:
+    """(run options, config keys, run files) of a task's runs."""
+    if task == "detect":
+        return DETECT_RUN_OPTIONS, DETECT_CONFIG_KEYS, DETECT_RUN_FILES
+    return RUN_OPTIONS, CONFIG_KEYS, RUN_FILES
 
 
 def _read_config(run_dir: Path) -> dict:
@@ -220,7 +257,15 @@ def _read_config(run_dir: Path) -> dict:
     from minicnn.train import CheckpointError
     from minicnn.train.checkpoint import read_json_file
 
-    config = read_json_file(run_dir / "config.json", CONFIG_KEYS)
+    path = run_dir / "config.json"
+    raw = read_json_file(path)
+    task = raw.get("task", "classify")  # runs from before detection are classification runs
+    if task not in TASKS:
+        raise CheckpointError(f"{path}: 'task' must be one of {', '.join(TASKS)}, got "
+                              f"{json.dumps(task)[:60]}")
+    keys = {k: v for k, v in _task_tables(task)[1].items() if k != "task" or "task" in raw}
+    config = read_json_file(path, keys)
+    config["task"] = task
     checks = (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("data", DATASET_NAMES))
     for key, choices in checks:
         if config[key] not in choices:
@@ -248,16 +293,24 @@ def _resume_config(args, given: set[str], run_dir: Path) -> tuple[dict, int, boo
     config = _read_config(run_dir)
     if "out" in given:
         raise CLIError(f"--out cannot be combined with --resume (the run folder is {run_dir})")
-    for name in RUN_OPTIONS:
+    options, _, run_files = _task_tables(config["task"])
+    for name in sorted(({*RUN_OPTIONS, *DETECT_RUN_OPTIONS} - set(options)) & given):
+        raise CLIError(f"{_option(name)} is not an option of this run ({run_dir} is a "
+                       f"--task {config['task']} run)")
+    for name in options:
         if name not in given:
             continue
         value, saved = getattr(args, name), config.get(name)
         if name == "data_dir" and value is not None:
             value = str(Path(value).resolve())
+        if name == "image_size" and value is not None:
+            value = [value, value]
         if name == "backend" and saved is None:  # a run from before the backend was saved
             config["backend"] = value
             continue
         if value != saved:
+            if name == "image_size":  # saved as [H, W], given as N
+                value, saved = value[0], saved[0] if isinstance(saved, list) else saved
             raise CLIError(
                 f"{_option(name)} {value}: this run was trained with {_option(name)} {saved}; "
                 f"--resume continues a run with its saved configuration (start a new run "
@@ -280,7 +333,7 @@ def _resume_config(args, given: set[str], run_dir: Path) -> tuple[dict, int, boo
             f"{planned} epochs and cannot be extended or shortened; resume without --epochs "
             f"(only --scheduler step or none runs can change their number of epochs)"
         )
-    if epochs == done and all((run_dir / name).exists() for name in RUN_FILES):
+    if epochs == done and all((run_dir / name).exists() for name in run_files):
         raise CLIError(
             f"--resume {run_dir}: the run already has all its {done} epochs; nothing to do"
             + (
@@ -329,17 +382,26 @@ def cmd_train(args) -> int:
         raise CLIError(f"--subset must be at least 1 (images), got {args.subset}")
     if args.crop_padding < 0:
         raise CLIError(f"--crop-padding must be 0 or more, got {args.crop_padding}")
+    if args.image_size is not None and args.image_size < 16:
+        raise CLIError(f"--image-size must be at least 16 (pixels), got {args.image_size}")
     given = getattr(args, "given", None)
     if given is None:  # called without main(): everything counts as given
         given = {k for k, v in vars(args).items() if v is not None}
     if not args.resume:
-        config = {k: getattr(args, k) for k in (*RUN_OPTIONS, "device")}
+        task = _resolve_task(args, given)
+        if task == "detect":
+            _detect_defaults(args, given)
+        elif "image_size" in given:
+            raise CLIError("--image-size is for --task detect (classification images keep the "
+                           "data's size)")
+        config = {k: getattr(args, k) for k in (*_task_tables(task)[0], "device")}
+        config["task"] = task
         config["epochs"] = args.epochs or DEFAULT_EPOCHS
         config["backend"] = args.backend or current_backend().name
         if config["data_dir"]:
             config["data_dir"] = str(Path(config["data_dir"]).resolve())
         with use_backend(config["backend"]):
-            return _train(args, config, None, done=0, rewrite_config=True)
+            return _TRAIN[task](args, config, None, done=0, rewrite_config=True)
     run_dir = Path(args.resume)
     if not (run_dir / "config.json").is_file():
         raise CLIError(f"--resume {run_dir}: not a run folder (no config.json)")
@@ -348,15 +410,62 @@ def cmd_train(args) -> int:
         if "device" in given:
             config["device"] = args.device
         with use_backend(config.get("backend") or current_backend().name):
-            return _train(args, config, lock, done=done, rewrite_config=rewrite)
+            return _TRAIN[config["task"]](args, config, lock, done=done, rewrite_config=rewrite)
+
+
+def _resolve_task(args, given: set[str]) -> str:
+    """The task of a new run: --task, else the model's (a detector or a classifier), else
+    the data's (digit_scenes: detect), else classify. Refuses a model or data of another
+    task."""
+    from minicnn.data.catalog import DATASET_TASKS
+    from minicnn.train.detect import DETECTORS
+
+    model_task = ("detect" if args.model in DETECTORS else "classify") if "model" in given else None
+    if args.task is not None and model_task is not None and model_task != args.task:
+        if args.task == "detect":
+            raise CLIError(f"--model {args.model} is a classification model; --task detect needs "
+                           f"a detector: {', '.join(DETECTORS)}")
+        raise CLIError(f"--model {args.model} is a detector; --task {args.task} needs a "
+                       f"classification model ('minicnn models' lists them)")
+    if args.task is not None:
+        task = args.task
+    elif model_task is not None:
+        task = model_task
+    elif "data" in given:
+        task = DATASET_TASKS[args.data][0]
+    else:
+        task = "classify"
+    if "data" in given and task not in DATASET_TASKS[args.data]:
+        others = [name for name, tasks in DATASET_TASKS.items() if task in tasks]
+        raise CLIError(f"--data {args.data} has no {task} targets (it is for "
+                       f"{', '.join(DATASET_TASKS[args.data])}); data for --task {task}: "
+                       f"{', '.join(others)}")
+    return task
+
+
+def _detect_defaults(args, given: set[str]) -> None:
+    """The detection recipe's settings for the options not given (detector, data, batch
+    size, learning rate ...); classification-only options are refused."""
+    from minicnn.train import detect
+
+    if "crop_padding" in given:
+        raise CLIError("--crop-padding is for classification; detection training augments "
+                       "with colour jitter (and flips with --hflip)")
+    if "model" not in given:
+        args.model = detect.DEFAULT_DETECTOR
+    if "data" not in given:
+        args.data = "digit_scenes"
+    for key, value in detect.DEFAULTS.items():
+        if key not in given:
+            setattr(args, key, value)
 
 
 def _train(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
     """Train a new run (``lock`` None: the folder is created here) or resume a locked one."""
-    from minicnn import data, serialization
+    from minicnn import data
     from minicnn.backend import current_backend
     from minicnn.random import manual_seed
-    from minicnn.train import RunDirError, Trainer, claim_run_dir
+    from minicnn.train import Trainer
 
     manual_seed(config["seed"])
     train_set, test_set = load_data(config["data"], config["data_dir"], config["subset"])
@@ -389,6 +498,47 @@ def _train(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
     scheduler, interval = build_scheduler(
         config["scheduler"], optimizer, config["lr"], config["epochs"], len(train_loader)
     )
+    n_params = sum(p.numel() for p in model.parameters())
+    header = (
+        f"minicnn train: {config['model']} ({n_params:,} parameters) on "
+        f"{config['data']} ({len(train_set)} train / {len(test_set)} test images, "
+        f"{num_classes} classes), {config['optimizer']} + {config['scheduler']}, "
+        f"backend {current_backend().name}, device {config['device']}"
+    )
+
+    def make_trainer(run_dir):
+        return Trainer(
+            model,
+            optimizer,
+            scheduler=scheduler,
+            scheduler_interval=interval,
+            device=config["device"],
+            run_dir=run_dir,
+            classes=train_set.classes,
+            progress=not args.no_progress,
+        )
+
+    history, run_dir, seconds = _fit_in_run_folder(
+        args, config, lock, done, rewrite_config, header, make_trainer, train_loader, test_loader
+    )
+    last = history[-1]
+    top5 = f" (top-5 {100 * last['val_top5']:.2f}%)" if "val_top5" in last else ""
+    print(
+        f"done in {seconds:.1f} s: test accuracy {100 * last['val_acc']:.2f}%"
+        f"{top5}, test loss {last['val_loss']:.4f}"
+    )
+    _print_written(run_dir, RUN_FILES)
+    return 0
+
+
+def _fit_in_run_folder(args, config, lock, done, rewrite_config, header, make_trainer,
+                       train_loader, test_loader):
+    """Claim the run folder (a new run; a resumed one is locked already), write its
+    config.json, print ``header`` and train with ``make_trainer(run_dir)``; returns
+    ``(history, run_dir, seconds)``. A failed write is one line naming the folder."""
+    from minicnn import serialization
+    from minicnn.train import RunDirError, claim_run_dir
+
     if lock is None:  # a new run: everything is checked, now the folder
         if args.out:
             lock = claim_run_dir(args.out)
@@ -402,24 +552,9 @@ def _train(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
         with lock:
             if rewrite_config:
                 serialization.save_json(config, run_dir / "config.json")
-            n_params = sum(p.numel() for p in model.parameters())
-            print(
-                f"minicnn train: {config['model']} ({n_params:,} parameters) on "
-                f"{config['data']} ({len(train_set)} train / {len(test_set)} test images, "
-                f"{num_classes} classes), {config['optimizer']} + {config['scheduler']}, "
-                f"backend {current_backend().name}, device {config['device']}"
-            )
+            print(header)
             print(f"run folder: {run_dir}")
-            trainer = Trainer(
-                model,
-                optimizer,
-                scheduler=scheduler,
-                scheduler_interval=interval,
-                device=config["device"],
-                run_dir=run_dir,
-                classes=train_set.classes,
-                progress=not args.no_progress,
-            )
+            trainer = make_trainer(run_dir)
             start = time.perf_counter()
             history = trainer.fit(
                 train_loader, test_loader, config["epochs"], resume=run_dir if done else None
@@ -431,15 +566,89 @@ def _train(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
             f"{run_dir}: writing the run failed ({_describe_os_error(e)}); "
             f"the last complete checkpoint is intact"
         ) from None
-    last = history[-1]
-    top5 = f" (top-5 {100 * last['val_top5']:.2f}%)" if "val_top5" in last else ""
-    print(
-        f"done in {time.perf_counter() - start:.1f} s: test accuracy {100 * last['val_acc']:.2f}%"
-        f"{top5}, test loss {last['val_loss']:.4f}"
-    )
-    written = [name for name in ("config.json", *RUN_FILES) if (run_dir / name).exists()]
+    return history, run_dir, time.perf_counter() - start
+
+
+def _print_written(run_dir: Path, run_files) -> None:
+    written = [name for name in ("config.json", *run_files) if (run_dir / name).exists()]
     print(f"wrote in {run_dir}: {', '.join(written)}, checkpoints/")
+
+
+def _train_detect(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
+    """The detection recipe (:mod:`minicnn.train.detect`): a new run or a locked resumed one."""
+    from minicnn import data
+    from minicnn.backend import current_backend
+    from minicnn.random import manual_seed
+    from minicnn.train import detect
+
+    manual_seed(config["seed"])
+    size = config.get("image_size")  # a list on resume, an int or None for a new run
+    if size is None:
+        try:
+            size = detect.default_image_size(config["model"])
+        except ValueError as e:
+            raise CLIError(f"--model {config['model']}: {e}") from None
+    if isinstance(size, int):
+        size = [size, size]
+    if config["data"] in DATASETS_NEEDING_ROOT:  # (no downloaded data has boxes yet)
+        raise CLIError(f"--data {config['data']} has no detection targets")
+    try:
+        train_set, test_set = detect.detection_data(
+            config["data"], config["data_dir"], config["subset"], size[0], config["hflip"]
+        )
+    except ValueError as e:
+        raise CLIError(f"--data {config['data']}: {str(e).removeprefix('load_data: ')}") from None
+    num_classes = len(train_set.classes) - 1  # the object classes, without the background
+    config.update(in_channels=3, num_classes=num_classes, image_size=list(size),
+                  classes=list(train_set.classes))
+    model = _build_detector(config)
+    sample = test_set[0][0]
+    _check_device_and_model(model, config["device"], sample, config)
+    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True,
+                                   collate_fn=data.detection_collate, prefetch=2)
+    test_loader = data.DataLoader(test_set, 64, collate_fn=data.detection_collate)
+    optimizer = build_optimizer(
+        config["optimizer"], model.parameters(), config["lr"], config["weight_decay"]
+    )
+    scheduler, interval = build_scheduler(
+        config["scheduler"], optimizer, config["lr"], config["epochs"], len(train_loader)
+    )
+    n_params = sum(p.numel() for p in model.parameters())
+    header = (
+        f"minicnn train --task detect: {config['model']} ({n_params:,} parameters) on "
+        f"{config['data']} ({len(train_set)} train / {len(test_set)} test scenes of "
+        f"{size[0]}x{size[1]}, {num_classes} classes), {config['optimizer']} + "
+        f"{config['scheduler']}, backend {current_backend().name}, device {config['device']}"
+    )
+
+    def make_trainer(run_dir):
+        return detect.DetectionTrainer(
+            model, optimizer, scheduler=scheduler, scheduler_interval=interval,
+            device=config["device"], run_dir=run_dir, classes=train_set.classes,
+            progress=not args.no_progress,
+        )
+
+    history, run_dir, seconds = _fit_in_run_folder(
+        args, config, lock, done, rewrite_config, header, make_trainer, train_loader, test_loader
+    )
+    last = history[-1]
+    print(f"done in {seconds:.1f} s: test mAP@0.5 {last['val_map_50']:.4f}, "
+          f"mAP@0.5:0.95 {last['val_map']:.4f}, train loss {last['train_loss']:.4f}")
+    _print_written(run_dir, DETECT_RUN_FILES)
     return 0
+
+
+def _build_detector(config: dict):
+    from minicnn.train import detect
+
+    try:
+        return detect.build_detector(config["model"], config["num_classes"],
+                                     config["image_size"][0])
+    except ValueError as e:
+        raise CLIError(f"--model {config['model']}: {e}") from None
+
+
+_TRAIN = {"classify": _train, "detect": _train_detect}
 
 
 def _describe_os_error(e: OSError) -> str:
@@ -459,7 +668,10 @@ def _load_run(run: str):
         )
     config = _read_config(run_dir)
     manual_seed(config["seed"])
-    model = build_model(config["model"], config["num_classes"], config["in_channels"])
+    if config["task"] == "detect":
+        model = _build_detector(config)
+    else:
+        model = build_model(config["model"], config["num_classes"], config["in_channels"])
     load_checkpoint(run_dir, model)
     model.eval()
     return config, model
@@ -470,6 +682,8 @@ def cmd_eval(args) -> int:
     from minicnn.train import Trainer
 
     config, model = _load_run(args.run)
+    if config["task"] == "detect":
+        return _eval_detect(args, config, model)
     _, test_set = load_data(config["data"], config["data_dir"], config["subset"])
     loader = data.DataLoader(
         TransformedDataset(test_set, data.transforms.Normalize(config["mean"], config["std"])), 256
@@ -485,6 +699,64 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _eval_detect(args, config: dict, model) -> int:
+    """COCO mAP of a detection run on its test scenes, overall and per class."""
+    from minicnn import data
+    from minicnn.train import detect
+
+    _, test_set = detect.detection_data(config["data"], config["data_dir"], config["subset"],
+                                        config["image_size"][0])
+    loader = data.DataLoader(test_set, 64, collate_fn=data.detection_collate)
+    trainer = detect.DetectionTrainer(model, None, device=args.device, progress=False)
+    result = trainer.evaluate(loader)
+    print(f"{args.run}: test mAP@0.5:0.95 {result['val_map']:.4f}, mAP@0.5 "
+          f"{result['val_map_50']:.4f}, mAP@0.75 {result['val_map_75']:.4f} on "
+          f"{result['images']} scenes")
+    classes = config["classes"]
+    per_class = ", ".join(f"{classes[k] if 0 <= k < len(classes) else k} {ap:.3f}"
+                          for k, ap in sorted(result["per_class"].items()))
+    print(f"AP@0.5:0.95 per class: {per_class}")
+    return 0
+
+
+def _predict_detect(args, config: dict, model) -> int:
+    """Detect objects in image files: print them and draw them (class and score) on a copy."""
+    from minicnn import viz
+    from minicnn.autograd import no_grad, tensor
+    from minicnn.data import load_image
+    from minicnn.data.transforms import resize
+    from minicnn.train.detect import predictions_to_numpy
+
+    if args.min_score is not None and not 0 <= args.min_score <= 1:
+        raise CLIError(f"--min-score must be in [0, 1], got {args.min_score}")
+    min_score = 0.3 if args.min_score is None else args.min_score
+    out_dir = Path(args.out_dir) if args.out_dir else Path(args.run) / "predictions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    size = tuple(config["image_size"])
+    for path in args.images:
+        if not Path(path).is_file():
+            raise CLIError(f"{path}: no such file")
+        img = load_image(path)
+        if img.shape[0] == 1:
+            img = np.repeat(img, 3, axis=0)
+        h, w = img.shape[1:]
+        with no_grad():
+            pred = predictions_to_numpy(model(tensor(resize(img, size)[None])))[0]
+        keep = pred["scores"] >= min_score
+        pred = {k: v[keep] for k, v in pred.items()}
+        # back to the file's pixels: the model saw the image resized to its input size
+        pred["boxes"] = pred["boxes"] * np.array([w / size[1], h / size[0]] * 2, np.float32)
+        out = out_dir / (Path(path).stem + "-detections.png")
+        viz.save_detections(img, pred, config["classes"], out, min_score=min_score)
+        found = "; ".join(
+            f"{config['classes'][int(c)]} {s:.2f} at [{', '.join(f'{v:.0f}' for v in b)}]"
+            for b, c, s in zip(pred["boxes"], pred["labels"], pred["scores"])
+        )
+        print(f"{path}: {len(pred['scores'])} objects (score >= {min_score})"
+              + (f": {found}" if found else "") + f"; drawn in {out}")
+    return 0
+
+
 def cmd_predict(args) -> int:
     from minicnn.autograd import no_grad, tensor
     from minicnn.data import load_image
@@ -492,6 +764,16 @@ def cmd_predict(args) -> int:
     from minicnn.nn.functional import softmax
 
     config, model = _load_run(args.run)
+    given = getattr(args, "given", set())
+    if config["task"] == "detect":
+        if "invert" in given:
+            raise CLIError("--invert is for classification runs; a detection run reads "
+                           "images as they are")
+        return _predict_detect(args, config, model)
+    for name in ("min_score", "out_dir"):
+        if name in given:
+            raise CLIError(f"{_option(name)} is for detection runs ({args.run} is a "
+                           f"classification run)")
     size = tuple(config["image_size"])
     normalize = Normalize(config["mean"], config["std"])
     dark_background = float(np.mean(config["mean"])) < 0.5  # the training images' look
@@ -644,14 +926,24 @@ def make_parser() -> argparse.ArgumentParser:
         "Train a CNN; writes metrics, figures and checkpoints to a run folder.",
     )
     t.add_argument(
-        "--model", default="small_resnet", type=_model_name, metavar="MODEL",
-        help="architecture: a name of minicnn.models ('minicnn models' lists them)",
+        "--task", default=None, choices=TASKS,
+        help="classify or detect (default: the model's task: detect for a detector "
+        "(yolo_v1_small, ssd300_vgg16, ...), else the data's, else classify)",
+    )
+    t.add_argument(
+        "--model", default="small_resnet", type=_train_model_name, metavar="MODEL",
+        help="architecture: a name of minicnn.models ('minicnn models' lists them) "
+        "(default: small_resnet); --task detect takes a detector: yolo_v1_small (used when "
+        "--model is not given), yolo_v1, ssd300_vgg16, ssdlite320_mobilenet_v3_large",
     )
     t.add_argument(
         "--data",
         default="digits",
         choices=DATASET_NAMES,
-        help="dataset: digits/shapes are built in; the others read --data-dir",
+        metavar="DATA",
+        help="dataset: digits, shapes, digit_scenes (built in) or, reading --data-dir, mnist, "
+        "fashion-mnist, cifar10, cifar100, folder (default: digits); --task detect takes "
+        "digit_scenes (used when --data is not given) or shapes",
     )
     t.add_argument(
         "--data-dir",
@@ -661,10 +953,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--epochs", type=int, default=None,
-        help=f"epochs (default: {DEFAULT_EPOCHS}; with --resume: the run's own)",
+        help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; with --resume: the run's own)",
     )
-    t.add_argument("--batch-size", type=int, default=64, help="images per training batch")
-    t.add_argument("--lr", type=float, default=0.01, help="learning rate (OneCycle: the peak rate)")
+    t.add_argument("--batch-size", type=int, default=64,
+                   help="images per training batch (default: 64; --task detect: 16)")
+    t.add_argument("--lr", type=float, default=0.01,
+                   help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
+                   "detect: 0.003)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(
@@ -674,6 +969,11 @@ def make_parser() -> argparse.ArgumentParser:
         "--crop-padding", type=int, default=2, help="random-crop augmentation padding (0: none)"
     )
     t.add_argument("--hflip", action="store_true", help="random horizontal flips (not for digits)")
+    t.add_argument(
+        "--image-size", type=int, default=None, metavar="N",
+        help="--task detect: scenes of NxN pixels (default: 64 for yolo_v1_small, else the "
+        "detector's own input size; 64 for SSD, which resizes its input itself)",
+    )
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument(
         "--backend", default=None, choices=("numba", "numpy"),
@@ -704,9 +1004,11 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = command(
         "predict",
-        "classify image files with a trained run",
+        "classify image files, or detect objects in them, with a trained run",
         "Print the top-3 classes of each image file. Images are read in the run's channels "
-        "(grayscale or RGB), resized to its image size and normalised with its statistics.",
+        "(grayscale or RGB), resized to its image size and normalised with its statistics. "
+        "For a detection run: print the objects found and draw their boxes, class and score "
+        "on a copy of each image (IMAGE-detections.png in --out-dir).",
     )
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by minicnn train")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files")
@@ -717,6 +1019,10 @@ def make_parser() -> argparse.ArgumentParser:
         "light; colour images are kept. yes/no: always/never invert. Except with no, "
         "grayscale images are also stretched to the full [0, 1] range",
     )
+    p.add_argument("--min-score", type=float, default=None,
+                   help="detection runs: show objects scoring at least this (default: 0.3)")
+    p.add_argument("--out-dir", default=None,
+                   help="detection runs: where the drawn images go (default: RUN_DIR/predictions)")
     p.set_defaults(func=cmd_predict)
 
     s = command("summary", "per-layer output shapes, parameters and multiply-adds")

@@ -1,4 +1,5 @@
-"""``minicnn.train``: the training loop, metrics and checkpoints."""
+"""``minicnn.train``: the training loop, metrics and checkpoints, and the task recipes
+(classification: :class:`Trainer`; detection: :mod:`minicnn.train.detect`)."""
 
 from minicnn.train.checkpoint import (
     CheckpointError,
@@ -7,6 +8,7 @@ from minicnn.train.checkpoint import (
     read_state,
     save_checkpoint,
 )
+from minicnn.train.detect import DetectionTrainer
 from minicnn.train.metrics import RunningMean, confusion_matrix, topk_correct
 from minicnn.train.run_dir import (
     RunDirError,
@@ -19,6 +21,7 @@ from minicnn.train.trainer import NonFiniteLossError, Trainer, fit
 
 __all__ = [
     "CheckpointError",
+    "DetectionTrainer",
     "NonFiniteLossError",
     "RunDirError",
     "RunLock",

@@ -210,14 +210,9 @@ class Trainer:
             row["lr"] = lr
             if val_loader is not None:
                 evaluation = self.evaluate(val_loader)
-                row.update({k: evaluation[k] for k in ("val_loss", "val_acc", "val_top5")
-                            if k in evaluation})
+                row.update(self._val_row(evaluation))
                 if self.progress:
-                    top5 = f", top-5 {100 * row['val_top5']:.2f}%" if "val_top5" in row else ""
-                    tqdm.write(
-                        f"epoch {row['epoch']}: val loss {row['val_loss']:.4f}, "
-                        f"top-1 {100 * row['val_acc']:.2f}%{top5}"
-                    )
+                    tqdm.write(self._val_message(row))
             self.epoch += 1
             self.history.append(row)
             if self.run_dir is not None:
@@ -240,6 +235,16 @@ class Trainer:
                 evaluation = self.evaluate(val_loader)
             self._write_figures(val_loader, evaluation)
         return self.history
+
+    def _val_row(self, evaluation: dict) -> dict:
+        """The numbers of an evaluation that go into the epoch's row of metrics.csv."""
+        return {k: evaluation[k] for k in ("val_loss", "val_acc", "val_top5") if k in evaluation}
+
+    def _val_message(self, row: dict) -> str:
+        """The line printed after each epoch's evaluation."""
+        top5 = f", top-5 {100 * row['val_top5']:.2f}%" if "val_top5" in row else ""
+        return (f"epoch {row['epoch']}: val loss {row['val_loss']:.4f}, "
+                f"top-1 {100 * row['val_acc']:.2f}%{top5}")
 
     def _kept_checkpoint(self) -> str:
         try:

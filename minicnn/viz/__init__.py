@@ -1,5 +1,14 @@
-"""``minicnn.viz``: matplotlib figures of training runs (curves, confusion matrix, predictions)."""
+"""``minicnn.viz``: matplotlib figures of training runs (curves, confusion matrix, predictions,
+detections and precision-recall curves)."""
 
+from minicnn.viz.detection import (
+    draw_boxes,
+    plot_detection_curves,
+    plot_detections,
+    plot_precision_recall,
+    save_detections,
+)
 from minicnn.viz.training import plot_confusion, plot_curves, plot_predictions
 
-__all__ = ["plot_confusion", "plot_curves", "plot_predictions"]
+__all__ = ["draw_boxes", "plot_confusion", "plot_curves", "plot_detection_curves",
+           "plot_detections", "plot_precision_recall", "plot_predictions", "save_detections"]

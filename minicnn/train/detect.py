@@ -1,0 +1,294 @@
+"""The detection recipe: the detectors the command line trains, their data and
+augmentation, and :class:`DetectionTrainer`, the training loop for detectors.
+
+A task recipe is one module of ``minicnn.train`` that says, for one task, which models it
+takes, how its data is loaded and augmented, what a training step computes, what an
+evaluation measures and which figures a run folder gets; the loop around it (epochs,
+schedules, checkpoints, resume, ``metrics.csv``) is :class:`~minicnn.train.Trainer`'s.
+Classification is the trainer itself; detection (this module) overrides the step, the
+evaluation and the figures. A detector follows torchvision's calling convention::
+
+    model.train(); losses = model(images, targets)   # a dict of loss Tensors; summed
+    model.eval();  preds = model(images)             # one {"boxes", "scores", "labels"} per image
+
+Each epoch records the mean of every loss term (``train_<term>``) and their sum
+(``train_loss``), and on the test scenes COCO's mAP from
+:class:`minicnn.metrics.MeanAveragePrecision`: ``val_map`` (IoU 0.5:0.95), ``val_map_50``
+and ``val_map_75``. The run folder gets ``figures/curves.png`` (loss terms and mAP),
+``figures/detections.png`` (predicted boxes against the ground truth) and
+``figures/precision_recall.png``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from minicnn.autograd import no_grad, tensor
+from minicnn.backend import to_device
+from minicnn.data import joint_transforms as J
+from minicnn.data import load_data
+from minicnn.metrics import MeanAveragePrecision
+from minicnn.serialization import save_json
+from minicnn.train.metrics import RunningMean
+from minicnn.train.trainer import NonFiniteLossError, Trainer
+
+__all__ = [
+    "DEFAULTS",
+    "DETECTORS",
+    "DetectionTrainer",
+    "build_detector",
+    "default_image_size",
+    "detection_data",
+    "detector_constructor",
+    "predictions_to_numpy",
+]
+
+# the detectors of minicnn.models.detection the command line trains, and whether their
+# num_classes counts the background (torchvision's SSD: C + 1) or not (YOLO v1: C)
+DETECTORS: dict[str, bool] = {
+    "yolo_v1_small": False,
+    "yolo_v1": False,
+    "ssd300_vgg16": True,
+    "ssdlite320_mobilenet_v3_large": True,
+}
+DEFAULT_DETECTOR = "yolo_v1_small"
+# the recipe's settings where the command line has no value of its own for detection
+DEFAULTS = {
+    "epochs": 10,
+    "batch_size": 16,
+    "lr": 3e-3,
+    "weight_decay": 5e-4,
+    "optimizer": "adam",
+    "scheduler": "onecycle",
+}
+DATA_IMAGE_SIZE = 64  # for a detector without an input size of its own
+# the recipe's scene size where it differs from the detector's default input size: the small
+# YOLO trains on 64x64 scenes (4 x 4 cells of 16 pixels; 4% of digit_scenes' objects share
+# a cell with another and cannot all be found) -- 2.25x less work per image than its 96
+RECIPE_IMAGE_SIZE = {"yolo_v1_small": 64}
+# the score threshold while measuring mAP (a detector's own, e.g. YOLO's 0.3 from the deck,
+# is for showing boxes; mAP integrates over every threshold, so it needs the low scores
+# too: torchvision's SSD keeps scores above 0.01)
+EVAL_SCORE_THRESH = 0.01
+# a random zoom: a window of this fraction of the side, resized back to the full size.
+# None (the default): the procedural scenes are varied enough, and under a 10-minute budget
+# the detector learns faster without it
+ZOOM: float | None = None
+COLOR_JITTER = 0.3
+
+
+def detector_constructor(name: str) -> Callable:
+    """``minicnn.models.detection.<name>``; ValueError for a name that is not a detector of
+    :data:`DETECTORS` or not in this installation."""
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r}; expected one of {', '.join(DETECTORS)}")
+    try:
+        from minicnn.models import detection
+    except ImportError:
+        detection = None
+    ctor = getattr(detection, name, None)
+    if ctor is None:
+        raise ValueError(f"detector {name!r} is not available in this installation of minicnn "
+                         f"(minicnn.models.detection has no {name})")
+    return ctor
+
+
+def default_image_size(name: str) -> int:
+    """The scene size the recipe trains the detector ``name`` on: :data:`RECIPE_IMAGE_SIZE`,
+    else the input size it is built for (its constructor's ``image_size`` default), else
+    :data:`DATA_IMAGE_SIZE` (detectors that resize their input themselves, like SSD)."""
+    if name in RECIPE_IMAGE_SIZE:
+        detector_constructor(name)  # (the detector must exist)
+        return RECIPE_IMAGE_SIZE[name]
+    param = inspect.signature(detector_constructor(name)).parameters.get("image_size")
+    if param is None or param.default is inspect.Parameter.empty:
+        return DATA_IMAGE_SIZE
+    return int(param.default)
+
+
+def build_detector(name: str, num_object_classes: int, image_size: int | None = None):
+    """The detector ``name`` for ``num_object_classes`` object classes (labels 1..C):
+    ``num_classes`` C + 1 for detectors with a background class (SSD), C for YOLO v1;
+    ``image_size`` for detectors that take one."""
+    ctor = detector_constructor(name)
+    kwargs = {"num_classes": num_object_classes + int(DETECTORS[name])}
+    if image_size is not None and "image_size" in inspect.signature(ctor).parameters:
+        kwargs["image_size"] = image_size
+    return ctor(**kwargs)
+
+
+def detection_data(name: str, root=None, subset: int | None = None, image_size: int = 64,
+                   hflip: bool = False):
+    """``(train, test)`` detection datasets called ``name`` drawn at ``image_size``, the
+    training set augmented: colour jitter, a random zoom when :data:`ZOOM` is set (a window
+    of that fraction of the side at a random place, resized back; objects that leave it are
+    dropped) and, with ``hflip``, horizontal flips (not for digits: a mirrored 2 is no
+    digit)."""
+    train, test = load_data(name, root, subset, image_size, task="detect")
+    steps = [J.ColorJitter(COLOR_JITTER, COLOR_JITTER, COLOR_JITTER)]
+    if ZOOM is not None and ZOOM < 1:
+        steps[:0] = [J.RandomCrop(max(1, round(ZOOM * image_size))), J.Resize(image_size)]
+    if hflip:
+        steps.insert(0, J.RandomHorizontalFlip())
+    _set_transforms(train, J.Compose(steps))
+    return train, test
+
+
+def _set_transforms(dataset, transforms) -> None:
+    """Give a scene dataset (or the dataset a ``Subset`` wraps) its joint transforms."""
+    inner = getattr(dataset, "dataset", dataset)
+    inner.transforms = transforms
+
+
+def predictions_to_numpy(preds: list[dict]) -> list[dict]:
+    """A detector's eval output (dicts of Tensors, maybe on a GPU) as dicts of NumPy arrays."""
+    return [{k: np.asarray(to_device(v.array, "cpu")) if hasattr(v, "array") else np.asarray(v)
+             for k, v in p.items()} for p in preds]
+
+
+class DetectionTrainer(Trainer):
+    """:class:`~minicnn.train.Trainer` for detectors (see the module docstring).
+
+    The loaders yield ``(images (N, 3, H, W), targets)`` with ``targets`` a list of
+    torchvision target dicts (``collate_fn=minicnn.data.detection_collate``). ``classes``
+    are the dataset's class names, ``"__background__"`` first.
+    """
+
+    def __init__(self, model, optimizer, classes=None, **kwargs):
+        super().__init__(model, optimizer, loss_fn=_no_loss_fn, classes=classes, **kwargs)
+
+    def _batch(self, images, targets):
+        x = tensor(np.asarray(images, dtype=np.float32), device=self.device)
+        t = [{"boxes": tensor(np.asarray(tg["boxes"], np.float32), device=self.device),
+              "labels": tensor(np.asarray(tg["labels"], np.int64), device=self.device)}
+             for tg in targets]
+        return x, t
+
+    def train_epoch(self, loader, epochs: int | None = None) -> dict:
+        """One pass with updates; returns ``train_loss`` (the sum of the terms), each term's
+        mean as ``train_<term>``, images per second and seconds."""
+        self.model.train()
+        total, terms, seen = RunningMean(), {}, 0
+        start = time.perf_counter()
+        desc = f"epoch {self.epoch + 1}" + (f"/{epochs}" if epochs else "")
+        bar = tqdm(loader, desc=desc, unit="batch", leave=True, disable=not self.progress,
+                   dynamic_ncols=True)
+        for batch, (images, targets) in enumerate(bar, 1):
+            x, t = self._batch(images, targets)
+            self.optimizer.zero_grad()
+            losses = self.model(x, t)
+            if not isinstance(losses, dict) or not losses:
+                bar.close()
+                raise TypeError(f"{type(self.model).__name__} in train mode must return a dict "
+                                f"of loss Tensors for model(images, targets), got "
+                                f"{type(losses).__name__}")
+            loss = sum(losses.values())
+            value = loss.item()
+            if not math.isfinite(value):
+                bar.close()
+                raise NonFiniteLossError(
+                    f"epoch {self.epoch + 1}, batch {batch}: the training loss is {value} "
+                    f"({', '.join(f'{k} {v.item():.4g}' for k, v in losses.items())}); training "
+                    f"stopped before this update (try a lower learning rate)"
+                )
+            loss.backward()
+            self.optimizer.step()
+            if self.scheduler is not None and self.scheduler_interval == "batch":
+                self.scheduler.step()
+            n = len(targets)
+            total.update(value, n)
+            for k, v in losses.items():
+                terms.setdefault(k, RunningMean()).update(v.item(), n)
+            seen += n
+            bar.set_postfix(loss=f"{total.mean:.4f}",
+                            img_s=f"{seen / (time.perf_counter() - start):.0f}")
+        if seen == 0:
+            raise ValueError("train_epoch: the loader yielded no batches, expected at least one "
+                             "(an empty dataset, or drop_last with fewer images than a batch?)")
+        if self.scheduler is not None and self.scheduler_interval == "epoch":
+            self.scheduler.step()
+        seconds = time.perf_counter() - start
+        return {"train_loss": total.mean, **{f"train_{k}": m.mean for k, m in terms.items()},
+                "train_images_per_s": seen / seconds, "train_seconds": seconds}
+
+    def predict(self, images) -> list[dict]:
+        """The model's detections on ``images (N, 3, H, W)``, as NumPy dicts."""
+        self.model.eval()
+        with no_grad():
+            return predictions_to_numpy(self.model(tensor(np.asarray(images, np.float32),
+                                                          device=self.device)))
+
+    def evaluate(self, loader, num_classes: int | None = None) -> dict:
+        """COCO mAP on ``loader``: ``val_map``, ``val_map_50``, ``val_map_75``, per-class
+        AP (``per_class``: label -> AP at 0.5:0.95), the precision table ``precision (T, R,
+        K, A, M)`` with its ``labels`` (K,), and the first batch (``examples``) for figures.
+        A model's ``score_thresh`` is lowered to :data:`EVAL_SCORE_THRESH` meanwhile."""
+        metric = MeanAveragePrecision(class_metrics=True, extended_summary=True)
+        examples, seen = None, 0
+        own_thresh = getattr(self.model, "score_thresh", None)
+        for images, targets in loader:
+            if own_thresh is not None:
+                self.model.score_thresh = min(own_thresh, EVAL_SCORE_THRESH)
+            try:
+                preds = self.predict(images)
+            finally:
+                if own_thresh is not None:
+                    self.model.score_thresh = own_thresh
+            truth = [{k: np.asarray(t[k]) for k in ("boxes", "labels", "iscrowd", "area")
+                      if k in t} for t in targets]
+            metric.update(preds, truth)
+            if examples is None:
+                examples = (np.asarray(images), truth, preds)
+            seen += len(targets)
+        if seen == 0:
+            raise ValueError("evaluate: the loader yielded no images, expected at least one "
+                             "(an empty test set?)")
+        result = metric.compute()
+        labels = result["classes"].numpy().astype(np.int64)
+        per_class = result["map_per_class"].numpy().reshape(-1)
+        return {
+            "val_map": float(result["map"].item()),
+            "val_map_50": float(result["map_50"].item()),
+            "val_map_75": float(result["map_75"].item()),
+            "per_class": {int(k): float(v) for k, v in zip(labels, per_class)}
+            if len(per_class) == len(labels) else {},
+            "precision": result["precision"].numpy(),
+            "labels": labels,
+            "examples": examples,
+            "images": seen,
+        }
+
+    def _val_row(self, evaluation: dict) -> dict:
+        return {k: evaluation[k] for k in ("val_map", "val_map_50", "val_map_75")}
+
+    def _val_message(self, row: dict) -> str:
+        return (f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, "
+                f"mAP@0.5 {row['val_map_50']:.4f}, mAP@0.5:0.95 {row['val_map']:.4f}")
+
+    def _write_figures(self, val_loader, evaluation) -> None:
+        from minicnn import viz
+
+        figures = self.run_dir / "figures"
+        figures.mkdir(parents=True, exist_ok=True)
+        viz.plot_detection_curves(self.history, figures / "curves.png")
+        if evaluation is None:
+            return
+        classes = self.classes or ["__background__"] + [str(k) for k in evaluation["labels"]]
+        images, truth, preds = evaluation["examples"]
+        viz.plot_detections(images, preds, classes, figures / "detections.png", targets=truth)
+        viz.plot_precision_recall(evaluation["precision"], evaluation["labels"], classes,
+                                  figures / "precision_recall.png")
+        final = {k: evaluation[k] for k in ("val_map", "val_map_50", "val_map_75", "images")}
+        final["ap_per_class"] = {classes[k] if 0 <= k < len(classes) else str(k): v
+                                 for k, v in evaluation["per_class"].items()}
+        save_json({"history": self.history, "final": final}, self.run_dir / "metrics.json")
+
+
+def _no_loss_fn(*_):
+    raise TypeError("a detector computes its own losses: model(images, targets)")
