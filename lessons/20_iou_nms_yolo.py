@@ -339,7 +339,8 @@ first = np.mean([sum(h.values()) for h in history_loss[:3]])
 last = np.mean([sum(h.values()) for h in history_loss[-3:]])
 assert last < (0.7 if args.quick else 0.3) * first, (first, last)
 if not args.quick:
-    assert map50 > 0.35, map50  # measured 0.47 after 12 epochs of 800 scenes
+    # measured: 0.47 (score > 0.3) and 0.74 (score > 0.01) after 12 epochs of 800 scenes
+    assert map50 > 0.35 and maps[0.01] > 0.6, maps
 
 fig, ax = plt.subplots(figsize=(6, 3.8))
 for name in history_loss[0]:
@@ -359,7 +360,8 @@ for ax, (image, target), det in zip(axes2, test_samples[:shown], detections, str
         ax.add_patch(plt.Rectangle(box[:2], *(box[2:] - box[:2]), fill=False,
                                    color="yellow", lw=1.5))
         ax.text(box[0], box[1] - 1, f"{label - 1}:{score:.2f}", color="yellow", fontsize=7)
-fig2.suptitle(f"small YOLO on held-out scenes (dashed: truth), mAP@0.5 = {map50:.2f}")
+fig2.suptitle(f"small YOLO on held-out scenes (dashed: truth; boxes scoring > 0.3), "
+              f"mAP@0.5 = {maps[0.01]:.2f}")
 fig2.tight_layout()
 fig2.savefig(OUT / "20_yolo_digits.png", dpi=90)
 fig.savefig(OUT / "20_yolo_loss.png", dpi=90)
