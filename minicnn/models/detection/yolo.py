@@ -137,7 +137,9 @@ class YoloV1(nn.Module):
     ``D = B*5 + C`` or ``B*(5 + C)`` (``class_per_box``); ``forward`` as torchvision's
     detection models (module docstring). ``score_thresh`` (0.3) and ``nms_thresh`` (0.5):
     the decoding's threshold on ``p_object * p(class)`` and NMS's IoU threshold;
-    ``detections_per_img`` the most boxes returned per image. ``rescore=True``: the
+    ``detections_per_img`` the most boxes returned per image. 0.3 is the threshold for
+    showing boxes; to measure mAP, lower it (``model.score_thresh = 0.01``, as torchvision's
+    detectors do): boxes scoring below 0.3 can still be hits. ``rescore=True``: the
     responsible box's target confidence is its IoU with the ground truth (paper), else 1.
     """
 
