@@ -455,8 +455,9 @@ def ssd300_vgg16(*, weights: str | os.PathLike | None = None, progress: bool = T
     parameters for 91 classes (COCO's numbering, background included).
 
     Args:
-        weights: a ``.safetensors``/``.npz`` file with a whole SSD300 state dict (e.g. from
-            ``minicnn.models.export_torchvision``-style export of torchvision's model).
+        weights: a ``.safetensors``/``.npz`` file with a whole SSD300 state dict, e.g.
+            ``minicnn.models.export_torchvision("ssd300_vgg16", path, model=tv_model)`` of a
+            torchvision model (with PyTorch; loading needs only minicnn).
         progress: accepted for torchvision's signature (nothing is downloaded).
         num_classes: object classes + 1 (default 91).
         weights_backbone: a file with VGG16's state dict (e.g. ``export-torchvision vgg16``);

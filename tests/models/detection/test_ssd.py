@@ -455,6 +455,22 @@ def _check_loss(model, tv, photos) -> None:
         assert _rel_err(losses[key].item(), losses_t[key].item()) <= 1e-4, key
 
 
+def test_weights_file_from_export_torchvision_loads(tmp_path, ssdlite_small):
+    """torchvision's model -> ``export_torchvision(model=...)`` -> ``weights=`` the file."""
+    from minicnn.models import export_torchvision
+
+    model, tv = ssdlite_small
+    path = export_torchvision("ssdlite320_mobilenet_v3_large", tmp_path / "ssdlite.safetensors",
+                              model=tv)
+    loaded = detection.ssdlite320_mobilenet_v3_large(weights=path, num_classes=5)
+    for (key, value), (key_t, value_t) in zip(loaded.state_dict().items(),
+                                              tv.state_dict().items(), strict=True):
+        assert key == key_t
+        np.testing.assert_array_equal(value.numpy(), value_t.numpy())
+    with pytest.raises(ValueError, match="does not fit"):
+        detection.ssdlite320_mobilenet_v3_large(weights=path)  # 91 classes
+
+
 def test_ssdlite_detections_equal_torchvision_on_a_photo(ssdlite_small):
     _check_eval(*ssdlite_small, _photos(1))
 
