@@ -141,21 +141,40 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     return Tensor(keep)
 
 
+# batched_nms's switch from one shifted NMS to one NMS per category, in boxes (torchvision
+# switches above 4,000 coordinates on the CPU and 20,000 on a GPU)
+BATCHED_NMS_ONE_PASS = {"cpu": 1000, "cuda": 5000}
+
+
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
     """NMS within each category: boxes of different ``idxs`` never suppress each other.
 
     ``boxes (N, 4), scores (N,), idxs (N,)`` integers -> ``keep (K,)`` int64 by decreasing
-    score. As torchvision: each category's boxes are shifted by ``idx * (max coordinate + 1)``
-    so that they cannot overlap another's, then one ``nms`` runs.
+    score (ties keep their input order). As torchvision, two ways to the same result:
+
+    * up to :data:`BATCHED_NMS_ONE_PASS` boxes (1,000 on the CPU, 5,000 on a GPU), each
+      category's boxes are shifted by ``idx * (max coordinate + 1)`` so that they cannot
+      overlap another's, then one ``nms`` runs;
+    * above it, one ``nms`` per category, then the kept boxes are merged by score: NMS is
+      quadratic in the number of boxes, so many small runs beat one big one.
     """
     boxes = _check_boxes(boxes, "boxes", "batched_nms")
     scores = _check_scores(scores, boxes.shape[0], "scores", "batched_nms")
     _check_scores(idxs, boxes.shape[0], "idxs", "batched_nms")
     if boxes.shape[0] == 0:
         return nms(boxes, scores, iou_threshold)
-    b = boxes.array
-    offsets = idxs.array.astype(b.dtype) * (b.max() + 1)
-    return nms(Tensor(b + offsets[:, None]), scores, iou_threshold)
+    b, xp = boxes.array, backend_of(boxes.array).xp
+    gpu = backend_of(b).device == "cuda"
+    if boxes.shape[0] <= BATCHED_NMS_ONE_PASS["cuda" if gpu else "cpu"]:
+        offsets = idxs.array.astype(b.dtype) * (b.max() + 1)
+        return nms(Tensor(b + offsets[:, None]), scores, iou_threshold)
+    kept = []
+    for category in xp.unique(idxs.array).tolist():
+        members = xp.nonzero(idxs.array == category)[0]
+        keep = nms(Tensor(b[members]), Tensor(scores.array[members]), iou_threshold)
+        kept.append(members[keep.array])
+    kept = xp.sort(xp.concatenate(kept))  # input order, so that ties stay in it
+    return Tensor(kept[xp.argsort(-scores.array[kept], kind="stable")].astype(xp.int64))
 
 
 def remove_small_boxes(boxes: Tensor, min_size: float) -> Tensor:

@@ -136,6 +136,23 @@ def test_nms_and_batched_nms_equal_torchvision(backend, case, dtype, threshold):
         torch.tensor(b), torch.tensor(s), torch.tensor(idxs), threshold))
 
 
+@pytest.mark.parametrize("n", [999, 1000, 1001, 3000])
+def test_batched_nms_on_both_sides_of_the_per_category_switch(backend, n):
+    """Above ops.boxes.BATCHED_NMS_ONE_PASS boxes, one NMS runs per category (as torchvision
+    does above 4,000 coordinates): the same boxes are kept, in the same order."""
+    assert ops.boxes.BATCHED_NMS_ONE_PASS["cpu"] == 1000
+    device = device_of(backend)
+    b = clustered_boxes(n, 5, clusters=40, dtype=np.float32)
+    s = np.random.default_rng(6).permutation(n).astype(np.float32) / n  # no ties
+    idxs = np.random.default_rng(7).integers(0, 7, n)
+    keep = to_numpy(ops.batched_nms(_t(b, device), _t(s, device),
+                                    minicnn.tensor(idxs, device=device), 0.5))
+    expected = torchvision.ops.batched_nms(torch.tensor(b), torch.tensor(s),
+                                           torch.tensor(idxs), 0.5).numpy()
+    assert 0 < len(expected) < n
+    np.testing.assert_array_equal(keep, expected)
+
+
 @pytest.mark.parametrize("n", [0, 1, 400])
 def test_nms_kernel_every_backend_equals_reference_and_torchvision(backend, n):
     """The backend's own nms kernel (Numba loops, CuPy bitmask) against the readable one."""
