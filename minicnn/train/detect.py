@@ -68,9 +68,8 @@ DEFAULTS = {
     "scheduler": "onecycle",
 }
 DATA_IMAGE_SIZE = 64  # for a detector without an input size of its own
-# the recipe's scene size where it differs from the detector's default input size: the small
-# YOLO trains on 64x64 scenes (4 x 4 cells of 16 pixels; 4% of digit_scenes' objects share
-# a cell with another and cannot all be found) -- 2.25x less work per image than its 96
+# the recipe's scene size for a detector, where it is fixed here: the small YOLO trains on
+# 64x64 scenes (its own default: 8 x 8 cells of 8 pixels, so two digits rarely share a cell)
 RECIPE_IMAGE_SIZE = {"yolo_v1_small": 64}
 # the score threshold while measuring mAP (a detector's own, e.g. YOLO's 0.3 from the deck,
 # is for showing boxes; mAP integrates over every threshold, so it needs the low scores
