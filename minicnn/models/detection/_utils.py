@@ -236,6 +236,20 @@ def validate_trainable_layers(is_trained: bool, trainable_backbone_layers: int |
     return trainable_backbone_layers
 
 
+def freeze_backbone_stages(features, stage_indices: list[int], trainable_layers: int) -> None:
+    """Freeze every block of ``features`` before the last ``trainable_layers`` stages
+    (``stage_indices``: where each stage starts; 0 freezes all of ``features``)."""
+    num_stages = len(stage_indices)
+    if not 0 <= trainable_layers <= num_stages:
+        raise ValueError(f"trainable_backbone_layers must be in [0, {num_stages}], got "
+                         f"{trainable_layers}")
+    freeze_before = (len(features) if trainable_layers == 0
+                     else stage_indices[num_stages - trainable_layers])
+    for block in features[:freeze_before]:
+        for parameter in block.parameters():
+            parameter.requires_grad_(False)
+
+
 def stable_descending_order(values: np.ndarray, axis: int = -1):
     """Indices that sort ``values`` in decreasing order, equal values in index order (what
     ``torch.sort(descending=True)`` returns on the CPU)."""

@@ -44,6 +44,7 @@ from minicnn.backend import backend_of
 from minicnn.models.detection._utils import (
     BoxCoder,
     SSDMatcher,
+    freeze_backbone_stages,
     retrieve_out_channels,
     stable_descending_order,
     validate_trainable_layers,
@@ -435,15 +436,7 @@ def _vgg_extractor(features: nn.Sequential, highres: bool,
                    trainable_layers: int) -> SSDFeatureExtractorVGG:
     """Freeze all but the last ``trainable_layers`` of VGG's 5 stages, then extract."""
     stage_indices = [0] + [i for i, b in enumerate(features) if isinstance(b, nn.MaxPool2d)][:-1]
-    num_stages = len(stage_indices)
-    if not 0 <= trainable_layers <= num_stages:
-        raise ValueError(f"trainable_backbone_layers must be in [0, {num_stages}], got "
-                         f"{trainable_layers}")
-    freeze_before = (len(features) if trainable_layers == 0
-                     else stage_indices[num_stages - trainable_layers])
-    for block in features[:freeze_before]:
-        for parameter in block.parameters():
-            parameter.requires_grad_(False)
+    freeze_backbone_stages(features, stage_indices, trainable_layers)
     return SSDFeatureExtractorVGG(features, highres)
 
 

@@ -23,7 +23,7 @@ from functools import partial
 
 from minicnn import nn
 from minicnn.autograd import Tensor
-from minicnn.models.detection._utils import validate_trainable_layers
+from minicnn.models.detection._utils import freeze_backbone_stages, validate_trainable_layers
 from minicnn.models.detection.anchor_utils import DefaultBoxGenerator
 from minicnn.models.detection.ssd import SSD, SSDScoringHead
 from minicnn.models.mobilenetv3 import MobileNetV3, mobilenet_v3_large
@@ -158,15 +158,7 @@ def _mobilenet_extractor(backbone: MobileNetV3, trainable_layers: int,
     features = backbone.features
     stage_indices = ([0] + [i for i, b in enumerate(features) if getattr(b, "_is_cn", False)]
                      + [len(features) - 1])
-    num_stages = len(stage_indices)
-    if not 0 <= trainable_layers <= num_stages:
-        raise ValueError(f"trainable_backbone_layers must be in [0, {num_stages}], got "
-                         f"{trainable_layers}")
-    freeze_before = (len(features) if trainable_layers == 0
-                     else stage_indices[num_stages - trainable_layers])
-    for block in features[:freeze_before]:
-        for parameter in block.parameters():
-            parameter.requires_grad_(False)
+    freeze_backbone_stages(features, stage_indices, trainable_layers)
     return SSDLiteFeatureExtractorMobileNet(features, stage_indices[-2], norm_layer)
 
 
