@@ -345,6 +345,45 @@ def test_gradcheck(backend, name):
     assert minicnn.gradcheck(fn, inputs)
 
 
+# ---------------------------------------------------------------- F.normalize (SSD's L2 norm)
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0])
+def test_normalize_equals_torch_with_gradient(backend, p):
+    """Values and gradients in float64, including a pixel whose channel vector is all zeros
+    (the gradient stays finite: 0 through the clamped norm, as in PyTorch)."""
+    dev = device_of(backend)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 6, 3, 4))
+    x[0, :, 1, 1] = 0.0
+    w = rng.normal(size=x.shape)
+    xm = minicnn.tensor(x, requires_grad=True, device=dev)
+    (F.normalize(xm, p=p) * minicnn.tensor(w, device=dev)).sum().backward()
+    xt = torch.tensor(x, requires_grad=True)
+    (TF.normalize(xt, p=p) * torch.from_numpy(w)).sum().backward()
+    # errors relative to max(1, the largest reference value): unit vectors to 1e-15
+    assert_close(F.normalize(minicnn.tensor(x, device=dev), p=p),
+                 TF.normalize(torch.from_numpy(x), p=p), rtol=0, atol=1e-15)
+    assert np.isfinite(to_numpy(xm.grad)).all()
+    scale = max(1.0, float(xt.grad.abs().max()))
+    assert_close(xm.grad, xt.grad, rtol=0, atol=1e-13 * scale)
+    assert_close(F.normalize(minicnn.tensor(x, device=dev), dim=-1),
+                 TF.normalize(torch.from_numpy(x), dim=-1), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("p", [2.0, 3.0])
+def test_normalize_gradcheck(backend, p):
+    x = _leaf(_data((2, 4, 2, 3)), device_of(backend))
+    assert minicnn.gradcheck(lambda x: F.normalize(x, p=p), [x])
+
+
+def test_normalize_bad_input():
+    with pytest.raises(ValueError, match="p must be"):
+        F.normalize(minicnn.zeros(2, 3), p=0)
+    with pytest.raises(ValueError, match="dim"):
+        F.normalize(minicnn.zeros(2, 3), dim=2)
+
+
 # ---------------------------------------------------------------- bad input
 
 

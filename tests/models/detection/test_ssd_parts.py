@@ -1,5 +1,6 @@
 """SSD's parts against torchvision's: BoxCoder, Matcher / SSDMatcher, DefaultBoxGenerator,
-GeneralizedRCNNTransform (normalise, resize, batch, postprocess) and F.normalize."""
+GeneralizedRCNNTransform (normalise, resize, batch, postprocess); F.normalize is in
+tests/nn/test_normalization.py."""
 
 from __future__ import annotations
 
@@ -22,7 +23,6 @@ from minicnn.models.detection import (
     Matcher,
     SSDMatcher,
 )
-from minicnn.nn import functional as F
 from tests.helpers import to_numpy
 
 DTYPES = [np.float32, np.float64]
@@ -258,32 +258,3 @@ def test_transform_bad_input():
         tr([minicnn.zeros(3, 8, 8, dtype=np.uint8)])
     with pytest.raises(TypeError, match="unexpected arguments"):
         GeneralizedRCNNTransform(32, 32, [0.5] * 3, [0.5] * 3, sizze=3)
-
-
-# ---------------------------------------------------------------- F.normalize
-
-
-@pytest.mark.parametrize("p", [2.0, 1.0, 3.0])
-def test_normalize_equals_torch_with_gradient(p):
-    """Values and gradients, including a pixel whose channel vector is all zeros."""
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(2, 6, 3, 4))
-    x[0, :, 1, 1] = 0.0
-    w = rng.normal(size=x.shape)
-    xm = minicnn.tensor(x, requires_grad=True)
-    (F.normalize(xm, p=p) * minicnn.tensor(w)).sum().backward()
-    xt = torch.tensor(x, requires_grad=True)
-    (torch.nn.functional.normalize(xt, p=p) * torch.from_numpy(w)).sum().backward()
-    assert _rel_err(F.normalize(minicnn.tensor(x), p=p),
-                    torch.nn.functional.normalize(torch.from_numpy(x), p=p)) <= 1e-15
-    assert np.isfinite(xm.grad.numpy()).all()
-    assert _rel_err(xm.grad, xt.grad) <= 1e-13
-    assert _rel_err(F.normalize(minicnn.tensor(x), dim=-1),
-                    torch.nn.functional.normalize(torch.from_numpy(x), dim=-1)) <= 1e-15
-
-
-def test_normalize_bad_input():
-    with pytest.raises(ValueError, match="p must be"):
-        F.normalize(minicnn.zeros(2, 3), p=0)
-    with pytest.raises(ValueError, match="dim"):
-        F.normalize(minicnn.zeros(2, 3), dim=2)
