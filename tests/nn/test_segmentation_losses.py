@@ -145,17 +145,19 @@ def test_dice_against_torch(backend, n_classes, smooth, weighted, ignore):
 
 
 @pytest.mark.parametrize("n_classes", [1, 3])
-def test_dice_gradcheck(n_classes):
+def test_dice_gradcheck(backend, n_classes):
+    dev = device_of(backend)
     rng = np.random.default_rng(3)
-    x = minicnn.tensor(rng.standard_normal((2, n_classes, 4, 3)), requires_grad=True)
-    y = minicnn.tensor(rng.integers(0, max(n_classes, 2), (2, 4, 3)))
-    w = minicnn.tensor(rng.uniform(0.5, 2.0, n_classes))
+    x = minicnn.tensor(rng.standard_normal((2, n_classes, 4, 3)), requires_grad=True, device=dev)
+    y = minicnn.tensor(rng.integers(0, max(n_classes, 2), (2, 4, 3)), device=dev)
+    w = minicnn.tensor(rng.uniform(0.5, 2.0, n_classes), device=dev)
     for reduction in ("none", "mean", "sum"):
         assert minicnn.gradcheck(
             lambda a, r=reduction: F.dice_loss(a, y, w, smooth=0.5, reduction=r), [x])
-    probs = minicnn.tensor(rng.dirichlet(np.ones(3), (2, 4)).transpose(0, 2, 1)[..., None])
+    probs = minicnn.tensor(rng.dirichlet(np.ones(3), (2, 4)).transpose(0, 2, 1)[..., None],
+                           device=dev)
     if n_classes == 3:  # probability targets (N, C, H, W)
-        xs = minicnn.tensor(rng.standard_normal((2, 3, 4, 1)), requires_grad=True)
+        xs = minicnn.tensor(rng.standard_normal((2, 3, 4, 1)), requires_grad=True, device=dev)
         assert minicnn.gradcheck(lambda a: F.dice_loss(a, probs), [xs])
 
 

@@ -20,6 +20,7 @@ from minicnn.data.shapes import make_scene
 from minicnn.models.detection import yolo_v1, yolo_v1_small
 from minicnn.models.detection.yolo_loss import encode_targets, split_outputs, yolo_loss_terms
 from minicnn.optim import Adam
+from tests.conftest import device_of
 
 TERMS = ("coord", "size", "object", "no_object", "class")
 
@@ -193,14 +194,15 @@ def test_loss_responsible_box_and_rescore():
 
 
 @pytest.mark.parametrize("class_per_box", [False, True])
-def test_loss_gradcheck_float64(class_per_box):
+def test_loss_gradcheck_float64(backend, class_per_box):
+    dev = device_of(backend)
     num_boxes, num_classes, size, s = 2, 3, 48, 3
     model = yolo_v1_small(num_classes, image_size=size, grid_size=s, class_per_box=class_per_box)
     rng = np.random.default_rng(5)
-    raw = rng.normal(0, 1.0, (3, s, s, model.out_channels))
+    raw = minicnn.tensor(rng.normal(0, 1.0, (3, s, s, model.out_channels)), device=dev)
     targets = random_targets(3, size, s, num_classes, seed=7)
-    targets = [{k: Tensor(v) for k, v in t.items()} for t in targets]
-    enc = encode_targets(split_outputs(Tensor(raw), num_boxes, num_classes, class_per_box),
+    targets = [{k: minicnn.tensor(v, device=dev) for k, v in t.items()} for t in targets]
+    enc = encode_targets(split_outputs(raw, num_boxes, num_classes, class_per_box),
                          targets, (size, size))
 
     def total(g):
@@ -208,7 +210,8 @@ def test_loss_gradcheck_float64(class_per_box):
         return terms["coord"] + terms["size"] + terms["object"] + terms["no_object"] + \
             terms["class"]
 
-    assert gradcheck(total, [Tensor(raw, requires_grad=True)], eps=1e-6, atol=1e-7, rtol=1e-5)
+    assert gradcheck(total, [raw.detach().requires_grad_(True)], eps=1e-6, atol=1e-7,
+                     rtol=1e-5)
 
 
 # ---------------------------------------------------------------- decoding and NMS
