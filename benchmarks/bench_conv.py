@@ -301,22 +301,28 @@ def main(argv: list[str] | None = None, cases: list[dict] | None = None,
         print(f"done: {case['name']}", file=sys.stderr, flush=True)
     print_table(results)
     if not args.quick:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"{args.device}-{name}.json"
-        stored = results
-        if args.merge and path.exists():  # earlier results of the cases not run now
-            ran = {r["name"] for r in results}
-            kept = [r for r in json.loads(path.read_text())["cases"] if r["name"] not in ran]
-            order = [c["name"] for c in (cases or CASES)]
-            stored = sorted(kept + results, key=lambda r: order.index(r["name"])
-                            if r["name"] in order else len(order))
-        payload = {"environment": environment(args.device), "rounds": rounds,
-                   "conv_algorithm": args.conv_algorithm, "cases": stored}
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-        tmp.replace(path)
-        print(f"wrote {path}")
+        write_results(RESULTS / f"{args.device}-{name}.json", results,
+                      [c["name"] for c in (cases or CASES)], args.merge,
+                      environment=environment(args.device), rounds=rounds,
+                      conv_algorithm=args.conv_algorithm)
     return results
+
+
+def write_results(path: Path, results: list[dict], order: list[str], merge: bool,
+                  **fields) -> None:
+    """Write ``{**fields, "cases": results}`` to ``path`` atomically. With ``merge``, the
+    stored cases not run now are kept, everything in the ``order`` of the case names."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stored = results
+    if merge and path.exists():  # earlier results of the cases not run now
+        ran = {r["name"] for r in results}
+        kept = [r for r in json.loads(path.read_text())["cases"] if r["name"] not in ran]
+        stored = sorted(kept + results, key=lambda r: order.index(r["name"])
+                        if r["name"] in order else len(order))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({**fields, "cases": stored}, indent=2) + "\n")
+    tmp.replace(path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import statistics
 import sys
 from collections.abc import Callable
@@ -49,6 +48,7 @@ from bench_conv import (  # noqa: E402
     _run,
     _torch_sync,
     environment,
+    write_results,
 )
 
 from minicnn import ops  # noqa: E402
@@ -256,21 +256,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"done: {case['name']}", file=sys.stderr, flush=True)
     print_table(results)
     if not args.quick and results:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / f"{args.device}-detection.json"
-        stored = results
-        if args.merge and path.exists():  # earlier results of the cases not run now
-            ran = {r["name"] for r in results}
-            kept = [r for r in json.loads(path.read_text())["cases"] if r["name"] not in ran]
-            order = [c["name"] for c in CASES]
-            stored = sorted(kept + results, key=lambda r: order.index(r["name"])
-                            if r["name"] in order else len(order))
-        payload = {"environment": environment(args.device),
-                   "iou_threshold": IOU_THRESHOLD, "cases": stored}
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-        tmp.replace(path)
-        print(f"wrote {path}")
+        write_results(RESULTS / f"{args.device}-detection.json", results,
+                      [c["name"] for c in CASES], args.merge,
+                      environment=environment(args.device), iou_threshold=IOU_THRESHOLD)
     return results
 
 
