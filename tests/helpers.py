@@ -28,6 +28,16 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def max_rel_err(actual, expected) -> float:
+    """``max |actual - expected| / max(1, max |expected|)`` in float64: the error relative to
+    the reference's scale (absolute below 1). Tensors, torch tensors or arrays of one shape."""
+    a, e = to_numpy(actual).astype(np.float64), to_numpy(expected).astype(np.float64)
+    assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - e)) / max(1.0, float(np.max(np.abs(e)))))
+
+
 def pair(array: np.ndarray, requires_grad: bool = True, device: str = "cpu"):
     """The same data as a minicnn tensor and a torch tensor, both leaves."""
     m = minicnn.tensor(array.copy(), device=device, requires_grad=requires_grad)

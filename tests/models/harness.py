@@ -47,6 +47,7 @@ import torchvision
 
 import minicnn
 from minicnn.models import MODELS, export_torchvision, load_weights
+from tests.helpers import max_rel_err
 
 OUTPUT_TOL = 1e-4  # float32 eval outputs
 GRAD_TOL = 1e-6  # float64 training-mode gradients
@@ -104,15 +105,9 @@ def _main(output):
     return output[0] if isinstance(output, tuple | list) else output
 
 
-def _max_rel_err(actual, expected) -> float:
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    return float(np.max(np.abs(actual - expected)) / max(1.0, float(np.max(np.abs(expected)))))
-
-
 def _assert_close(actual, expected, tol: float, what: str) -> float:
     assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    err = _max_rel_err(actual, expected)
+    err = max_rel_err(actual, expected)
     assert err <= tol, f"{what}: max |minicnn - torch| / max(1, max|torch|) = {err:.3g} > {tol}"
     return err
 
@@ -167,7 +162,7 @@ def compare_with_torchvision(name: str, input_size=(3, 64, 64), *, tmp_path=None
         expected = tv.double()(torch.from_numpy(x).double()).numpy()
     with minicnn.no_grad():
         actual = model(minicnn.tensor(x)).numpy()
-    torch_err = _max_rel_err(expected32, expected)
+    torch_err = max_rel_err(expected32, expected)
     report = {"params": n_params, "torch_float32_err": torch_err,
               "eval_err": _assert_close(actual, expected, max(output_tol, 3 * torch_err),
                                         f"{name} eval output (float32, against torch float64)")}

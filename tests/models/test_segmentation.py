@@ -17,12 +17,8 @@ import torch
 
 import minicnn
 from minicnn.models.segmentation import UNet, unet, unet_output_size
+from tests.helpers import max_rel_err
 from tests.models.harness import count_params
-
-
-def _rel_err(actual, expected) -> float:
-    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
-    return float(np.max(np.abs(actual - expected)) / max(1.0, float(np.max(np.abs(expected)))))
 
 
 def _copy_to_torch(model, reference: torch.nn.Module) -> None:
@@ -46,8 +42,8 @@ def _compare_forward_backward(model, reference, x: np.ndarray, tol: float = 1e-1
     g = w(out_m.shape)
     (out_m * minicnn.tensor(g)).sum().backward()
     (out_t * torch.from_numpy(g)).sum().backward()
-    errs = {"out": _rel_err(out_m.detach().numpy(), out_t.detach().numpy()),
-            "grad": _rel_err(xm.grad.numpy(), xt.grad.numpy())}
+    errs = {"out": max_rel_err(out_m.detach().numpy(), out_t.detach().numpy()),
+            "grad": max_rel_err(xm.grad.numpy(), xt.grad.numpy())}
     assert errs["out"] <= tol and errs["grad"] <= tol, errs
     return errs
 
@@ -207,8 +203,8 @@ def _fcn_outputs_agree(tv, model, x: np.ndarray) -> dict:
     errs = {}
     for key in expected:
         assert actual[key].shape == tuple(expected[key].shape) == (x.shape[0], 21, *x.shape[2:])
-        torch_err = _rel_err(expected32[key].numpy(), expected[key].numpy())
-        errs[key] = _rel_err(actual[key].numpy(), expected[key].numpy())
+        torch_err = max_rel_err(expected32[key].numpy(), expected[key].numpy())
+        errs[key] = max_rel_err(actual[key].numpy(), expected[key].numpy())
         assert errs[key] <= max(1e-4, 3 * torch_err), (key, errs[key], torch_err)
     return errs
 
@@ -370,7 +366,7 @@ def test_load_vgg16_weights_gives_vgg16_features(tmp_path):
     with minicnn.no_grad():
         actual = model.forward_features(minicnn.tensor(x))[0].numpy()
     assert actual.shape == expected.shape == (1, 512, 1, 1)
-    assert _rel_err(actual, expected) <= 1e-5
+    assert max_rel_err(actual, expected) <= 1e-5
     features = {k: v.numpy() for k, v in vgg.state_dict().items() if k.startswith("features.")}
     save_arrays(features, tmp_path / "vgg16_features.safetensors")
     for p in model.features.parameters():

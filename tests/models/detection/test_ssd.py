@@ -35,7 +35,7 @@ from minicnn import nn
 from minicnn.models import detection
 from minicnn.models.detection import SSD, DefaultBoxGenerator
 from minicnn.nn import functional as F
-from tests.helpers import to_numpy
+from tests.helpers import max_rel_err
 from tests.models.harness import count_params, key_shapes
 
 slow = pytest.mark.slow
@@ -47,14 +47,6 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _rel_err(a, b) -> float:
-    a, b = to_numpy(a).astype(np.float64), to_numpy(b).astype(np.float64)
-    assert a.shape == b.shape, f"shape {a.shape} != {b.shape}"
-    if a.size == 0:
-        return 0.0
-    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
 
 
 def _copy_weights(model, tv_model, dtype=np.float32):
@@ -236,8 +228,8 @@ def test_tiny_ssd_detections_equal_torchvision_float64():
     for o, t in zip(ours, theirs, strict=True):
         assert 10 <= len(t["scores"]) <= TINY["detections_per_img"]
         np.testing.assert_array_equal(o["labels"].numpy(), t["labels"].numpy())
-        assert _rel_err(o["scores"], t["scores"]) <= 1e-12
-        assert _rel_err(o["boxes"], t["boxes"]) <= 1e-12
+        assert max_rel_err(o["scores"], t["scores"]) <= 1e-12
+        assert max_rel_err(o["boxes"], t["boxes"]) <= 1e-12
     # an (N, 3, H, W) Tensor works like the list of its images
     batch = np.stack([images[2], images[2]])
     with minicnn.no_grad():
@@ -257,14 +249,14 @@ def test_tiny_ssd_loss_and_gradients_equal_torchvision_float64():
     losses_t = tv(ims_t, tgs_t)
     assert set(losses) == {"bbox_regression", "classification"}
     for key in losses_t:
-        assert _rel_err(losses[key].item(), losses_t[key].item()) <= 1e-12, key
+        assert max_rel_err(losses[key].item(), losses_t[key].item()) <= 1e-12, key
     (losses["bbox_regression"] + losses["classification"]).backward()
     (losses_t["bbox_regression"] + losses_t["classification"]).backward()
     grads_t = dict(tv.named_parameters())
     for name, p in model.named_parameters():
-        assert _rel_err(p.grad, grads_t[name].grad) <= 1e-10, name
+        assert max_rel_err(p.grad, grads_t[name].grad) <= 1e-10, name
     for im, im_t in zip(ims, ims_t, strict=True):
-        assert _rel_err(im.grad, im_t.grad) <= 1e-10
+        assert max_rel_err(im.grad, im_t.grad) <= 1e-10
 
 
 def test_hard_negative_mining_ties_as_torchvision():
@@ -296,7 +288,7 @@ def test_hard_negative_mining_ties_as_torchvision():
                                     "cls_logits": cls_t}, anchors_t,
                             [torch.from_numpy(matched.numpy())])
     for key in out_t:
-        assert _rel_err(out[key].item(), out_t[key].item()) <= 1e-13, key
+        assert max_rel_err(out[key].item(), out_t[key].item()) <= 1e-13, key
     out["classification"].backward()
     out_t["classification"].backward()
 
@@ -452,7 +444,7 @@ def _check_loss(model, tv, photos) -> None:
         model.eval()
         tv.eval()
     for key in ("bbox_regression", "classification"):
-        assert _rel_err(losses[key].item(), losses_t[key].item()) <= 1e-4, key
+        assert max_rel_err(losses[key].item(), losses_t[key].item()) <= 1e-4, key
 
 
 def test_weights_file_from_export_torchvision_loads(tmp_path, ssdlite_small):

@@ -23,18 +23,10 @@ from minicnn.models.detection import (
     Matcher,
     SSDMatcher,
 )
-from tests.helpers import to_numpy
+from tests.helpers import max_rel_err
 
 DTYPES = [np.float32, np.float64]
 TIGHT = {np.float32: 2e-6, np.float64: 1e-13}  # relative, in units of max(1, max|ref|)
-
-
-def _rel_err(a, b) -> float:
-    a, b = to_numpy(a).astype(np.float64), to_numpy(b).astype(np.float64)
-    assert a.shape == b.shape, f"shape {a.shape} != {b.shape}"
-    if a.size == 0:
-        return 0.0
-    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
 
 
 def random_xyxy(n: int, rng, scale: float = 300.0, dtype=np.float64) -> np.ndarray:
@@ -53,13 +45,13 @@ def test_box_coder_encode_decode_equal_torchvision(dtype):
     ours, theirs = BoxCoder((10.0, 10.0, 5.0, 5.0)), tv_utils.BoxCoder((10.0, 10.0, 5.0, 5.0))
     enc = ours.encode_single(minicnn.tensor(gt), minicnn.tensor(anchors))
     enc_t = theirs.encode_single(torch.from_numpy(gt), torch.from_numpy(anchors))
-    assert enc.dtype == dtype and _rel_err(enc, enc_t) <= TIGHT[dtype]
+    assert enc.dtype == dtype and max_rel_err(enc, enc_t) <= TIGHT[dtype]
     # two boxes per anchor, offsets large enough that exp(dw) hits bbox_xform_clip
     codes = rng.normal(0, 15, (500, 8)).astype(dtype)
     dec = ours.decode_single(minicnn.tensor(codes), minicnn.tensor(anchors))
     dec_t = theirs.decode_single(torch.from_numpy(codes), torch.from_numpy(anchors))
     assert (np.abs(codes[:, 2::4] / 5) > math.log(1000 / 16)).any()
-    assert _rel_err(dec, dec_t) <= TIGHT[dtype]
+    assert max_rel_err(dec, dec_t) <= TIGHT[dtype]
     # the list forms
     split = [200, 300]
     parts = ours.encode([minicnn.tensor(gt[:200]), minicnn.tensor(gt[200:])],
@@ -68,10 +60,10 @@ def test_box_coder_encode_decode_equal_torchvision(dtype):
                             [torch.from_numpy(anchors[:200]), torch.from_numpy(anchors[200:])])
     assert [p.shape[0] for p in parts] == split
     for p, pt in zip(parts, parts_t, strict=True):
-        assert _rel_err(p, pt) <= TIGHT[dtype]
+        assert max_rel_err(p, pt) <= TIGHT[dtype]
     dec_l = ours.decode(minicnn.tensor(codes), [minicnn.tensor(anchors)])
     dec_lt = theirs.decode(torch.from_numpy(codes), [torch.from_numpy(anchors)])
-    assert _rel_err(dec_l, dec_lt) <= TIGHT[dtype]
+    assert max_rel_err(dec_l, dec_lt) <= TIGHT[dtype]
 
 
 def test_box_coder_round_trip_and_gradient():
@@ -81,7 +73,7 @@ def test_box_coder_round_trip_and_gradient():
     coder = BoxCoder((10.0, 10.0, 5.0, 5.0))
     codes = coder.encode_single(minicnn.tensor(gt), minicnn.tensor(anchors))
     back = coder.decode_single(codes, minicnn.tensor(anchors))
-    assert _rel_err(back, gt) <= 1e-12
+    assert max_rel_err(back, gt) <= 1e-12
     codes_np = rng.normal(0, 1, (50, 4))
     w = rng.normal(0, 1, (50, 4))
     c = minicnn.tensor(codes_np, requires_grad=True)
@@ -89,7 +81,7 @@ def test_box_coder_round_trip_and_gradient():
     ct = torch.tensor(codes_np, requires_grad=True)
     (tv_utils.BoxCoder((10.0, 10.0, 5.0, 5.0)).decode_single(ct, torch.from_numpy(anchors))
      * torch.from_numpy(w)).sum().backward()
-    assert _rel_err(c.grad, ct.grad) <= 1e-13
+    assert max_rel_err(c.grad, ct.grad) <= 1e-13
 
 
 def test_box_coder_bad_input():
@@ -231,13 +223,13 @@ def test_transform_equals_torchvision(kwargs, dtype):
     assert il.image_sizes == [tuple(s) for s in il_t.image_sizes]
     assert il.tensors.shape == tuple(il_t.tensors.shape)
     assert il.tensors.dtype == dtype
-    assert _rel_err(il.tensors, il_t.tensors) <= 10 * TIGHT[dtype]
+    assert max_rel_err(il.tensors, il_t.tensors) <= 10 * TIGHT[dtype]
     for t, tt in zip(tg, tg_t, strict=True):
         for key in tt:
             if key == "masks":
                 np.testing.assert_array_equal(t[key].numpy(), tt[key].numpy())
             else:
-                assert _rel_err(t[key], tt[key]) <= TIGHT[dtype], key
+                assert max_rel_err(t[key], tt[key]) <= TIGHT[dtype], key
     # the caller's targets are not changed
     assert targets[0]["boxes"][0, 2] == 30.0
     # postprocess: predicted boxes back to the original sizes
@@ -247,7 +239,7 @@ def test_transform_equals_torchvision(kwargs, dtype):
     back = ours.postprocess(preds, il.image_sizes, originals)
     back_t = theirs.postprocess(preds_t, il_t.image_sizes, originals)
     for b, bt in zip(back, back_t, strict=True):
-        assert _rel_err(b["boxes"], bt["boxes"]) <= TIGHT[dtype]
+        assert max_rel_err(b["boxes"], bt["boxes"]) <= TIGHT[dtype]
 
 
 def test_transform_bad_input():
