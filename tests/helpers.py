@@ -1,4 +1,4 @@
-"""Helpers for comparing minicnn with PyTorch in tests."""
+"""Helpers for the tests: comparing minicnn with PyTorch, and reading the command line's errors."""
 
 from __future__ import annotations
 
@@ -56,3 +56,12 @@ def assert_close(actual, expected, dtype=None, rtol=None, atol=None, msg="") -> 
         atol=d["atol"] if atol is None else atol,
         err_msg=msg,
     )
+
+
+def cli_error(capsys) -> str:
+    """The one error line ``minicnn.cli.main`` printed (and nothing that looks like a
+    traceback), from pytest's ``capsys``."""
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.startswith("minicnn")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]

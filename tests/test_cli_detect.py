@@ -13,6 +13,7 @@ from PIL import Image
 from minicnn.cli import main
 from minicnn.serialization import load_arrays
 from minicnn.train import detect
+from tests.helpers import cli_error
 from tests.train.tiny_detector import tiny_detector
 
 TINY = ["--model", "tiny_detector", "--subset", "16", "--batch-size", "8", "--image-size", "32",
@@ -30,13 +31,6 @@ def tiny():
         mp.setattr(detect, "detector_constructor",
                    lambda name: tiny_detector if name == "tiny_detector" else real(name))
         yield
-
-
-def _error(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.startswith("minicnn")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +101,11 @@ def test_detect_resume_after_a_kill_equals_the_uninterrupted_run(run2, tmp_path,
         assert (run / name).is_file(), name
     capsys.readouterr()
     assert main(["train", "--resume", str(run)]) == 2
-    assert "already has all its 2 epochs" in _error(capsys)
+    assert "already has all its 2 epochs" in cli_error(capsys)
     assert main(["train", "--resume", str(run), "--image-size", "48"]) == 2
-    assert "--image-size 48: this run was trained with --image-size 32" in _error(capsys)
+    assert "--image-size 48: this run was trained with --image-size 32" in cli_error(capsys)
     assert main(["train", "--resume", str(run), "--crop-padding", "1"]) == 2
-    assert "is not an option of this run" in _error(capsys)
+    assert "is not an option of this run" in cli_error(capsys)
 
 
 def test_default_detector_and_data_follow_from_the_task(tmp_path, capsys):
@@ -125,7 +119,7 @@ def test_default_detector_and_data_follow_from_the_task(tmp_path, capsys):
     assert "mAP@0.5" in capsys.readouterr().out
     # the task follows from the detector's name too (so digits, classification data, is refused)
     assert main(["train", "--model", "yolo_v1_small", "--data", "digits"]) == 2
-    assert "--data digits has no detect targets" in _error(capsys)
+    assert "--data digits has no detect targets" in cli_error(capsys)
 
 
 @pytest.mark.parametrize(
@@ -153,7 +147,7 @@ def test_bad_detect_arguments_give_one_line(tiny, tmp_path, capsys, args, messag
     except SystemExit as e:  # argparse's own errors
         code = e.code
     assert code == 2
-    assert message in _error(capsys)
+    assert message in cli_error(capsys)
     assert not out.exists()
 
 
@@ -162,11 +156,11 @@ def test_predict_options_belong_to_their_task(run2, tmp_path, capsys):
     Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(path)
     capsys.readouterr()
     assert main(["predict", str(run2), str(path), "--invert", "yes"]) == 2
-    assert "--invert is for classification runs" in _error(capsys)
+    assert "--invert is for classification runs" in cli_error(capsys)
     assert main(["predict", str(run2), str(path), "--min-score", "2"]) == 2
-    assert "--min-score must be in [0, 1], got 2" in _error(capsys)
+    assert "--min-score must be in [0, 1], got 2" in cli_error(capsys)
     config = json.loads((run2 / "config.json").read_text())
     config["task"] = "segment"
     (run2 / "config.json").write_text(json.dumps(config))
     assert main(["eval", str(run2)]) == 2
-    assert "'task' must be one of classify, detect" in _error(capsys)
+    assert "'task' must be one of classify, detect" in cli_error(capsys)

@@ -17,6 +17,7 @@ import pytest
 
 from minicnn.cli import main
 from minicnn.serialization import load_arrays
+from tests.helpers import cli_error
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--model", "lenet", "--subset", "96", "--batch-size", "32", "--no-progress"]
@@ -33,14 +34,6 @@ def _cli(*args, cwd=None, **popen):
         text=True,
         **popen,
     )
-
-
-def _error(capsys) -> str:
-    """The one error line main printed (and nothing that looks like a traceback)."""
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.splitlines() if ln.startswith("minicnn")]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +64,12 @@ def test_reused_out_is_refused_and_the_run_is_untouched(run2, tmp_path, capsys):
     run = _copy(run2, tmp_path)
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     assert main(["train", *TINY, "--epochs", "1", "--out", str(run)]) == 2
-    line = _error(capsys)
+    line = cli_error(capsys)
     assert "exists and is not empty" in line and f"--resume {run}" in line
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
     (tmp_path / "file").write_text("x")
     assert main(["train", *TINY, "--out", str(tmp_path / "file")]) == 2
-    assert "exists and is not a folder" in _error(capsys)
+    assert "exists and is not a folder" in cli_error(capsys)
 
 
 @pytest.mark.slow
@@ -139,7 +132,7 @@ def test_resume_refuses_conflicting_arguments_and_keeps_the_config(run2, tmp_pat
     ]
     for extra, message in cases:
         assert main(["train", "--resume", str(run), "--no-progress", *extra]) == 2, extra
-        assert message in _error(capsys), extra
+        assert message in cli_error(capsys), extra
     assert (run / "config.json").read_bytes() == config
     # the saved value itself is fine
     assert main(["train", "--resume", str(run), "--no-progress", "--lr", "0.01"]) == 0
@@ -149,9 +142,9 @@ def test_resume_with_fewer_epochs_than_done_is_refused(run2, tmp_path, capsys):
     run = _copy(run2, tmp_path)
     config = (run / "config.json").read_bytes()
     assert main(["train", "--resume", str(run), "--epochs", "1", "--no-progress"]) == 2
-    assert "already has 2 epochs" in _error(capsys)
+    assert "already has 2 epochs" in cli_error(capsys)
     assert main(["train", "--resume", str(run), "--no-progress"]) == 2
-    assert "already has all its 2 epochs; nothing to do" in _error(capsys)
+    assert "already has all its 2 epochs; nothing to do" in cli_error(capsys)
     assert (run / "config.json").read_bytes() == config
 
 
@@ -169,7 +162,7 @@ def test_resume_uses_the_saved_backend_and_is_bit_exact(tmp_path, capsys):
     for k in straight:
         np.testing.assert_array_equal(resumed[k], straight[k], err_msg=k)
     assert main(["train", "--resume", str(killed), "--backend", "numba", "--no-progress"]) == 2
-    assert "this run was trained with --backend numpy" in _error(capsys)
+    assert "this run was trained with --backend numpy" in cli_error(capsys)
 
 
 @pytest.mark.slow
@@ -263,7 +256,7 @@ def test_run_files_follow_the_umask_and_data_dir_is_stored_resolved(tmp_path, mo
 def test_lr_inf_stops_naming_epoch_and_batch_and_exits_nonzero(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", *TINY, "--epochs", "2", "--lr", "inf", "--out", str(out)]) == 2
-    err = _error(capsys)
+    err = cli_error(capsys)
     assert re.search(r"epoch 1, batch 2: the training loss is nan", err), err
     assert "no checkpoint was saved" in err
     assert not (out / "checkpoints" / "latest.json").exists()
@@ -279,14 +272,14 @@ def test_lr_inf_stops_naming_epoch_and_batch_and_exits_nonzero(tmp_path, capsys)
 def test_errors_come_before_the_run_folder_is_created(tmp_path, capsys, extra, message):
     out = tmp_path / "run"
     assert main(["train", *TINY, "--out", str(out), *extra]) == 2
-    assert message in _error(capsys)
+    assert message in cli_error(capsys)
     assert not out.exists()
 
 
 def test_cuda_without_cupy_fails_before_the_run_folder(tmp_path, capsys, without_cupy):
     out = tmp_path / "run"
     assert main(["train", *TINY, "--out", str(out), "--device", "cuda"]) == 2
-    assert "--device cuda" in _error(capsys) and not out.exists()
+    assert "--device cuda" in cli_error(capsys) and not out.exists()
 
 
 @pytest.mark.parametrize(
@@ -304,7 +297,7 @@ def test_cuda_without_cupy_fails_before_the_run_folder(tmp_path, capsys, without
 def test_bad_numbers_give_one_line(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
     assert main(args) == 2
-    assert message in _error(capsys)
+    assert message in cli_error(capsys)
     assert not (tmp_path / "runs").exists()
 
 
@@ -314,7 +307,7 @@ def test_summary_refuses_an_input_that_cannot_fit_in_memory(monkeypatch, capsys)
     monkeypatch.setattr(cli, "_available_memory", lambda: 2 * 2**30)  # a 2 GiB machine
     # the estimate (the sum of all layer outputs) against a count by hand
     assert main(["summary", "vgg11", "--input-size", "3", "2048", "2048"]) == 2
-    line = _error(capsys)
+    line = cli_error(capsys)
     need = float(re.search(r"about ([\d.]+) GiB", line).group(1))
     # vgg11's feature maps on H x W: 64 HW (conv, relu), 64 HW/4 (pool), 128 HW/4 (conv,
     # relu), 128 HW/16 (pool) ...; the classifier's few thousand numbers are negligible
@@ -396,7 +389,7 @@ def test_bad_run_files_give_one_line_naming_the_file(run2, tmp_path, capsys, cas
     capsys.readouterr()
     for command in (["eval", str(run)], ["train", "--resume", str(run), "--no-progress"]):
         assert main(command) == 2, (case, command)
-        line = _error(capsys)
+        line = cli_error(capsys)
         assert message in line, (case, command, line)
         assert Path(name).name in line or "latest" in name, (case, line)
 
@@ -422,7 +415,7 @@ def test_disk_full_during_a_checkpoint_gives_one_line_and_keeps_the_last(
     out = tmp_path / "run"
     args = [*TINY, "--epochs", "2", "--scheduler", "step"]
     assert main(["train", *args, "--out", str(out)]) == 2
-    line = _error(capsys)
+    line = cli_error(capsys)
     assert "No space left on device" in line and "last complete checkpoint is intact" in line
     monkeypatch.setattr(checkpoint, "save_arrays", real)
     assert json.loads((out / "checkpoints" / "latest.json").read_text())["latest"] == "epoch_001"
@@ -436,4 +429,4 @@ def test_read_only_run_folder_gives_one_line(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(Path, "mkdir", read_only)
     assert main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "run")]) == 2
-    assert f"Read-only file system: {tmp_path / 'run'}" in _error(capsys)
+    assert f"Read-only file system: {tmp_path / 'run'}" in cli_error(capsys)
