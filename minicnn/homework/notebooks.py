@@ -48,10 +48,11 @@ def notebook_to_script(path: str | Path) -> str:
 
 
 def _nbgrader_metadata(source: str, grade_id: str) -> dict | None:
-    if BEGIN_SOLUTION in source:
+    markers = {line.strip() for line in source.splitlines()}
+    if BEGIN_SOLUTION in markers:
         return {"grade": False, "grade_id": grade_id, "locked": False,
                 "schema_version": NBGRADER_SCHEMA, "solution": True, "task": False}
-    if BEGIN_HIDDEN in source:
+    if BEGIN_HIDDEN in markers:
         m = _POINTS.search(source)
         return {"grade": True, "grade_id": grade_id, "locked": True,
                 "points": int(m.group(1)) if m else 1, "schema_version": NBGRADER_SCHEMA,
