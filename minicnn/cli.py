@@ -7,6 +7,7 @@
     minicnn summary MODEL [--input-size C H W] [--num-classes K]
     minicnn models
     minicnn export-torchvision MODEL OUT [--weights FILE.pth]
+    minicnn homework build OUT [--format py|ipynb] | minicnn homework grade SUBMISSION_DIR
 
 ``minicnn train`` with no arguments trains the default small residual CNN on the real
 handwritten digits bundled with scikit-learn, with Adam and a one-cycle learning-rate
@@ -892,6 +893,59 @@ def _check_summary_memory(model, name: str, input_size) -> None:
 # ---------------------------------------------------------------- parser
 
 
+def cmd_homework_build(args) -> int:
+    from minicnn.homework import build
+
+    written = build(args.out, fmt=args.format, source=args.source)
+    print(f"wrote {len(written)} files to {args.out}/student (solutions stripped, hidden tests "
+          f"removed) and {args.out}/instructor")
+    return 0
+
+
+def cmd_homework_grade(args) -> int:
+    from minicnn.homework import format_report, grade
+
+    if args.timeout <= 0:
+        raise CLIError(f"--timeout must be positive (seconds), got {args.timeout}")
+    print(format_report(grade(args.submission, source=args.source, only=args.assignment,
+                              timeout=args.timeout)), end="")
+    return 0
+
+
+def _add_homework_parser(command) -> None:
+    h = command(
+        "homework",
+        "build the course's assignments (student and instructor versions) or grade a submission",
+        "Course homework from lessons/assignments/NN_topic/: 'build' writes each assignment's "
+        "student version (nbgrader's solution regions replaced by raise NotImplementedError, "
+        "hidden tests removed) and instructor version; 'grade' runs the assignments' graders "
+        "against a student's files and prints the score of every test.",
+    )
+    hsub = h.add_subparsers(title="actions", dest="action", metavar="ACTION", required=True,
+                            help="build or grade")
+    b = hsub.add_parser("build", help="write OUT/student and OUT/instructor",
+                        formatter_class=_HelpFormatter)
+    b.add_argument("out", metavar="OUT", help="a new or empty folder")
+    b.add_argument("--format", default="py", choices=("py", "ipynb"),
+                   help="py: Jupytext percent scripts; ipynb: notebooks for nbgrader "
+                   '(needs pip install "minicnn[notebook]")')
+    b.set_defaults(func=cmd_homework_build)
+    g = hsub.add_parser("grade", help="grade a student's files and print the score table",
+                        formatter_class=_HelpFormatter)
+    g.add_argument("submission", metavar="SUBMISSION_DIR",
+                   help="a folder with the student's files (autograd.py, convolution.ipynb, ...; "
+                   "directly or in NN_topic/ folders)")
+    g.add_argument("--assignment", action="append", default=None, metavar="NN",
+                   help="grade only this assignment (01 or 01_autograd; repeatable)")
+    g.add_argument("--timeout", type=float, default=900.0,
+                   help="seconds allowed per assignment (default: 900)")
+    g.set_defaults(func=cmd_homework_grade)
+    for p in (b, g):
+        p.add_argument("--source", default=None, metavar="DIR",
+                       help="the assignments folder (default: lessons/assignments of this "
+                       "checkout)")
+
+
 class _HelpFormatter(argparse.HelpFormatter):
     """Each option's help, then its default once: "(default: X)" is added unless the help
     already says it or there is nothing to say (no default, a flag)."""
@@ -1057,6 +1111,7 @@ def make_parser() -> argparse.ArgumentParser:
         "torch.load(weights_only=True)) to convert (default: a random initialisation)",
     )
     x.set_defaults(func=cmd_export_torchvision)
+    _add_homework_parser(command)
     return parser
 
 
