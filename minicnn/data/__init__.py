@@ -21,6 +21,10 @@ from minicnn.data.digit_scenes import (
     digit_scenes,
     make_digit_scene,
 )
+from minicnn.data.noise import GaussianNoise, MRINoise, PoissonGaussianNoise
+from minicnn.data.photos import PHOTOS, load_photo, load_photos, photo_names
+from minicnn.data.raw import RawPatches, bayer_mosaic, demosaic_bilinear, pack_bayer, unpack_bayer
+from minicnn.data.restoration import NoisyImages, NoisyPatches, noisy_photos
 from minicnn.data.segmentation import (
     IGNORE_INDEX,
     SegmentationScenes,
@@ -81,4 +85,8 @@ __all__ = [
     "shape_scenes",
     "shapes",
     "transforms",
+    # restoration: photographs, noise models, RAW
+    "GaussianNoise", "MRINoise", "NoisyImages", "NoisyPatches", "PHOTOS", "PoissonGaussianNoise",
+    "RawPatches", "bayer_mosaic", "demosaic_bilinear", "load_photo", "load_photos",
+    "noisy_photos", "pack_bayer", "photo_names", "unpack_bayer",
 ]
