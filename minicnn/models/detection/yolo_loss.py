@@ -54,7 +54,8 @@ from minicnn.autograd import Tensor
 from minicnn.autograd.ops import log_softmax, sigmoid, softmax
 from minicnn.backend import backend_of
 
-__all__ = ["CLASS_LOSSES", "YoloOutputs", "YoloTargets", "encode_targets", "split_outputs", "yolo_loss_terms"]
+__all__ = ["CLASS_LOSSES", "YoloOutputs", "YoloTargets", "encode_targets", "split_outputs",
+           "yolo_loss_terms"]
 
 LAMBDA_COORD = 5.0
 LAMBDA_NOOBJ = 0.5
