@@ -234,7 +234,7 @@ class TinyEncoderDecoder(nn.Module):
         return self.head(h)
 
 
-size, n_train, n_test, epochs = (32, 48, 16, 2) if args.quick else (32, 400, 64, 6)
+size, n_train, n_test, epochs = (32, 48, 16, 2) if args.quick else (32, 240, 64, 4)
 train, test = load_data("shapes", task="segment", image_size=size)
 train_sub = [train[i] for i in range(n_train)]
 test_sub = [test[i] for i in range(n_test)]
