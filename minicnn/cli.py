@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import inspect
 import json
 import os
 import sys
 import textwrap
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +39,6 @@ from minicnn.data import TransformedDataset, channel_stats
 from minicnn.data.catalog import DATASET_NAMES, DATASETS_NEEDING_ROOT
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-TASKS = ("classify", "detect", "segment")
 SCHEDULERS = ("onecycle", "cosine", "step", "none")
 DEFAULT_EPOCHS = 12
 INVERT_MODES = ("auto", "yes", "no")
@@ -94,11 +96,13 @@ def prepare_image(img: np.ndarray, invert: str, dark_background: bool) -> tuple[
 
 
 def _recipe_models() -> dict[str, str]:
-    """The models the task recipes train (detectors, segmenters ...): name -> task."""
-    from minicnn.train.detect import DETECTORS
-    from minicnn.train.segment import SEGMENTERS
-
-    return {**dict.fromkeys(DETECTORS, "detect"), **dict.fromkeys(SEGMENTERS, "segment")}
+    """The models the task recipes of :data:`RECIPES` train (detectors, segmenters ...):
+    name -> task."""
+    found: dict[str, str] = {}
+    for task, recipe in RECIPES.items():
+        module = importlib.import_module(f"minicnn.train.{recipe.module}")
+        found.update(dict.fromkeys(getattr(module, recipe.models), task))
+    return found
 
 
 def _unknown_model(name: str, detectors: bool = False) -> str | None:
@@ -263,17 +267,14 @@ SEGMENT_RUN_FILES = (
     "figures/curves.png",
     "figures/segmentations.png",
 )
-# each task's (run options, config keys, run files)
-TASK_TABLES = {
-    "classify": (RUN_OPTIONS, CONFIG_KEYS, RUN_FILES),
-    "detect": (DETECT_RUN_OPTIONS, DETECT_CONFIG_KEYS, DETECT_RUN_FILES),
-    "segment": (SEGMENT_RUN_OPTIONS, SEGMENT_CONFIG_KEYS, SEGMENT_RUN_FILES),
-}
 
 
 def _task_tables(task: str) -> tuple[tuple, dict, tuple]:
     """(run options, config keys, run files) of a task's runs."""
-    return TASK_TABLES[task]
+    if task == "classify":
+        return RUN_OPTIONS, CONFIG_KEYS, RUN_FILES
+    recipe = RECIPES[task]
+    return recipe.run_options, recipe.config_keys, recipe.run_files
 
 
 def _read_config(run_dir: Path) -> dict:
@@ -318,7 +319,7 @@ def _resume_config(args, given: set[str], run_dir: Path) -> tuple[dict, int, boo
     if "out" in given:
         raise CLIError(f"--out cannot be combined with --resume (the run folder is {run_dir})")
     options, _, run_files = _task_tables(config["task"])
-    every = {name for table in TASK_TABLES.values() for name in table[0]}
+    every = {name for task in TASKS for name in _task_tables(task)[0]}
     for name in sorted((every - set(options)) & given):
         raise CLIError(f"{_option(name)} is not an option of this run ({run_dir} is a "
                        f"--task {config['task']} run)")
@@ -414,7 +415,7 @@ def cmd_train(args) -> int:
         given = {k for k, v in vars(args).items() if v is not None}
     if not args.resume:
         task = _resolve_task(args, given)
-        if task in _RECIPE_DEFAULTS:
+        if task in RECIPES:
             _recipe_defaults(task, args, given)
         elif "image_size" in given:
             raise CLIError("--image-size is for --task detect and segment (classification "
@@ -426,7 +427,8 @@ def cmd_train(args) -> int:
         if config["data_dir"]:
             config["data_dir"] = str(Path(config["data_dir"]).resolve())
         with use_backend(config["backend"]):
-            return _TRAIN[task](args, config, None, done=0, rewrite_config=True)
+            train = RECIPES[task].train if task in RECIPES else _train
+            return train(args, config, None, done=0, rewrite_config=True)
     run_dir = Path(args.resume)
     if not (run_dir / "config.json").is_file():
         raise CLIError(f"--resume {run_dir}: not a run folder (no config.json)")
@@ -435,7 +437,8 @@ def cmd_train(args) -> int:
         if "device" in given:
             config["device"] = args.device
         with use_backend(config.get("backend") or current_backend().name):
-            return _TRAIN[config["task"]](args, config, lock, done=done, rewrite_config=rewrite)
+            train = RECIPES[config["task"]].train if config["task"] in RECIPES else _train
+            return train(args, config, lock, done=done, rewrite_config=rewrite)
 
 
 def _resolve_task(args, given: set[str]) -> str:
@@ -447,8 +450,8 @@ def _resolve_task(args, given: set[str]) -> str:
     recipe_models = _recipe_models()
     model_task = recipe_models.get(args.model, "classify") if "model" in given else None
     if args.task is not None and model_task is not None and model_task != args.task:
-        kinds = {"classify": "a classification model", "detect": "a detector",
-                 "segment": "a segmenter"}
+        kinds = {"classify": "a classification model",
+                 **{task: recipe.kind for task, recipe in RECIPES.items()}}
         if args.task == "classify":
             needs = "a classification model ('minicnn models' lists them)"
         else:
@@ -472,28 +475,18 @@ def _resolve_task(args, given: set[str]) -> str:
     return task
 
 
-# a task recipe's module of minicnn.train, its model and data when --model or --data is not
-# given (its DEFAULTS fill the other options)
-_RECIPE_DEFAULTS = {
-    "detect": ("detect", "DEFAULT_DETECTOR", "digit_scenes"),
-    "segment": ("segment", "DEFAULT_SEGMENTER", "shapes"),
-}
-
-
 def _recipe_defaults(task: str, args, given: set[str]) -> None:
     """A task recipe's settings for the options not given (model, data, batch size,
     learning rate ...); classification-only options are refused."""
-    import importlib
-
-    module, default_model, default_data = _RECIPE_DEFAULTS[task]
-    recipe = importlib.import_module(f"minicnn.train.{module}")
+    table = RECIPES[task]
+    recipe = importlib.import_module(f"minicnn.train.{table.module}")
     if "crop_padding" in given:
         raise CLIError(f"--crop-padding is for classification; --task {task} training augments "
                        f"with colour jitter (and flips with --hflip)")
     if "model" not in given:
-        args.model = getattr(recipe, default_model)
+        args.model = getattr(recipe, table.default_model)
     if "data" not in given:
-        args.data = default_data
+        args.data = table.default_data
     for key, value in recipe.DEFAULTS.items():
         if key not in given:
             setattr(args, key, value)
@@ -755,7 +748,6 @@ def _build_segmenter(config: dict):
         raise CLIError(f"--model {config['model']}: {e}") from None
 
 
-_TRAIN = {"classify": _train, "detect": _train_detect, "segment": _train_segment}
 
 
 def _describe_os_error(e: OSError) -> str:
@@ -775,10 +767,8 @@ def _load_run(run: str):
         )
     config = _read_config(run_dir)
     manual_seed(config["seed"])
-    if config["task"] == "detect":
-        model = _build_detector(config)
-    elif config["task"] == "segment":
-        model = _build_segmenter(config)
+    if config["task"] in RECIPES:
+        model = RECIPES[config["task"]].build(config)
     else:
         model = build_model(config["model"], config["num_classes"], config["in_channels"])
     load_checkpoint(run_dir, model)
@@ -791,10 +781,8 @@ def cmd_eval(args) -> int:
     from minicnn.train import Trainer
 
     config, model = _load_run(args.run)
-    if config["task"] == "detect":
-        return _eval_detect(args, config, model)
-    if config["task"] == "segment":
-        return _eval_segment(args, config, model)
+    if config["task"] in RECIPES:
+        return RECIPES[config["task"]].eval(args, config, model)
     _, test_set = load_data(config["data"], config["data_dir"], config["subset"])
     loader = data.DataLoader(
         TransformedDataset(test_set, data.transforms.Normalize(config["mean"], config["std"])), 256
@@ -927,20 +915,14 @@ def cmd_predict(args) -> int:
 
     config, model = _load_run(args.run)
     given = getattr(args, "given", set())
-    if config["task"] in ("detect", "segment"):
-        if "invert" in given:
-            raise CLIError(f"--invert is for classification runs; a --task {config['task']} "
-                           f"run reads images as they are")
-        if config["task"] == "segment":
-            if "min_score" in given:
-                raise CLIError(f"--min-score is for detection runs ({args.run} is a "
-                               f"segmentation run)")
-            return _predict_segment(args, config, model)
-        return _predict_detect(args, config, model)
-    for name in ("min_score", "out_dir"):
-        if name in given:
-            raise CLIError(f"{_option(name)} is for detection and segmentation runs "
-                           f"({args.run} is a classification run)")
+    task = config["task"]
+    for name in sorted({"invert", *PREDICT_OPTIONS} & given):
+        takes = [t for t in TASKS if name in _predict_options(t)]
+        if task not in takes:
+            raise CLIError(f"{_option(name)} is for {' and '.join(map(_run_noun, takes))} runs "
+                           f"({args.run} is a {_run_noun(task)} run)")
+    if task in RECIPES:
+        return RECIPES[task].predict(args, config, model)
     size = tuple(config["image_size"])
     normalize = Normalize(config["mean"], config["std"])
     dark_background = float(np.mean(config["mean"])) < 0.5  # the training images' look
@@ -1054,6 +1036,57 @@ def _check_summary_memory(model, name: str, input_size) -> None:
             f"about {need / 2**30:.1f} GiB, more than this machine can spare "
             f"({have / 2**30:.1f} GiB available); use a smaller --input-size"
         )
+
+
+# ---------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class TaskRecipe:
+    """How the command line runs one ``--task`` besides classification: the recipe module
+    ``minicnn.train.<module>`` (its ``DEFAULTS`` and its models), what its runs record, and
+    the functions that train, rebuild, evaluate and predict with its runs. Adding a task is
+    its recipe module, those functions and one entry of :data:`RECIPES`."""
+
+    module: str  # minicnn.train.<module>
+    models: str  # the module's dict of the models it trains (name -> constructor)
+    default_model: str  # the module's attribute naming the model used without --model
+    default_data: str  # the data used without --data
+    kind: str  # what its models are called, for errors ("a detector")
+    noun: str  # what its runs are called, for errors ("detection")
+    run_options: tuple  # the options config.json records (--resume keeps them)
+    config_keys: dict  # every key of its config.json, with its type
+    run_files: tuple  # the files of a finished run
+    train: Callable  # (args, config, lock, done, rewrite_config) -> exit status
+    build: Callable  # config -> the model of a saved run
+    eval: Callable  # (args, config, model) -> exit status
+    predict: Callable  # (args, config, model) -> exit status
+    predict_options: tuple = ("out_dir",)  # the options of predict it takes
+
+
+RECIPES: dict[str, TaskRecipe] = {
+    "detect": TaskRecipe(
+        "detect", "DETECTORS", "DEFAULT_DETECTOR", "digit_scenes", "a detector", "detection",
+        DETECT_RUN_OPTIONS, DETECT_CONFIG_KEYS, DETECT_RUN_FILES,
+        _train_detect, _build_detector, _eval_detect, _predict_detect, ("min_score", "out_dir"),
+    ),
+    "segment": TaskRecipe(
+        "segment", "SEGMENTERS", "DEFAULT_SEGMENTER", "shapes", "a segmenter", "segmentation",
+        SEGMENT_RUN_OPTIONS, SEGMENT_CONFIG_KEYS, SEGMENT_RUN_FILES,
+        _train_segment, _build_segmenter, _eval_segment, _predict_segment,
+    ),
+}
+TASKS = ("classify", *RECIPES)
+# the options of predict that only some tasks take; classification takes --invert
+PREDICT_OPTIONS = ("min_score", "out_dir")
+
+
+def _predict_options(task: str) -> tuple:
+    return ("invert",) if task == "classify" else RECIPES[task].predict_options
+
+
+def _run_noun(task: str) -> str:
+    return "classification" if task == "classify" else RECIPES[task].noun
 
 
 # ---------------------------------------------------------------- parser
@@ -1197,8 +1230,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--image-size", type=int, default=None, metavar="N",
         help="--task detect: scenes of NxN pixels (default: 64 for yolo_v1_small, else the "
-        "detector's own input size; 64 for SSD, which resizes its input itself); --task "
-        "segment: scenes of NxN pixels (default: 64)",
+        "detector's own input size; 64 for SSD, which resizes its input itself; --task "
+        "segment: 64)",
     )
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument(

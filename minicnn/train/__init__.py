@@ -1,5 +1,6 @@
 """``minicnn.train``: the training loop, metrics and checkpoints, and the task recipes
-(classification: :class:`Trainer`; detection: :mod:`minicnn.train.detect`)."""
+(classification: :class:`Trainer`; detection: :mod:`minicnn.train.detect`; segmentation:
+:mod:`minicnn.train.segment`)."""
 
 from minicnn.train.checkpoint import (
     CheckpointError,
@@ -17,6 +18,7 @@ from minicnn.train.run_dir import (
     create_run_dir,
     remove_stale_temp,
 )
+from minicnn.train.segment import SegmentationTrainer
 from minicnn.train.trainer import NonFiniteLossError, Trainer, fit
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "RunDirError",
     "RunLock",
     "RunningMean",
+    "SegmentationTrainer",
     "Trainer",
     "claim_run_dir",
     "confusion_matrix",
