@@ -25,6 +25,9 @@ from tests.helpers import cli_error
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENTS = find_assignments()
 IDS = [a.id for a in ASSIGNMENTS]
+# assignments whose reference grading trains a network (over ~30 s of CPU): run with --runslow
+TRAINS = {"04_resnet_blocks", "07_dncnn_denoise"}
+FULL_MARKS = [pytest.param(i, marks=pytest.mark.slow) if i in TRAINS else i for i in IDS]
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +102,7 @@ def test_student_version_keeps_no_solution_line(built, assignment_id):
 # ------------------------------------------------------------------------- grading
 
 
-@pytest.mark.parametrize("assignment_id", IDS)
+@pytest.mark.parametrize("assignment_id", FULL_MARKS)
 def test_reference_solution_gets_full_marks(assignment_id):
     a = _by_id(assignment_id)
     (report,) = grade(a.folder, only=[a.id])
