@@ -143,6 +143,19 @@ def test_a_flipped_sign_loses_the_points_of_the_tests_that_cover_it(tmp_path):
         assert "at element (" in t.message, t.message
 
 
+def test_a_wrong_loop_backward_loses_only_its_tests(tmp_path):
+    report = _graded_copy(tmp_path, "02_convolution",
+                          "dw[k] += grad[n, k, i, j] * xp[n, :, rows, cols]",
+                          "dw[k] -= grad[n, k, i, j] * xp[n, :, rows, cols]")
+    failed = {t.test: t for t in report.tests if t.outcome == "failed"}
+    assert set(failed) == {"test_loops_backward[stride1_pad0]",
+                           "test_loops_backward[stride2_pad1]"}
+    assert report.score == report.maximum - 6
+    for t in failed.values():  # the grader names the gradient and its first wrong element
+        assert t.message.startswith("AssertionError: conv2d_loops_backward dw: element ("), \
+            t.message
+
+
 # ------------------------------------------------------------- invalid submissions, CLI
 
 

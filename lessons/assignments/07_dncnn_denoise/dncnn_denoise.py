@@ -79,7 +79,9 @@ def residual_loss(model: TinyDnCNN, noisy, noise):
 # ## Data and training
 #
 # The photograph is scikit-image's `camera` (512 x 512, grey), scaled to [0, 1]; training
-# patches come from its top 320 rows, the test crop from its bottom 128 rows.
+# patches come from its top 320 rows, the test crop from its bottom 128 rows. Training takes
+# minutes on 2 CPU cores: a network this small needs many steps to catch up with non-local
+# means (after 400 steps it is still about 1 dB behind at sigma 25).
 
 # %%
 def photograph():
@@ -90,7 +92,7 @@ def photograph():
     return image[:320], image[384:, 192:320]
 
 
-def train_denoiser(steps: int = 400, batch: int = 16, seed: int = 0,
+def train_denoiser(steps: int = 1500, batch: int = 16, seed: int = 0,
                    verbose: bool = False) -> TinyDnCNN:
     """Train TinyDnCNN with Adam (lr 2e-3) on random PATCH x PATCH patches at sigma SIGMA."""
     minicnn.manual_seed(seed)
