@@ -1,8 +1,9 @@
 """F.interpolate and the Upsample layers against PyTorch.
 
-* fixed cases on every backend, float32 and float64: nearest, nearest-exact, bilinear
-  (align_corners True/False, scale factors, recompute_scale_factor, downsampling, an axis
-  left unchanged), 3-d nearest/linear, outputs above PyTorch's 128-pixel dispatch threshold;
+* fixed cases on every backend, float32 and float64: nearest, nearest-exact, bilinear and
+  bicubic (align_corners True/False, scale factors, recompute_scale_factor, downsampling,
+  an axis left unchanged, a scale factor that disagrees with the sizes), 3-d
+  nearest/linear, outputs above PyTorch's 128-pixel dispatch threshold;
   forward and input gradient, plus non-contiguous inputs;
 * a hypothesis sweep (float64) over sizes, scale factors, modes and align_corners: the
   output equals PyTorch's, the gradient is the adjoint of PyTorch's forward;
@@ -18,7 +19,11 @@ One PyTorch inconsistency is not replicated: for outputs above the 128-pixel thr
 its *backward* with the per-index rule, so where the two rules disagree (a scale factor
 that disagrees with the sizes, e.g. 3 -> 3 pixels with scale_factor=1.2) PyTorch's gradient
 is not the gradient of its output. minicnn's backward is always the adjoint of its forward;
-the sweep checks it against the adjoint of PyTorch's forward.
+the sweep checks it against the adjoint of PyTorch's forward. Likewise PyTorch's bicubic
+backward copies the gradient whenever the output has the input's size, while its forward
+still resamples when a scale factor disagrees with the sizes (4 -> 4 pixels with
+scale_factor=1.2); there minicnn's gradient is checked against the adjoint of PyTorch's
+forward too.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import minicnn
 import minicnn.nn as nn
 import minicnn.nn.functional as F
 from minicnn.backend import get_backend, reference
+from minicnn.backend.geometry import cubic_coefficients, cubic_matrix
 from tests.conftest import AVAILABLE_BACKENDS, device_of
 from tests.helpers import assert_close
 
@@ -62,6 +68,21 @@ CASES = {
     "nearest-large": ((1, 2, 3, 70), dict(size=(4, 130))),  # above the 128-pixel threshold
     "nearest-exact-large": ((1, 2, 3, 70), dict(scale_factor=(1.0, 1.9), mode="nearest-exact")),
     "bilinear-large": ((1, 2, 3, 70), dict(size=(5, 131), mode="bilinear")),
+    "bicubic-x2": ((2, 3, 4, 5), dict(scale_factor=2, mode="bicubic")),
+    "bicubic-x3-align": ((2, 2, 4, 5), dict(scale_factor=3, mode="bicubic",
+                                            align_corners=True)),
+    "bicubic-down": ((1, 3, 12, 9), dict(scale_factor=1 / 3, mode="bicubic")),
+    "bicubic-down-align": ((1, 2, 11, 8), dict(size=(4, 3), mode="bicubic",
+                                               align_corners=True)),
+    "bicubic-size-up-down": ((2, 2, 6, 5), dict(size=(4, 11), mode="bicubic")),
+    "bicubic-scale-per-axis": ((1, 2, 5, 6), dict(scale_factor=(1.7, 0.6), mode="bicubic")),
+    "bicubic-disagreeing-scale": ((1, 2, 3, 4), dict(scale_factor=1.2, mode="bicubic")),
+    "bicubic-recompute": ((2, 2, 5, 4), dict(scale_factor=1.7, mode="bicubic",
+                                             recompute_scale_factor=True)),
+    "bicubic-one-axis": ((2, 2, 5, 4), dict(size=(5, 9), mode="bicubic")),
+    "bicubic-from-1": ((1, 2, 1, 2), dict(size=(4, 5), mode="bicubic")),
+    "bicubic-to-1x1": ((1, 2, 4, 3), dict(size=1, mode="bicubic", align_corners=True)),
+    "bicubic-large": ((1, 2, 3, 70), dict(size=(5, 131), mode="bicubic")),
     "1d-nearest": ((2, 3, 7), dict(scale_factor=2.5)),
     "1d-nearest-exact": ((2, 3, 7), dict(size=4, mode="nearest-exact")),
     "1d-linear-align": ((2, 3, 5), dict(size=9, mode="linear", align_corners=True)),
@@ -85,6 +106,21 @@ def _run_both(x, kwargs, device, transform=None, seed=0):
     return my, ty, m.grad, t.grad
 
 
+def _torch_adjoint(shape, kwargs, g):
+    """The gradient of PyTorch's (linear) forward, ``A.T @ g``: the forward of every basis
+    image gives a column of ``A``."""
+    n_plane = int(np.prod(shape[2:]))
+    basis = torch.eye(n_plane, dtype=torch.float64).reshape(n_plane, 1, *shape[2:])
+    a = TF.interpolate(basis, **kwargs).reshape(n_plane, -1).numpy()  # (in, out) = A.T
+    out = g.reshape(shape[0] * shape[1], -1).astype(np.float64) @ a.T
+    return out.reshape(shape)
+
+
+def _torch_backward_is_adjoint(shape, kwargs, out_shape) -> bool:
+    """False where PyTorch's bicubic backward copies though its forward resamples."""
+    return not (kwargs.get("mode") == "bicubic" and tuple(out_shape) == tuple(shape))
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_interpolate_matches_torch(backend, case, dtype):
@@ -92,11 +128,14 @@ def test_interpolate_matches_torch(backend, case, dtype):
     x = np.random.default_rng(1).standard_normal(shape).astype(dtype)
     my, ty, mg, tg = _run_both(x, kwargs, device_of(backend))
     assert_close(my, ty, dtype, msg=f"{case}: output")
+    if not _torch_backward_is_adjoint(shape, kwargs, my.shape):
+        g = np.random.default_rng(0).standard_normal(my.shape).astype(dtype)  # as _run_both
+        tg = _torch_adjoint(shape, kwargs, g)
     assert_close(mg, tg, dtype, msg=f"{case}: grad of input")
 
 
 @pytest.mark.parametrize("case", ["nearest-scale-per-axis", "nearest-large", "bilinear-x2",
-                                  "bilinear-align-size"])
+                                  "bilinear-align-size", "bicubic-scale-per-axis"])
 def test_interpolate_non_contiguous_input(backend, case):
     shape, kwargs = CASES[case]
     swapped = shape[:2] + shape[2:][::-1]
@@ -110,7 +149,9 @@ def test_interpolate_non_contiguous_input(backend, case):
     dict(scale_factor=2), dict(size=(5, 3), mode="nearest-exact"),
     dict(scale_factor=(1.6, 0.7), mode="bilinear"),
     dict(size=(3, 5), mode="bilinear", align_corners=True),
-], ids=["nearest", "nearest-exact", "bilinear", "bilinear-align"])
+    dict(scale_factor=(2.5, 0.6), mode="bicubic"),
+    dict(size=(2, 7), mode="bicubic", align_corners=True),
+], ids=["nearest", "nearest-exact", "bilinear", "bilinear-align", "bicubic", "bicubic-align"])
 def test_interpolate_gradcheck(kwargs):
     x = minicnn.tensor(np.random.default_rng(3).standard_normal((2, 2, 3, 4)),
                        requires_grad=True)
@@ -138,14 +179,50 @@ def test_linear_weights_bit_identical(n_in, kwargs, dtype):
     np.testing.assert_array_equal(mine, theirs)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("n_in, n_out, scale, align_corners", [
+    (13, 40, None, False), (7, 21, 3.0, False), (30, 10, 1 / 3, False), (6, 17, None, True),
+    (1, 5, None, False), (9, 4, None, True), (4, 4, None, False),
+])
+def test_cubic_matrix_matches_torch(n_in, n_out, scale, align_corners, dtype):
+    """Bicubic-resizing the rows of an identity matrix reads off PyTorch's weights: the
+    shared :func:`cubic_matrix` (the one the super-resolution data uses) must equal them to
+    a few ulp (PyTorch evaluates the cubic polynomials with fused multiply-adds), and each
+    of its rows sums to 1."""
+    eye = np.eye(n_in, dtype=dtype).reshape(n_in, 1, n_in, 1)
+    kwargs = dict(size=(n_out, 1)) if scale is None else dict(scale_factor=(scale, 1.0))
+    theirs = TF.interpolate(torch.tensor(eye), mode="bicubic", align_corners=align_corners,
+                            **kwargs).numpy()[:, 0, :, 0].T
+    mine = cubic_matrix(n_in, n_out, scale, align_corners, dtype)
+    assert mine.dtype == dtype and mine.shape == theirs.shape == (n_out, n_in)
+    np.testing.assert_allclose(mine, theirs, rtol=0, atol=8 * np.finfo(dtype).eps)
+    np.testing.assert_allclose(mine.sum(axis=1), 1.0, rtol=0, atol=8 * np.finfo(dtype).eps)
+
+
+def test_cubic_coefficients_are_keys_kernel():
+    """The four weights are Keys' kernel ``k(x)`` at the distances ``1 + t, t, 1 - t, 2 - t``
+    (written here from its definition, not PyTorch's Horner form)."""
+    a = -0.75
+
+    def keys(x):
+        x = np.abs(x)
+        return np.where(x <= 1, (a + 2) * x**3 - (a + 3) * x**2 + 1,
+                        np.where(x < 2, a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a, 0.0))
+
+    t = np.linspace(0, 1, 11)
+    expected = np.stack([keys(1 + t), keys(t), keys(1 - t), keys(2 - t)], axis=-1)
+    np.testing.assert_allclose(cubic_coefficients(t), expected, atol=1e-14)
+    np.testing.assert_array_equal(cubic_coefficients(np.array([0.0]))[0], [0, 1, 0, 0])
+
+
 # ---------------------------------------------------------------- hypothesis sweep
 
 
 @st.composite
 def _interpolate_args(draw):
     ndim = draw(st.sampled_from([3, 4]))
-    linear = "linear" if ndim == 3 else "bilinear"
-    mode = draw(st.sampled_from(["nearest", "nearest-exact", linear]))
+    linear = ["linear"] if ndim == 3 else ["bilinear", "bicubic"]
+    mode = draw(st.sampled_from(["nearest", "nearest-exact", *linear]))
     spatial = draw(st.lists(st.integers(1, 9), min_size=ndim - 2, max_size=ndim - 2))
     kwargs = {"mode": mode}
     if draw(st.booleans()):
@@ -155,7 +232,7 @@ def _interpolate_args(draw):
                         for n in spatial)
         kwargs["scale_factor"] = factors
         kwargs["recompute_scale_factor"] = draw(st.sampled_from([None, False, True]))
-    if mode == linear:
+    if mode in linear:
         kwargs["align_corners"] = draw(st.sampled_from([None, False, True]))
     return (2, 2, *spatial), kwargs
 
@@ -171,7 +248,7 @@ def _torch_nearest_adjoint(shape, kwargs, g):
     return out.reshape(shape)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(args=_interpolate_args())
 def test_interpolate_sweep(args):
     shape, kwargs = args
@@ -183,6 +260,8 @@ def test_interpolate_sweep(args):
         assert_close(mg, _torch_nearest_adjoint(shape, kwargs, g), np.float64,
                      msg=f"{shape} {kwargs}: grad of input")
     else:
+        if not _torch_backward_is_adjoint(shape, kwargs, my.shape):
+            tg = _torch_adjoint(shape, kwargs, np.random.default_rng(0).standard_normal(my.shape))
         assert_close(mg, tg, np.float64, msg=f"{shape} {kwargs}: grad of input")
 
 
@@ -222,6 +301,10 @@ def test_upsample_modules_match_torch():
         (nn.UpsamplingNearest2d(size=(2, 9)), torch.nn.UpsamplingNearest2d(size=(2, 9))),
         (nn.UpsamplingBilinear2d(scale_factor=2), torch.nn.UpsamplingBilinear2d(scale_factor=2)),
         (nn.UpsamplingBilinear2d(size=6), torch.nn.UpsamplingBilinear2d(size=6)),
+        (nn.Upsample(scale_factor=3, mode="bicubic"),
+         torch.nn.Upsample(scale_factor=3, mode="bicubic")),
+        (nn.Upsample(size=(2, 3), mode="bicubic", align_corners=True),
+         torch.nn.Upsample(size=(2, 3), mode="bicubic", align_corners=True)),
     ]
     for mine, theirs in pairs:
         assert repr(mine) == repr(theirs)
@@ -240,7 +323,8 @@ def test_upsample_modules_match_torch():
     (dict(size=4, align_corners=True), ValueError, "align_corners can only be set"),
     (dict(size=4, mode="nearest-exact", align_corners=False), ValueError,
      "align_corners can only be set"),
-    (dict(size=4, mode="bicubic"), ValueError, "mode must be one of"),
+    (dict(size=4, mode="area"), ValueError, "mode must be one of"),
+    (dict(size=4, mode="trilinear"), ValueError, "mode must be one of"),
     (dict(size=4, mode="linear"), ValueError, "mode='linear' needs a 3-d input"),
     (dict(size=(4, 4, 4)), ValueError,
      r"size must have one entry per spatial dimension of the input \(2: input spatial size"),
@@ -268,8 +352,12 @@ def test_interpolate_bad_inputs():
         F.interpolate(minicnn.zeros(1, 1, 2, 2, 2), size=2)
     with pytest.raises(ValueError, match="mode='bilinear' needs a 4-d input"):
         F.interpolate(minicnn.zeros(1, 2, 3), size=2, mode="bilinear")
+    with pytest.raises(ValueError, match="mode='bicubic' needs a 4-d input"):
+        F.interpolate(minicnn.zeros(1, 2, 3), size=2, mode="bicubic")
     with pytest.raises(TypeError, match="needs a floating-point input, got dtype int64"):
         F.interpolate(minicnn.zeros(1, 1, 2, 2, dtype=np.int64), size=3, mode="bilinear")
+    with pytest.raises(TypeError, match="mode='bicubic' needs a floating-point input"):
+        F.interpolate(minicnn.zeros(1, 1, 2, 2, dtype=np.int64), size=3, mode="bicubic")
     with pytest.raises(TypeError, match="input must be a minicnn Tensor, got ndarray"):
         F.interpolate(np.zeros((1, 1, 2, 2)), size=3)
 

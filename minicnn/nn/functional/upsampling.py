@@ -1,4 +1,5 @@
-"""Resizing by interpolation: ``F.interpolate`` (nearest, nearest-exact, linear, bilinear).
+"""Resizing by interpolation: ``F.interpolate`` (nearest, nearest-exact, linear, bilinear,
+bicubic).
 
 An output position ``i`` along an axis reads the input at a *source coordinate*. This
 file computes those coordinates exactly as PyTorch's CPU kernels do (the same index
@@ -14,6 +15,13 @@ multiply. ``ratio`` is ``1 / scale_factor`` when a scale factor is given (and
   ``src = i * (in - 1) / (out - 1)`` (``align_corners=True``: the centres of the corner
   pixels line up, a scale factor is ignored). Output ``i`` mixes input ``floor(src)`` and
   the next one with weights ``1 - frac`` and ``frac``; ``out == in`` copies.
+* ``bicubic``: the same source coordinate, not clamped at 0; output ``i`` mixes the four
+  inputs ``floor(src) - 1 .. floor(src) + 2`` (indices clamped to the border) with Keys'
+  cubic-convolution weights for ``A = -0.75`` (PyTorch's and OpenCV's choice; MATLAB's
+  ``imresize`` uses ``A = -0.5`` and antialiases when shrinking, which PyTorch's
+  ``antialias=False`` does not). The weights are computed once, in
+  :mod:`minicnn.backend.geometry`, which the super-resolution data of ``minicnn.data`` uses
+  too. Bicubic output can overshoot the input's range (the kernel has negative lobes).
 
 PyTorch has two recipes for the nearest modes, which differ only at rounding ties and
 for a scale factor that disagrees with the sizes: 4-d inputs with ``H_out + W_out <= 128``
@@ -23,9 +31,9 @@ and no shortcuts. Both are reproduced. (PyTorch's nearest *backward* always uses
 recipe, so where they disagree its gradient is not the gradient of its output; minicnn's
 backward is always the exact adjoint of its forward.)
 
-Linear resizing is separable: along each axis it is a matrix ``A`` of shape ``(out, in)``
-with two weights per row, so ``y = A_h @ x @ A_w.T`` for every (n, c) plane, and the
-gradient is the transpose, ``A_h.T @ g @ A_w``. Nearest resizing is a gather and its
+Linear and bicubic resizing are separable: along each axis a matrix ``A`` of shape
+``(out, in)`` with two (four) weights per row, so ``y = A_h @ x @ A_w.T`` for every (n, c)
+plane, and the gradient is the transpose, ``A_h.T @ g @ A_w``. Nearest resizing is a gather and its
 gradient a scatter-add.
 
 One caveat of the matrix form: an ``inf`` or ``nan`` in a row of the input spreads to the
@@ -43,11 +51,12 @@ import numpy as np
 from minicnn.autograd.function import Function
 from minicnn.autograd.tensor import Tensor
 from minicnn.backend import array_module, backend_of
+from minicnn.backend.geometry import cubic_matrix
 
 __all__ = ["interpolate"]
 
-_MODES = ("nearest", "nearest-exact", "linear", "bilinear")
-_LINEAR_MODES = ("linear", "bilinear")
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic")
+_LINEAR_MODES = ("linear", "bilinear", "bicubic")  # the matrix modes, which take align_corners
 
 
 # ---------------------------------------------------------------- source coordinates (cached)
@@ -124,6 +133,15 @@ def _linear_matrix(n_in: int, n_out: int, scale: float | None, align_corners: bo
     rows = np.arange(n_out)
     np.add.at(a, (rows, i0), ft(1) - frac)
     np.add.at(a, (rows, i1), frac)  # i1 == i0 at the right edge: the weights add up to 1
+    a.flags.writeable = False
+    return a
+
+
+@functools.lru_cache(maxsize=256)
+def _cubic_matrix(n_in: int, n_out: int, scale: float | None, align_corners: bool,
+                  dtype: str) -> np.ndarray:
+    """:func:`minicnn.backend.geometry.cubic_matrix`, cached and read-only."""
+    a = cubic_matrix(n_in, n_out, scale, align_corners, np.dtype(dtype))
     a.flags.writeable = False
     return a
 
@@ -258,7 +276,7 @@ def interpolate(
     """Resize the spatial dimensions of ``input`` to ``size`` or by ``scale_factor``.
 
     ``x: (N, C, H, W) -> (N, C, H_out, W_out)`` (modes "nearest", "nearest-exact",
-    "bilinear") or ``x: (N, C, L) -> (N, C, L_out)`` (modes "nearest", "nearest-exact",
+    "bilinear", "bicubic") or ``x: (N, C, L) -> (N, C, L_out)`` (modes "nearest", "nearest-exact",
     "linear"). With ``scale_factor``, ``H_out = floor(H * scale_factor)``.
 
     Args:
@@ -266,8 +284,9 @@ def interpolate(
         size: output spatial size: one int for every spatial axis, or one per axis.
         scale_factor: multiplier of the spatial size: a number, or one per axis.
         mode: "nearest" (PyTorch's legacy rule), "nearest-exact", "linear" (3-d input)
-            or "bilinear" (4-d input). See the module docstring for the exact mappings.
-        align_corners: linear modes only: True aligns the centres of the corner pixels,
+            "bilinear" or "bicubic" (4-d input). See the module docstring for the exact
+            mappings.
+        align_corners: linear and bicubic modes only: True aligns the centres of the corner pixels,
             False (what None means) the outer corners. Must be None for nearest modes.
         recompute_scale_factor: True: compute the output size from ``scale_factor``, then
             map coordinates with ``in / out`` instead of ``1 / scale_factor``.
@@ -286,8 +305,8 @@ def interpolate(
         align_corners = bool(align_corners)
     elif align_corners is not None:
         raise ValueError(
-            f"interpolate: align_corners can only be set with the linear modes "
-            f"('linear', 'bilinear'), got align_corners={align_corners!r} with mode={mode!r}"
+            f"interpolate: align_corners can only be set with the modes 'linear', "
+            f"'bilinear' and 'bicubic', got align_corners={align_corners!r} with mode={mode!r}"
         )
     if antialias:
         raise ValueError("interpolate: antialias=True is not supported by minicnn, got True")
@@ -296,9 +315,9 @@ def interpolate(
             f"interpolate: input must be 3-d (N, C, L) or 4-d (N, C, H, W), got a "
             f"{input.ndim}-d tensor of shape {tuple(input.shape)}"
         )
-    if mode == "bilinear" and input.ndim != 4:
+    if mode in ("bilinear", "bicubic") and input.ndim != 4:
         raise ValueError(
-            f"interpolate: mode='bilinear' needs a 4-d input (N, C, H, W), got shape "
+            f"interpolate: mode={mode!r} needs a 4-d input (N, C, H, W), got shape "
             f"{tuple(input.shape)}; use mode='linear' for 3-d input"
         )
     if mode == "linear" and input.ndim != 3:
@@ -319,8 +338,9 @@ def interpolate(
     scale_hw = (None, scales[0]) if one_d else tuple(scales)
 
     if mode in _LINEAR_MODES:
+        matrix = _cubic_matrix if mode == "bicubic" else _linear_matrix
         a_h, a_w = (
-            _linear_matrix(n_in, n_out, s, align_corners, x.dtype.str)
+            matrix(n_in, n_out, s, align_corners, x.dtype.str)
             for n_in, n_out, s in zip(in_hw, out_hw, scale_hw, strict=True)
         )
         y = UpsampleLinear.apply(x, a_h=a_h, a_w=a_w)

@@ -15,6 +15,7 @@ class Upsample(Module):
 
     ``x: (N, C, H, W) -> (N, C, H_out, W_out)`` (or ``(N, C, L) -> (N, C, L_out)`` for the
     modes "nearest", "nearest-exact" and "linear"); ``H_out = floor(H * scale_factor)``.
+    Modes: "nearest", "nearest-exact", "linear", "bilinear", "bicubic".
     See :func:`minicnn.nn.functional.interpolate` for the modes and ``align_corners``.
     """
 
