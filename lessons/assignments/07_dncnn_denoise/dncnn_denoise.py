@@ -24,10 +24,11 @@
 #    noise drawn on the fly.
 #
 # The grader then denoises a part of the photograph that no training patch came from and
-# wants a PSNR (`minicnn.metrics.psnr`) above scikit-image's non-local means given the true
-# sigma. This assignment needs the restoration parts of minicnn
-# (`minicnn.models.restoration`, `minicnn.metrics.psnr`); without them the grader skips the
-# tests that use them and says so.
+# wants a PSNR (`minicnn.metrics.psnr`) at least 3 dB above the noisy input; it prints
+# scikit-image's non-local means (given the true sigma) beside it. Beating non-local means
+# takes the full DnCNN and longer training: this small one stays about 0.5 dB below.
+# This assignment needs the restoration parts of minicnn (`minicnn.models.restoration`,
+# `minicnn.metrics.psnr`); without them the grader skips the tests that use them and says so.
 
 # %%
 import numpy as np
@@ -80,8 +81,8 @@ def residual_loss(model: TinyDnCNN, noisy, noise):
 #
 # The photograph is scikit-image's `camera` (512 x 512, grey), scaled to [0, 1]; training
 # patches come from its top 320 rows, the test crop from its bottom 128 rows. Training takes
-# minutes on 2 CPU cores: a network this small needs many steps to catch up with non-local
-# means (after 400 steps it is still about 1 dB behind at sigma 25).
+# a few minutes on 2 CPU cores (the reference: +3.5 dB over the noisy crop after 400 steps,
+# +4.0 dB after 1500, non-local means +4.5 dB).
 
 # %%
 def photograph():
@@ -92,7 +93,7 @@ def photograph():
     return image[:320], image[384:, 192:320]
 
 
-def train_denoiser(steps: int = 1500, batch: int = 16, seed: int = 0,
+def train_denoiser(steps: int = 600, batch: int = 16, seed: int = 0,
                    verbose: bool = False) -> TinyDnCNN:
     """Train TinyDnCNN with Adam (lr 2e-3) on random PATCH x PATCH patches at sigma SIGMA."""
     minicnn.manual_seed(seed)

@@ -1,6 +1,7 @@
 """Grader of assignment 07 (DnCNN): the residual architecture, the weights of
 ``minicnn.models.restoration.dncnn`` loaded into it, the residual loss against ``F.mse_loss``,
-and, after training, a PSNR (``minicnn.metrics.psnr``) above scikit-image's non-local means.
+and, after training, a PSNR (``minicnn.metrics.psnr``) 3 dB above the noisy input, printed
+beside scikit-image's non-local means.
 
 The restoration parts of minicnn may be missing from an installation: the tests that need
 them skip and say why."""
@@ -75,7 +76,10 @@ def test_residual_loss():
 
 
 @points(4)
-def test_denoises_better_than_non_local_means():
+def test_denoises_the_held_out_crop():
+    """At least 3 dB above the noisy input on a crop no training patch came from (the
+    reference solution: +3.5 dB after 400 steps, +4.0 dB after 1500). Non-local means is
+    printed beside it: this small network, trained for minutes, stays about 0.5 dB below."""
     psnr = need("minicnn.metrics", "psnr")
     restoration = pytest.importorskip("skimage.restoration")
     model = sub.train_denoiser(seed=0)
@@ -88,5 +92,7 @@ def test_denoises_better_than_non_local_means():
                                        patch_size=5, patch_distance=6)
     theirs = psnr(clean, np.clip(nlm, 0, 1).astype(np.float32), data_range=1.0)
     before = psnr(clean, np.clip(noisy, 0, 1), data_range=1.0)
-    assert ours > theirs, (f"PSNR {ours:.2f} dB after training, non-local means "
-                           f"{theirs:.2f} dB (noisy: {before:.2f} dB)")
+    print(f"PSNR noisy {before:.2f} dB, network {ours:.2f} dB, non-local means {theirs:.2f} dB")
+    assert ours >= before + 3, (f"PSNR {ours:.2f} dB after training, expected at least "
+                                f"{before + 3:.2f} dB (noisy: {before:.2f} dB; non-local "
+                                f"means: {theirs:.2f} dB)")
