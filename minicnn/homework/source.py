@@ -148,7 +148,8 @@ def student_version(text: str, filename: str = "<assignment>") -> str:
 
 def solution_lines(text: str, filename: str = "<assignment>") -> list[str]:
     """The stripped lines inside solution and hidden regions that appear nowhere else in the
-    file: none of them may be left in the student version."""
+    file and hold a letter or digit (a lone ``}`` gives nothing away): none of them may be
+    left in the student version."""
     inside, outside = [], set()
     for kind, line in _regions(text, filename):
         s = line.strip()
@@ -156,7 +157,8 @@ def solution_lines(text: str, filename: str = "<assignment>") -> list[str]:
             inside.append(s)
         elif kind is None:
             outside.add(s)
-    return [s for s in dict.fromkeys(inside) if s and s not in outside]
+    return [s for s in dict.fromkeys(inside)
+            if any(ch.isalnum() for ch in s) and s not in outside]
 
 
 def build(out: str | Path, fmt: str = "py", source: str | Path | None = None) -> list[Path]:

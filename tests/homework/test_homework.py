@@ -25,6 +25,9 @@ from tests.helpers import cli_error
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENTS = find_assignments()
 IDS = [a.id for a in ASSIGNMENTS]
+# assignments whose reference grading trains a network (over ~30 s of CPU): run with --runslow
+TRAINS = {"04_resnet_blocks", "07_dncnn_denoise"}
+FULL_MARKS = [pytest.param(i, marks=pytest.mark.slow) if i in TRAINS else i for i in IDS]
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +102,7 @@ def test_student_version_keeps_no_solution_line(built, assignment_id):
 # ------------------------------------------------------------------------- grading
 
 
-@pytest.mark.parametrize("assignment_id", IDS)
+@pytest.mark.parametrize("assignment_id", FULL_MARKS)
 def test_reference_solution_gets_full_marks(assignment_id):
     a = _by_id(assignment_id)
     (report,) = grade(a.folder, only=[a.id])
@@ -138,6 +141,19 @@ def test_a_flipped_sign_loses_the_points_of_the_tests_that_cover_it(tmp_path):
     for t in failed.values():  # gradcheck's message names the input and the element
         assert t.message.startswith("GradcheckError: gradcheck failed for input "), t.message
         assert "at element (" in t.message, t.message
+
+
+def test_a_wrong_loop_backward_loses_only_its_tests(tmp_path):
+    report = _graded_copy(tmp_path, "02_convolution",
+                          "dw[k] += grad[n, k, i, j] * xp[n, :, rows, cols]",
+                          "dw[k] -= grad[n, k, i, j] * xp[n, :, rows, cols]")
+    failed = {t.test: t for t in report.tests if t.outcome == "failed"}
+    assert set(failed) == {"test_loops_backward[stride1_pad0]",
+                           "test_loops_backward[stride2_pad1]"}
+    assert report.score == report.maximum - 6
+    for t in failed.values():  # the grader names the gradient and its first wrong element
+        assert t.message.startswith("AssertionError: conv2d_loops_backward dw: element ("), \
+            t.message
 
 
 # ------------------------------------------------------------- invalid submissions, CLI
