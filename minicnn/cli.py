@@ -2,17 +2,20 @@
 
     minicnn train [--model small_resnet] [--data digits] [--epochs 12] ...
     minicnn train --task detect [--model yolo_v1_small] [--data digit_scenes|shapes] ...
+    minicnn train --task segment [--model unet|resunet|deconvnet] [--data shapes|digit_scenes] ...
     minicnn eval RUN_DIR
     minicnn predict RUN_DIR IMAGE [IMAGE ...] [--invert auto|yes|no]
     minicnn summary MODEL [--input-size C H W] [--num-classes K]
     minicnn models
     minicnn export-torchvision MODEL OUT [--weights FILE.pth]
+    minicnn homework build OUT [--format py|ipynb] | minicnn homework grade SUBMISSION_DIR
 
 ``minicnn train`` with no arguments trains the default small residual CNN on the real
 handwritten digits bundled with scikit-learn, with Adam and a one-cycle learning-rate
 schedule, and leaves a run folder with metrics, figures and a checkpoint behind.
 ``--task detect`` (implied by a detector's name, or by detection-only data) trains the
-small YOLO v1 on scenes of those digits and reports COCO mAP.
+small YOLO v1 on scenes of those digits and reports COCO mAP. ``--task segment`` (implied
+by a segmenter's name) trains a U-Net on scenes of shapes and reports mIoU and Dice.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from minicnn.data import TransformedDataset, channel_stats
 from minicnn.data.catalog import DATASET_NAMES, DATASETS_NEEDING_ROOT
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-TASKS = ("classify", "detect")
+TASKS = ("classify", "detect", "segment")
 SCHEDULERS = ("onecycle", "cosine", "step", "none")
 DEFAULT_EPOCHS = 12
 INVERT_MODES = ("auto", "yes", "no")
@@ -90,13 +93,20 @@ def prepare_image(img: np.ndarray, invert: str, dark_background: bool) -> tuple[
 # ---------------------------------------------------------------- building blocks
 
 
-def _unknown_model(name: str, detectors: bool = False) -> str | None:
-    """None for a name of ``minicnn.models.MODELS`` (or, with ``detectors``, of the
-    detection recipe's detectors), else the one-line complaint."""
-    from minicnn.models import MODELS
+def _recipe_models() -> dict[str, str]:
+    """The models the task recipes train (detectors, segmenters ...): name -> task."""
     from minicnn.train.detect import DETECTORS
+    from minicnn.train.segment import SEGMENTERS
 
-    known = [*MODELS, *DETECTORS] if detectors else list(MODELS)
+    return {**dict.fromkeys(DETECTORS, "detect"), **dict.fromkeys(SEGMENTERS, "segment")}
+
+
+def _unknown_model(name: str, detectors: bool = False) -> str | None:
+    """None for a name of ``minicnn.models.MODELS`` (or, with ``detectors``, of a task
+    recipe's models: detectors, segmenters), else the one-line complaint."""
+    from minicnn.models import MODELS
+
+    known = [*MODELS, *_recipe_models()] if detectors else list(MODELS)
     if name in known:
         return None
     close = difflib.get_close_matches(name, known, n=3)
@@ -113,7 +123,7 @@ def _model_name(name: str) -> str:
 
 
 def _train_model_name(name: str) -> str:
-    """The argparse type of ``train --model``: a classifier or a detector."""
+    """The argparse type of ``train --model``: a classifier, a detector or a segmenter."""
     problem = _unknown_model(name, detectors=True)
     if problem:
         raise argparse.ArgumentTypeError(problem)
@@ -229,6 +239,8 @@ CONFIG_KEYS: dict[str, type | tuple] = {
 }
 DETECT_CONFIG_KEYS = {k: v for k, v in CONFIG_KEYS.items()
                       if k not in ("crop_padding", "mean", "std")}
+# a segmentation run records what a detection run does
+SEGMENT_RUN_OPTIONS, SEGMENT_CONFIG_KEYS = DETECT_RUN_OPTIONS, DETECT_CONFIG_KEYS
 RUN_FILES = (
     "metrics.csv",
     "metrics.json",
@@ -245,11 +257,23 @@ DETECT_RUN_FILES = (
 )
 
 
+SEGMENT_RUN_FILES = (
+    "metrics.csv",
+    "metrics.json",
+    "figures/curves.png",
+    "figures/segmentations.png",
+)
+# each task's (run options, config keys, run files)
+TASK_TABLES = {
+    "classify": (RUN_OPTIONS, CONFIG_KEYS, RUN_FILES),
+    "detect": (DETECT_RUN_OPTIONS, DETECT_CONFIG_KEYS, DETECT_RUN_FILES),
+    "segment": (SEGMENT_RUN_OPTIONS, SEGMENT_CONFIG_KEYS, SEGMENT_RUN_FILES),
+}
+
+
 def _task_tables(task: str) -> tuple[tuple, dict, tuple]:
     """(run options, config keys, run files) of a task's runs."""
-    if task == "detect":
-        return DETECT_RUN_OPTIONS, DETECT_CONFIG_KEYS, DETECT_RUN_FILES
-    return RUN_OPTIONS, CONFIG_KEYS, RUN_FILES
+    return TASK_TABLES[task]
 
 
 def _read_config(run_dir: Path) -> dict:
@@ -294,7 +318,8 @@ def _resume_config(args, given: set[str], run_dir: Path) -> tuple[dict, int, boo
     if "out" in given:
         raise CLIError(f"--out cannot be combined with --resume (the run folder is {run_dir})")
     options, _, run_files = _task_tables(config["task"])
-    for name in sorted(({*RUN_OPTIONS, *DETECT_RUN_OPTIONS} - set(options)) & given):
+    every = {name for table in TASK_TABLES.values() for name in table[0]}
+    for name in sorted((every - set(options)) & given):
         raise CLIError(f"{_option(name)} is not an option of this run ({run_dir} is a "
                        f"--task {config['task']} run)")
     for name in options:
@@ -389,11 +414,11 @@ def cmd_train(args) -> int:
         given = {k for k, v in vars(args).items() if v is not None}
     if not args.resume:
         task = _resolve_task(args, given)
-        if task == "detect":
-            _detect_defaults(args, given)
+        if task in _RECIPE_DEFAULTS:
+            _recipe_defaults(task, args, given)
         elif "image_size" in given:
-            raise CLIError("--image-size is for --task detect (classification images keep the "
-                           "data's size)")
+            raise CLIError("--image-size is for --task detect and segment (classification "
+                           "images keep the data's size)")
         config = {k: getattr(args, k) for k in (*_task_tables(task)[0], "device")}
         config["task"] = task
         config["epochs"] = args.epochs or DEFAULT_EPOCHS
@@ -414,19 +439,23 @@ def cmd_train(args) -> int:
 
 
 def _resolve_task(args, given: set[str]) -> str:
-    """The task of a new run: --task, else the model's (a detector or a classifier), else
-    the data's (digit_scenes: detect), else classify. Refuses a model or data of another
-    task."""
+    """The task of a new run: --task, else the model's (a detector, a segmenter or a
+    classifier), else the data's (digit_scenes: detect), else classify. Refuses a model or
+    data of another task."""
     from minicnn.data.catalog import DATASET_TASKS
-    from minicnn.train.detect import DETECTORS
 
-    model_task = ("detect" if args.model in DETECTORS else "classify") if "model" in given else None
+    recipe_models = _recipe_models()
+    model_task = recipe_models.get(args.model, "classify") if "model" in given else None
     if args.task is not None and model_task is not None and model_task != args.task:
-        if args.task == "detect":
-            raise CLIError(f"--model {args.model} is a classification model; --task detect needs "
-                           f"a detector: {', '.join(DETECTORS)}")
-        raise CLIError(f"--model {args.model} is a detector; --task {args.task} needs a "
-                       f"classification model ('minicnn models' lists them)")
+        kinds = {"classify": "a classification model", "detect": "a detector",
+                 "segment": "a segmenter"}
+        if args.task == "classify":
+            needs = "a classification model ('minicnn models' lists them)"
+        else:
+            needs = (f"{kinds.get(args.task, 'a model of its recipe')}: "
+                     + ", ".join(n for n, t in recipe_models.items() if t == args.task))
+        kind = kinds.get(model_task, f"a --task {model_task} model")
+        raise CLIError(f"--model {args.model} is {kind}; --task {args.task} needs {needs}")
     if args.task is not None:
         task = args.task
     elif model_task is not None:
@@ -443,19 +472,29 @@ def _resolve_task(args, given: set[str]) -> str:
     return task
 
 
-def _detect_defaults(args, given: set[str]) -> None:
-    """The detection recipe's settings for the options not given (detector, data, batch
-    size, learning rate ...); classification-only options are refused."""
-    from minicnn.train import detect
+# a task recipe's module of minicnn.train, its model and data when --model or --data is not
+# given (its DEFAULTS fill the other options)
+_RECIPE_DEFAULTS = {
+    "detect": ("detect", "DEFAULT_DETECTOR", "digit_scenes"),
+    "segment": ("segment", "DEFAULT_SEGMENTER", "shapes"),
+}
 
+
+def _recipe_defaults(task: str, args, given: set[str]) -> None:
+    """A task recipe's settings for the options not given (model, data, batch size,
+    learning rate ...); classification-only options are refused."""
+    import importlib
+
+    module, default_model, default_data = _RECIPE_DEFAULTS[task]
+    recipe = importlib.import_module(f"minicnn.train.{module}")
     if "crop_padding" in given:
-        raise CLIError("--crop-padding is for classification; detection training augments "
-                       "with colour jitter (and flips with --hflip)")
+        raise CLIError(f"--crop-padding is for classification; --task {task} training augments "
+                       f"with colour jitter (and flips with --hflip)")
     if "model" not in given:
-        args.model = detect.DEFAULT_DETECTOR
+        args.model = getattr(recipe, default_model)
     if "data" not in given:
-        args.data = "digit_scenes"
-    for key, value in detect.DEFAULTS.items():
+        args.data = default_data
+    for key, value in recipe.DEFAULTS.items():
         if key not in given:
             setattr(args, key, value)
 
@@ -648,7 +687,75 @@ def _build_detector(config: dict):
         raise CLIError(f"--model {config['model']}: {e}") from None
 
 
-_TRAIN = {"classify": _train, "detect": _train_detect}
+def _train_segment(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
+    """The segmentation recipe (:mod:`minicnn.train.segment`): a new run or a locked resumed
+    one."""
+    from minicnn import data
+    from minicnn.backend import current_backend
+    from minicnn.random import manual_seed
+    from minicnn.train import segment
+
+    manual_seed(config["seed"])
+    size = config.get("image_size") or data.catalog.DEFAULT_IMAGE_SIZE["segment"]
+    if isinstance(size, int):
+        size = [size, size]
+    try:
+        train_set, test_set = segment.segmentation_data(
+            config["data"], config["data_dir"], config["subset"], size[0], config["hflip"]
+        )
+    except ValueError as e:
+        raise CLIError(f"--data {config['data']}: {str(e).removeprefix('load_data: ')}") from None
+    config.update(in_channels=3, num_classes=len(train_set.classes), image_size=list(size),
+                  classes=list(train_set.classes))
+    model = _build_segmenter(config)
+    _check_device_and_model(model, config["device"], test_set[0][0], config)
+    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True,
+                                   collate_fn=data.segmentation_collate, prefetch=2)
+    test_loader = data.DataLoader(test_set, segment.EVAL_BATCH,
+                                  collate_fn=data.segmentation_collate)
+    optimizer = build_optimizer(
+        config["optimizer"], model.parameters(), config["lr"], config["weight_decay"]
+    )
+    scheduler, interval = build_scheduler(
+        config["scheduler"], optimizer, config["lr"], config["epochs"], len(train_loader)
+    )
+    n_params = sum(p.numel() for p in model.parameters())
+    header = (
+        f"minicnn train --task segment: {config['model']} ({n_params:,} parameters) on "
+        f"{config['data']} ({len(train_set)} train / {len(test_set)} test scenes of "
+        f"{size[0]}x{size[1]}, {config['num_classes']} classes with the background), "
+        f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
+        f"device {config['device']}"
+    )
+
+    def make_trainer(run_dir):
+        return segment.SegmentationTrainer(
+            model, optimizer, scheduler=scheduler, scheduler_interval=interval,
+            device=config["device"], run_dir=run_dir, classes=train_set.classes,
+            progress=not args.no_progress,
+        )
+
+    history, run_dir, seconds = _fit_in_run_folder(
+        args, config, lock, done, rewrite_config, header, make_trainer, train_loader, test_loader
+    )
+    last = history[-1]
+    print(f"done in {seconds:.1f} s: test mIoU {last['val_miou']:.4f}, Dice "
+          f"{last['val_dice']:.4f}, pixel accuracy {100 * last['val_pixel_acc']:.2f}%")
+    _print_written(run_dir, SEGMENT_RUN_FILES)
+    return 0
+
+
+def _build_segmenter(config: dict):
+    from minicnn.train import segment
+
+    try:
+        return segment.build_segmenter(config["model"], config["num_classes"],
+                                       config["in_channels"])
+    except ValueError as e:
+        raise CLIError(f"--model {config['model']}: {e}") from None
+
+
+_TRAIN = {"classify": _train, "detect": _train_detect, "segment": _train_segment}
 
 
 def _describe_os_error(e: OSError) -> str:
@@ -670,6 +777,8 @@ def _load_run(run: str):
     manual_seed(config["seed"])
     if config["task"] == "detect":
         model = _build_detector(config)
+    elif config["task"] == "segment":
+        model = _build_segmenter(config)
     else:
         model = build_model(config["model"], config["num_classes"], config["in_channels"])
     load_checkpoint(run_dir, model)
@@ -684,6 +793,8 @@ def cmd_eval(args) -> int:
     config, model = _load_run(args.run)
     if config["task"] == "detect":
         return _eval_detect(args, config, model)
+    if config["task"] == "segment":
+        return _eval_segment(args, config, model)
     _, test_set = load_data(config["data"], config["data_dir"], config["subset"])
     loader = data.DataLoader(
         TransformedDataset(test_set, data.transforms.Normalize(config["mean"], config["std"])), 256
@@ -716,6 +827,57 @@ def _eval_detect(args, config: dict, model) -> int:
     per_class = ", ".join(f"{classes[k] if 0 <= k < len(classes) else k} {ap:.3f}"
                           for k, ap in sorted(result["per_class"].items()))
     print(f"AP@0.5:0.95 per class: {per_class}")
+    return 0
+
+
+def _eval_segment(args, config: dict, model) -> int:
+    """mIoU, Dice and pixel accuracy of a segmentation run on its test scenes, and the IoU
+    of each class."""
+    from minicnn import data
+    from minicnn.train import segment
+
+    _, test_set = segment.segmentation_data(config["data"], config["data_dir"],
+                                            config["subset"], config["image_size"][0])
+    loader = data.DataLoader(test_set, segment.EVAL_BATCH, collate_fn=data.segmentation_collate)
+    trainer = segment.SegmentationTrainer(model, None, device=args.device, progress=False,
+                                          classes=config["classes"])
+    result = trainer.evaluate(loader)
+    print(f"{args.run}: test mIoU {result['val_miou']:.4f}, Dice {result['val_dice']:.4f}, "
+          f"pixel accuracy {100 * result['val_pixel_acc']:.2f}%, loss {result['val_loss']:.4f} "
+          f"on {result['images']} scenes")
+    per_class = ", ".join(f"{name} {iou:.3f}" for name, iou in zip(config["classes"],
+                                                                   result["iou"]))
+    print(f"IoU per class: {per_class}")
+    return 0
+
+
+def _predict_segment(args, config: dict, model) -> int:
+    """Segment image files: print the pixels of each class found and draw the mask over a
+    copy of each image."""
+    from minicnn import viz
+    from minicnn.data import load_image
+    from minicnn.data.joint_transforms import resize_nearest
+    from minicnn.data.transforms import resize
+    from minicnn.train.segment import predict_masks
+
+    out_dir = Path(args.out_dir) if args.out_dir else Path(args.run) / "predictions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    size = tuple(config["image_size"])
+    classes = config["classes"]
+    for path in args.images:
+        if not Path(path).is_file():
+            raise CLIError(f"{path}: no such file")
+        img = load_image(path)
+        if img.shape[0] == 1:
+            img = np.repeat(img, 3, axis=0)
+        mask = predict_masks(model, resize(img, size)[None])[0]
+        mask = resize_nearest(mask, img.shape[1:])  # back to the file's pixels
+        out = out_dir / (Path(path).stem + "-segmentation.png")
+        viz.save_segmentation(img, mask, classes, out)
+        counts = np.bincount(mask.ravel(), minlength=len(classes))
+        found = ", ".join(f"{classes[c]} {100 * counts[c] / mask.size:.1f}%"
+                          for c in range(1, len(classes)) if counts[c])
+        print(f"{path}: {found or 'background only'} of the pixels; drawn in {out}")
     return 0
 
 
@@ -765,15 +927,20 @@ def cmd_predict(args) -> int:
 
     config, model = _load_run(args.run)
     given = getattr(args, "given", set())
-    if config["task"] == "detect":
+    if config["task"] in ("detect", "segment"):
         if "invert" in given:
-            raise CLIError("--invert is for classification runs; a detection run reads "
-                           "images as they are")
+            raise CLIError(f"--invert is for classification runs; a --task {config['task']} "
+                           f"run reads images as they are")
+        if config["task"] == "segment":
+            if "min_score" in given:
+                raise CLIError(f"--min-score is for detection runs ({args.run} is a "
+                               f"segmentation run)")
+            return _predict_segment(args, config, model)
         return _predict_detect(args, config, model)
     for name in ("min_score", "out_dir"):
         if name in given:
-            raise CLIError(f"{_option(name)} is for detection runs ({args.run} is a "
-                           f"classification run)")
+            raise CLIError(f"{_option(name)} is for detection and segmentation runs "
+                           f"({args.run} is a classification run)")
     size = tuple(config["image_size"])
     normalize = Normalize(config["mean"], config["std"])
     dark_background = float(np.mean(config["mean"])) < 0.5  # the training images' look
@@ -892,6 +1059,59 @@ def _check_summary_memory(model, name: str, input_size) -> None:
 # ---------------------------------------------------------------- parser
 
 
+def cmd_homework_build(args) -> int:
+    from minicnn.homework import build
+
+    written = build(args.out, fmt=args.format, source=args.source)
+    print(f"wrote {len(written)} files to {args.out}/student (solutions stripped, hidden tests "
+          f"removed) and {args.out}/instructor")
+    return 0
+
+
+def cmd_homework_grade(args) -> int:
+    from minicnn.homework import format_report, grade
+
+    if args.timeout <= 0:
+        raise CLIError(f"--timeout must be positive (seconds), got {args.timeout}")
+    print(format_report(grade(args.submission, source=args.source, only=args.assignment,
+                              timeout=args.timeout)), end="")
+    return 0
+
+
+def _add_homework_parser(command) -> None:
+    h = command(
+        "homework",
+        "build the course's assignments (student and instructor versions) or grade a submission",
+        "Course homework from lessons/assignments/NN_topic/: 'build' writes each assignment's "
+        "student version (nbgrader's solution regions replaced by raise NotImplementedError, "
+        "hidden tests removed) and instructor version; 'grade' runs the assignments' graders "
+        "against a student's files and prints the score of every test.",
+    )
+    hsub = h.add_subparsers(title="actions", dest="action", metavar="ACTION", required=True,
+                            help="build or grade")
+    b = hsub.add_parser("build", help="write OUT/student and OUT/instructor",
+                        formatter_class=_HelpFormatter)
+    b.add_argument("out", metavar="OUT", help="a new or empty folder")
+    b.add_argument("--format", default="py", choices=("py", "ipynb"),
+                   help="py: Jupytext percent scripts; ipynb: notebooks for nbgrader "
+                   '(needs pip install "minicnn[notebook]")')
+    b.set_defaults(func=cmd_homework_build)
+    g = hsub.add_parser("grade", help="grade a student's files and print the score table",
+                        formatter_class=_HelpFormatter)
+    g.add_argument("submission", metavar="SUBMISSION_DIR",
+                   help="a folder with the student's files (autograd.py, convolution.ipynb, ...; "
+                   "directly or in NN_topic/ folders)")
+    g.add_argument("--assignment", action="append", default=None, metavar="NN",
+                   help="grade only this assignment (01 or 01_autograd; repeatable)")
+    g.add_argument("--timeout", type=float, default=900.0,
+                   help="seconds allowed per assignment (default: 900)")
+    g.set_defaults(func=cmd_homework_grade)
+    for p in (b, g):
+        p.add_argument("--source", default=None, metavar="DIR",
+                       help="the assignments folder (default: lessons/assignments of this "
+                       "checkout)")
+
+
 class _HelpFormatter(argparse.HelpFormatter):
     """Each option's help, then its default once: "(default: X)" is added unless the help
     already says it or there is nothing to say (no default, a flag)."""
@@ -927,14 +1147,17 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--task", default=None, choices=TASKS,
-        help="classify or detect (default: the model's task: detect for a detector "
-        "(yolo_v1_small, ssd300_vgg16, ...), else the data's, else classify)",
+        help="classify, detect or segment (default: the model's task: detect for a detector "
+        "(yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter (unet, resunet, "
+        "deconvnet), else the data's, else classify)",
     )
     t.add_argument(
         "--model", default="small_resnet", type=_train_model_name, metavar="MODEL",
         help="architecture: a name of minicnn.models ('minicnn models' lists them) "
         "(default: small_resnet); --task detect takes a detector: yolo_v1_small (used when "
-        "--model is not given), yolo_v1, ssd300_vgg16, ssdlite320_mobilenet_v3_large",
+        "--model is not given), yolo_v1, ssd300_vgg16, ssdlite320_mobilenet_v3_large; "
+        "--task segment a segmenter, CPU-sized: unet (used when --model is not given; same "
+        "padding, 16 -> 128 channels), resunet, deconvnet",
     )
     t.add_argument(
         "--data",
@@ -943,7 +1166,8 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="DATA",
         help="dataset: digits, shapes, digit_scenes (built in) or, reading --data-dir, mnist, "
         "fashion-mnist, cifar10, cifar100, folder (default: digits); --task detect takes "
-        "digit_scenes (used when --data is not given) or shapes",
+        "digit_scenes (used when --data is not given) or shapes; --task segment shapes "
+        "(used when --data is not given) or digit_scenes",
     )
     t.add_argument(
         "--data-dir",
@@ -953,13 +1177,14 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--epochs", type=int, default=None,
-        help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; with --resume: the run's own)",
+        help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 6; with "
+        "--resume: the run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,
-                   help="images per training batch (default: 64; --task detect: 16)")
+                   help="images per training batch (default: 64; --task detect, segment: 16)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
-                   "detect: 0.003)")
+                   "detect, segment: 0.003)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(
@@ -972,7 +1197,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--image-size", type=int, default=None, metavar="N",
         help="--task detect: scenes of NxN pixels (default: 64 for yolo_v1_small, else the "
-        "detector's own input size; 64 for SSD, which resizes its input itself)",
+        "detector's own input size; 64 for SSD, which resizes its input itself); --task "
+        "segment: scenes of NxN pixels (default: 64)",
     )
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument(
@@ -1004,11 +1230,13 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = command(
         "predict",
-        "classify image files, or detect objects in them, with a trained run",
+        "classify image files, detect objects in them or segment them, with a trained run",
         "Print the top-3 classes of each image file. Images are read in the run's channels "
         "(grayscale or RGB), resized to its image size and normalised with its statistics. "
         "For a detection run: print the objects found and draw their boxes, class and score "
-        "on a copy of each image (IMAGE-detections.png in --out-dir).",
+        "on a copy of each image (IMAGE-detections.png in --out-dir). For a segmentation "
+        "run: print the share of the pixels of each class found and draw the predicted "
+        "mask over a copy of each image (IMAGE-segmentation.png in --out-dir).",
     )
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by minicnn train")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files")
@@ -1022,7 +1250,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=float, default=None,
                    help="detection runs: show objects scoring at least this (default: 0.3)")
     p.add_argument("--out-dir", default=None,
-                   help="detection runs: where the drawn images go (default: RUN_DIR/predictions)")
+                   help="detection and segmentation runs: where the drawn images go (default: "
+                   "RUN_DIR/predictions)")
     p.set_defaults(func=cmd_predict)
 
     s = command("summary", "per-layer output shapes, parameters and multiply-adds")
@@ -1057,6 +1286,7 @@ def make_parser() -> argparse.ArgumentParser:
         "torch.load(weights_only=True)) to convert (default: a random initialisation)",
     )
     x.set_defaults(func=cmd_export_torchvision)
+    _add_homework_parser(command)
     return parser
 
 

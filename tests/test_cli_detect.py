@@ -135,7 +135,7 @@ def test_default_detector_and_data_follow_from_the_task(tmp_path, capsys):
         (["--task", "detect", "--crop-padding", "1"], "--crop-padding is for classification"),
         (["--model", "lenet", "--image-size", "48"], "--image-size is for --task detect"),
         (["--task", "detect", "--image-size", "8"], "--image-size must be at least 16"),
-        (["--task", "segment"], "invalid choice: 'segment'"),
+        (["--task", "pose"], "invalid choice: 'pose'"),
         (["--model", "yolo_v1_smal"], "did you mean yolo_v1_small"),
     ],
 )
@@ -160,7 +160,7 @@ def test_predict_options_belong_to_their_task(run2, tmp_path, capsys):
     assert main(["predict", str(run2), str(path), "--min-score", "2"]) == 2
     assert "--min-score must be in [0, 1], got 2" in cli_error(capsys)
     config = json.loads((run2 / "config.json").read_text())
-    config["task"] = "segment"
+    config["task"] = "pose"
     (run2 / "config.json").write_text(json.dumps(config))
     assert main(["eval", str(run2)]) == 2
     assert "'task' must be one of classify, detect" in cli_error(capsys)

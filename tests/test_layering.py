@@ -70,6 +70,7 @@ LAYERS: dict[str, float] = {
     "minicnn.viz": 5,
     "minicnn.compress": 5,
     "minicnn.summary": 5,
+    "minicnn.baselines": 5,
     "minicnn.utils": 5.5,
     "minicnn.homework": 6,
     "minicnn.cli": 6,

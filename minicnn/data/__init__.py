@@ -21,6 +21,17 @@ from minicnn.data.digit_scenes import (
     digit_scenes,
     make_digit_scene,
 )
+from minicnn.data.noise import GaussianNoise, MRINoise, PoissonGaussianNoise
+from minicnn.data.photos import PHOTOS, load_photo, load_photos, photo_names
+from minicnn.data.raw import RawPatches, bayer_mosaic, demosaic_bilinear, pack_bayer, unpack_bayer
+from minicnn.data.restoration import NoisyImages, NoisyPatches, noisy_photos
+from minicnn.data.segmentation import (
+    IGNORE_INDEX,
+    SegmentationScenes,
+    check_mask,
+    segmentation_collate,
+    semantic_mask,
+)
 from minicnn.data.shapes import (
     SHAPE_CLASSES,
     SHAPE_KEYPOINT_FLIP,
@@ -41,11 +52,13 @@ __all__ = [
     "DataLoader",
     "Dataset",
     "DigitScenes",
+    "IGNORE_INDEX",
     "ImageDataset",
     "ImageFolder",
     "SHAPE_CLASSES",
     "SHAPE_KEYPOINT_FLIP",
     "SceneDataset",
+    "SegmentationScenes",
     "ShapeScenes",
     "Shapes",
     "Subset",
@@ -53,6 +66,7 @@ __all__ = [
     "TransformedDataset",
     "channel_stats",
     "cifar",
+    "check_mask",
     "check_target",
     "default_collate",
     "detection_collate",
@@ -66,7 +80,13 @@ __all__ = [
     "mnist",
     "read_cifar_bin",
     "read_idx",
+    "segmentation_collate",
+    "semantic_mask",
     "shape_scenes",
     "shapes",
     "transforms",
+    # restoration: photographs, noise models, RAW
+    "GaussianNoise", "MRINoise", "NoisyImages", "NoisyPatches", "PHOTOS", "PoissonGaussianNoise",
+    "RawPatches", "bayer_mosaic", "demosaic_bilinear", "load_photo", "load_photos",
+    "noisy_photos", "pack_bayer", "photo_names", "unpack_bayer",
 ]

@@ -5,6 +5,7 @@ for lessons and scripts too.
     train, test = load_data("cifar10", root="~/data/cifar-10-batches-bin", subset=1000)
     train, test = load_data("digit_scenes")                 # detection: (image, target)
     train, test = load_data("shapes", task="detect")
+    train, test = load_data("shapes", task="segment")        # (image, mask (H, W) int64)
     mean, std = channel_stats(train)                        # one value per channel
     train = TransformedDataset(train, transforms.Normalize(mean, std))
 
@@ -21,6 +22,7 @@ import numpy as np
 from minicnn.data.dataset import Dataset, Subset
 from minicnn.data.datasets import ImageFolder, cifar, digits, mnist
 from minicnn.data.digit_scenes import digit_scenes
+from minicnn.data.segmentation import SegmentationScenes
 from minicnn.data.shapes import shape_scenes, shapes
 from minicnn.data.transforms import Resize
 
@@ -33,11 +35,14 @@ DATASET_NAMES = (
 # the datasets read from files you downloaded (``root``); the others are built in
 DATASETS_NEEDING_ROOT = ("mnist", "fashion-mnist", "cifar10", "cifar100", "folder")
 # what each dataset's samples are for; the first task is the default. "classify": (image,
-# label); "detect": (image, target dict) as torchvision's detection datasets
+# label); "detect": (image, target dict) as torchvision's detection datasets; "segment":
+# (image, mask (H, W) int64) of the same scenes, a class per pixel
 DATASET_TASKS = {name: ("classify",) for name in DATASET_NAMES}
-DATASET_TASKS.update(shapes=("classify", "detect"), digit_scenes=("detect",))
-# the image side when ``image_size`` is not given: classification 32, detection scenes 64
-DEFAULT_IMAGE_SIZE = {"classify": 32, "detect": 64}
+DATASET_TASKS.update(shapes=("classify", "detect", "segment"),
+                     digit_scenes=("detect", "segment"))
+# the image side when ``image_size`` is not given: classification 32, detection and
+# segmentation scenes 64
+DEFAULT_IMAGE_SIZE = {"classify": 32, "detect": 64, "segment": 64}
 
 
 def load_data(
@@ -58,10 +63,12 @@ def load_data(
     ``task`` (one of the dataset's :data:`DATASET_TASKS`; default its first) says what the
     samples are: ``"classify"``: ``(image, label)``; ``"detect"``: ``(image, target)`` with
     torchvision's target dict (``boxes``, ``labels`` 1..C, ``masks``...; see
-    :mod:`minicnn.data.detection`) -- ``digit_scenes`` and ``shapes`` scenes. Images are
+    :mod:`minicnn.data.detection`) -- ``digit_scenes`` and ``shapes`` scenes;
+    ``"segment"``: ``(image, mask)`` of the same scenes, ``mask`` ``(H, W)`` int64 with the
+    class of each pixel, 0 the background (:mod:`minicnn.data.segmentation`). Images are
     float32 ``(C, H, W)`` in [0, 1], ``image_size`` on a side (default: 32 for
-    classification, 64 for detection); both datasets have ``classes``, the class names
-    (for detection starting with ``"__background__"``).
+    classification, 64 for detection and segmentation); both datasets have ``classes``,
+    the class names (for detection and segmentation starting with ``"__background__"``).
     Raises ValueError for an unknown name, a task the dataset has not or a missing
     ``root``, FileNotFoundError for a ``root`` that is not a folder (or lacks the files).
     """
@@ -88,7 +95,7 @@ def load_data(
         root = Path(root).expanduser()
     if name == "digits":
         train, test = digits(True, size=image_size), digits(False, size=image_size)
-    elif name == "shapes" and task == "detect":
+    elif name == "shapes" and task in ("detect", "segment"):
         train, test = shape_scenes(True, size=image_size), shape_scenes(False, size=image_size)
     elif name == "shapes":
         train, test = shapes(True, size=image_size), shapes(False, size=image_size)
@@ -108,6 +115,8 @@ def load_data(
         resize = Resize(image_size)
         train = ImageFolder(root / "train", transform=resize)
         test = ImageFolder(root / "test", transform=resize, classes=train.classes)
+    if task == "segment":  # the masks of the detection scenes
+        train, test = SegmentationScenes(train), SegmentationScenes(test)
     if subset:
         train = Subset(train, range(min(subset, len(train))))
         test = Subset(test, range(min(subset, len(test))))

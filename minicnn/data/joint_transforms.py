@@ -8,7 +8,9 @@ Every transform is a callable ``(image, target) -> (image, target)``:
   with the image -- ``boxes`` ``(K, 4)``, ``masks`` ``(K, H, W)`` (one per object),
   ``mask`` ``(H, W)`` (a class per pixel, for semantic segmentation), ``keypoints``
   ``(K, P, 2)`` or ``(K, P, 3)`` -- while ``labels``, ``iscrowd``, ``image_id`` ride along
-  and ``area`` is recomputed; or a bare ``(H, W)`` array, a segmentation mask.
+  and ``area`` is recomputed; a landmark dict ``{"keypoints": (P, 2) or (P, 3)}`` (no
+  boxes: the points of one object, :mod:`minicnn.data.landmarks`); or a bare ``(H, W)``
+  array, a segmentation mask.
 
 Geometry: the transforms flip, resize and crop boxes, masks and keypoints exactly as
 ``torchvision.transforms.v2`` does boxes and masks (masks resized with nearest neighbour).
@@ -73,8 +75,12 @@ def _checked(image, target, name: str) -> tuple[np.ndarray, dict, bool]:
     if not isinstance(target, dict):
         raise TypeError(f"{name}: target must be a dict (detection) or an (H, W) array (a "
                         f"segmentation mask), got {type(target).__name__}")
-    if any(key in target for key in INSTANCE_KEYS):  # per-object entries need their boxes
-        check_target(target, size, name)
+    if any(key in target for key in INSTANCE_KEYS if key != "keypoints") or (
+            "keypoints" in target and np.ndim(target["keypoints"]) != 2):
+        check_target(target, size, name)  # per-object entries need their boxes
+    elif "keypoints" in target and np.shape(target["keypoints"])[-1] not in (2, 3):
+        raise ValueError(f"{name}: landmark 'keypoints' must be (P, 2) or (P, 3) (x, y[, "
+                         f"visibility]), got shape {np.shape(target['keypoints'])}")
     if "mask" in target and np.shape(target["mask"]) != size:
         raise ValueError(f"{name}: 'mask' is {np.shape(target['mask'])}, expected the image's "
                          f"size {size}")
@@ -131,10 +137,10 @@ def hflip(image, target, keypoint_flip: Sequence[int] | None = None):
         kp = np.array(target["keypoints"])
         kp[..., 0] = width - kp[..., 0]
         if keypoint_flip is not None:
-            if len(keypoint_flip) != kp.shape[1]:
+            if len(keypoint_flip) != kp.shape[-2]:
                 raise ValueError(f"hflip: keypoint_flip has {len(keypoint_flip)} entries, the "
-                                 f"objects have {kp.shape[1]} keypoints")
-            kp = kp[:, list(keypoint_flip)]
+                                 f"objects have {kp.shape[-2]} keypoints")
+            kp = kp[..., list(keypoint_flip), :]
         target["keypoints"] = kp
     return _out(image, target, bare)
 
@@ -198,7 +204,7 @@ def crop(image, target, top: int, left: int, height: int, width: int, min_size: 
         kp = np.array(target["keypoints"])
         kp[..., 0] -= left
         kp[..., 1] -= top
-        if kp.shape[2] == 3:
+        if kp.shape[-1] == 3:
             outside = (kp[..., 0] < 0) | (kp[..., 0] > width) | (kp[..., 1] < 0) | (
                 kp[..., 1] > height)
             kp[..., 2][outside] = 0

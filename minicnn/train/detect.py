@@ -22,12 +22,9 @@ and ``val_map_75``. The run folder gets ``figures/curves.png`` (loss terms and m
 from __future__ import annotations
 
 import inspect
-import math
-import time
 from collections.abc import Callable
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from minicnn.autograd import no_grad, tensor
 from minicnn.backend import to_device
@@ -35,8 +32,7 @@ from minicnn.data import joint_transforms as J
 from minicnn.data import load_data
 from minicnn.metrics import MeanAveragePrecision
 from minicnn.serialization import save_json
-from minicnn.train.metrics import RunningMean
-from minicnn.train.trainer import NonFiniteLossError, Trainer
+from minicnn.train.trainer import Trainer
 
 __all__ = [
     "DEFAULTS",
@@ -169,52 +165,20 @@ class DetectionTrainer(Trainer):
              for tg in targets]
         return x, t
 
-    def train_epoch(self, loader, epochs: int | None = None) -> dict:
-        """One pass with updates; returns ``train_loss`` (the sum of the terms), each term's
-        mean as ``train_<term>``, images per second and seconds."""
-        self.model.train()
-        total, terms, seen = RunningMean(), {}, 0
-        start = time.perf_counter()
-        desc = f"epoch {self.epoch + 1}" + (f"/{epochs}" if epochs else "")
-        bar = tqdm(loader, desc=desc, unit="batch", leave=True, disable=not self.progress,
-                   dynamic_ncols=True)
-        for batch, (images, targets) in enumerate(bar, 1):
-            x, t = self._batch(images, targets)
-            self.optimizer.zero_grad()
-            losses = self.model(x, t)
-            if not isinstance(losses, dict) or not losses:
-                bar.close()
-                raise TypeError(f"{type(self.model).__name__} in train mode must return a dict "
-                                f"of loss Tensors for model(images, targets), got "
-                                f"{type(losses).__name__}")
-            loss = sum(losses.values())
-            value = loss.item()
-            if not math.isfinite(value):
-                bar.close()
-                raise NonFiniteLossError(
-                    f"epoch {self.epoch + 1}, batch {batch}: the training loss is {value} "
-                    f"({', '.join(f'{k} {v.item():.4g}' for k, v in losses.items())}); training "
-                    f"stopped before this update (try a lower learning rate)"
-                )
-            loss.backward()
-            self.optimizer.step()
-            if self.scheduler is not None and self.scheduler_interval == "batch":
-                self.scheduler.step()
-            n = len(targets)
-            total.update(value, n)
-            for k, v in losses.items():
-                terms.setdefault(k, RunningMean()).update(v.item(), n)
-            seen += n
-            bar.set_postfix(loss=f"{total.mean:.4f}",
-                            img_s=f"{seen / (time.perf_counter() - start):.0f}")
-        if seen == 0:
-            raise ValueError("train_epoch: the loader yielded no batches, expected at least one "
-                             "(an empty dataset, or drop_last with fewer images than a batch?)")
-        if self.scheduler is not None and self.scheduler_interval == "epoch":
-            self.scheduler.step()
-        seconds = time.perf_counter() - start
-        return {"train_loss": total.mean, **{f"train_{k}": m.mean for k, m in terms.items()},
-                "train_images_per_s": seen / seconds, "train_seconds": seconds}
+    def training_step(self, x, y) -> tuple:
+        """The detector's loss terms on one batch: ``(their sum, {term: value * batch
+        size})``, so each epoch records every term's mean (``train_<term>``) and their sum
+        (``train_loss``)."""
+        losses = self.model(x, y)
+        if not isinstance(losses, dict) or not losses:
+            raise TypeError(f"{type(self.model).__name__} in train mode must return a dict "
+                            f"of loss Tensors for model(images, targets), got "
+                            f"{type(losses).__name__}")
+        n = len(y)
+        return sum(losses.values()), {k: v.item() * n for k, v in losses.items()}
+
+    def _nonfinite_detail(self, sums: dict, n: int) -> str:
+        return f" ({', '.join(f'{k} {v / n:.4g}' for k, v in sums.items())})"
 
     def predict(self, images) -> list[dict]:
         """The model's detections on ``images (N, 3, H, W)``, as NumPy dicts."""

@@ -99,10 +99,28 @@ class Trainer:
             tensor(np.asarray(targets, dtype=np.int64), device=self.device),
         )
 
+    def training_step(self, x, y) -> tuple:
+        """One batch's forward pass: ``(loss, sums)``, the loss Tensor to minimise and the
+        values to log, each summed over the batch's samples (here ``acc``: the number of
+        correct top-1 predictions). The epoch reports ``train_<name>`` = their total over
+        the samples seen. Task recipes override this (and :meth:`_batch`) for their models
+        and losses; the loop around it stays :meth:`train_epoch`'s."""
+        logits = self.model(x)
+        loss = self.loss_fn(logits, y)
+        return loss, {"acc": topk_correct(to_device(logits.array, "cpu"),
+                                          to_device(y.array, "cpu"), 1)}
+
+    def _nonfinite_detail(self, sums: dict, n: int) -> str:
+        """What the error for a non-finite loss adds after the loss (a recipe names its
+        loss terms); nothing here."""
+        return ""
+
     def train_epoch(self, loader, epochs: int | None = None) -> dict:
-        """One pass over ``loader`` with updates; returns ``{"train_loss", "train_acc", ...}``."""
+        """One pass over ``loader`` with updates (:meth:`training_step` per batch); returns
+        ``{"train_loss", "train_<name>" for each logged sum, "train_images_per_s",
+        "train_seconds"}`` (classification: ``train_acc``)."""
         self.model.train()
-        loss_avg, correct, seen = RunningMean(), 0, 0
+        loss_avg, totals, seen = RunningMean(), {}, 0
         start = time.perf_counter()
         desc = f"epoch {self.epoch + 1}" + (f"/{epochs}" if epochs else "")
         bar = tqdm(
@@ -116,29 +134,33 @@ class Trainer:
         for batch, (images, targets) in enumerate(bar, 1):
             x, y = self._batch(images, targets)
             self.optimizer.zero_grad()
-            logits = self.model(x)
-            loss = self.loss_fn(logits, y)
+            try:
+                loss, sums = self.training_step(x, y)
+            except Exception:
+                bar.close()
+                raise
             value = loss.item()
+            n = len(targets)
             if not math.isfinite(value):
                 bar.close()
                 raise NonFiniteLossError(
-                    f"epoch {self.epoch + 1}, batch {batch}: the training loss is {value}; "
-                    f"training stopped before this update (try a lower learning rate, and "
-                    f"check the data for NaN or infinite values)"
+                    f"epoch {self.epoch + 1}, batch {batch}: the training loss is {value}"
+                    f"{self._nonfinite_detail(sums, n)}; training stopped before this update "
+                    f"(try a lower learning rate, and check the data for NaN or infinite values)"
                 )
             loss.backward()
             self.optimizer.step()
             if self.scheduler is not None and self.scheduler_interval == "batch":
                 self.scheduler.step()
-            n = len(targets)
             loss_avg.update(value, n)
-            correct += topk_correct(to_device(logits.array, "cpu"), np.asarray(targets), 1)
+            for key, total in sums.items():
+                totals[key] = totals.get(key, 0) + total
             seen += n
-            bar.set_postfix(
-                loss=f"{loss_avg.mean:.4f}",
-                acc=f"{100 * correct / seen:.1f}%",
-                img_s=f"{seen / (time.perf_counter() - start):.0f}",
-            )
+            postfix = {"loss": f"{loss_avg.mean:.4f}"}
+            if "acc" in totals:
+                postfix["acc"] = f"{100 * totals['acc'] / seen:.1f}%"
+            postfix["img_s"] = f"{seen / (time.perf_counter() - start):.0f}"
+            bar.set_postfix(**postfix)
         if seen == 0:
             raise ValueError("train_epoch: the loader yielded no batches, expected at least one "
                              "(an empty dataset, or drop_last with fewer images than a batch?)")
@@ -147,7 +169,7 @@ class Trainer:
         seconds = time.perf_counter() - start
         return {
             "train_loss": loss_avg.mean,
-            "train_acc": correct / max(seen, 1),
+            **{f"train_{key}": total / seen for key, total in totals.items()},
             "train_images_per_s": seen / seconds,
             "train_seconds": seconds,
         }

@@ -1,5 +1,5 @@
 """``minicnn.viz``: matplotlib figures of training runs (curves, confusion matrix, predictions,
-detections and precision-recall curves)."""
+detections and precision-recall curves, segmentation masks)."""
 
 from minicnn.viz.detection import (
     draw_boxes,
@@ -8,7 +8,16 @@ from minicnn.viz.detection import (
     plot_precision_recall,
     save_detections,
 )
+from minicnn.viz.segmentation import (
+    mask_colours,
+    overlay_mask,
+    plot_segmentation_curves,
+    plot_segmentations,
+    save_segmentation,
+)
 from minicnn.viz.training import plot_confusion, plot_curves, plot_predictions
 
 __all__ = ["draw_boxes", "plot_confusion", "plot_curves", "plot_detection_curves",
            "plot_detections", "plot_precision_recall", "plot_predictions", "save_detections"]
+__all__ += ["mask_colours", "overlay_mask", "plot_segmentation_curves", "plot_segmentations",
+            "save_segmentation"]

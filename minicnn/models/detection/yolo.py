@@ -48,6 +48,7 @@ from minicnn.autograd import Tensor, no_grad
 from minicnn.autograd.ops import stack
 from minicnn.backend import backend_of
 from minicnn.models.detection.yolo_loss import (
+    CLASS_LOSSES,
     LAMBDA_COORD,
     LAMBDA_NOOBJ,
     encode_targets,
@@ -141,6 +142,8 @@ class YoloV1(nn.Module):
     showing boxes; to measure mAP, lower it (``model.score_thresh = 0.01``, as torchvision's
     detectors do): boxes scoring below 0.3 can still be hits. ``rescore=True``: the
     responsible box's target confidence is its IoU with the ground truth (paper), else 1.
+    ``class_loss``: the class term, ``"mse"`` (the deck's squared error) or ``"ce"``
+    (cross-entropy; see ``yolo_loss``).
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module, num_classes: int, num_boxes: int,
@@ -148,7 +151,7 @@ class YoloV1(nn.Module):
                  score_thresh: float = SCORE_THRESH, nms_thresh: float = NMS_THRESH,
                  detections_per_img: int = 100, lambda_coord: float = LAMBDA_COORD,
                  lambda_noobj: float = LAMBDA_NOOBJ, rescore: bool = True,
-                 name: str = "yolo_v1"):
+                 class_loss: str = "mse", name: str = "yolo_v1"):
         super().__init__()
         for arg, value in (("num_classes", num_classes), ("num_boxes", num_boxes),
                            ("grid_size", grid_size), ("image_size", image_size),
@@ -158,12 +161,16 @@ class YoloV1(nn.Module):
         for arg, value in (("score_thresh", score_thresh), ("nms_thresh", nms_thresh)):
             if not 0 <= value <= 1:
                 raise ValueError(f"{name}: {arg} must be in [0, 1], got {value!r}")
+        if class_loss not in CLASS_LOSSES:
+            raise ValueError(f"{name}: class_loss must be one of {CLASS_LOSSES}, "
+                             f"got {class_loss!r}")
         self.backbone, self.head = backbone, head
         self.num_classes, self.num_boxes, self.grid_size = num_classes, num_boxes, grid_size
         self.image_size, self.class_per_box, self.name = image_size, class_per_box, name
         self.score_thresh, self.nms_thresh = score_thresh, nms_thresh
         self.detections_per_img = detections_per_img
         self.lambda_coord, self.lambda_noobj, self.rescore = lambda_coord, lambda_noobj, rescore
+        self.class_loss = class_loss
 
     @property
     def out_channels(self) -> int:
@@ -195,7 +202,8 @@ class YoloV1(nn.Module):
         outputs = split_outputs(grid, self.num_boxes, self.num_classes, self.class_per_box)
         encoded = encode_targets(outputs, targets, (self.image_size, self.image_size),
                                  self.rescore)
-        return yolo_loss_terms(outputs, encoded, self.lambda_coord, self.lambda_noobj)
+        return yolo_loss_terms(outputs, encoded, self.lambda_coord, self.lambda_noobj,
+                               self.class_loss)
 
     def postprocess(self, grid: Tensor) -> list[dict[str, Tensor]]:
         """Boxes in pixels from ``grid: (N, S, S, D)``.
@@ -313,7 +321,7 @@ def yolo_v1(num_classes: int = 20, num_boxes: int = 2, class_per_box: bool = Fal
 
 def yolo_v1_small(num_classes: int = 10, image_size: int = 64, grid_size: int | None = None,
                   num_boxes: int = 2, class_per_box: bool = False, width: float = 1.0,
-                  **kwargs) -> YoloV1:
+                  confidence_bias: float = 0.0, **kwargs) -> YoloV1:
     """A CPU-sized YOLO v1 for small scenes (``digit_scenes``: handwritten digits of 16-24
     pixels on 64 x 64 canvases).
 
@@ -323,6 +331,11 @@ def yolo_v1_small(num_classes: int = 10, image_size: int = 64, grid_size: int | 
     so that two digits rarely share a cell); another grid size resamples the last map with
     adaptive average pooling. ``(N, 3, image_size, image_size) -> (N, S, S, D)`` grid; the
     same loss and decoding as :func:`yolo_v1`; ``kwargs`` go to :class:`YoloV1`.
+
+    ``confidence_bias``: the initial bias of the confidence outputs (before the sigmoid).
+    0 starts every box at confidence 0.5, and the no-object term of the ~99% empty boxes
+    dominates the first updates; a negative value (-4: confidence 0.018) starts near the
+    truth for empty boxes, as RetinaNet's prior does for its classifier.
     """
     cfg = YOLO_V1_CONFIGS["yolo_v1_small"]
     stride = _stride(cfg)
@@ -336,5 +349,9 @@ def yolo_v1_small(num_classes: int = 10, image_size: int = 64, grid_size: int | 
     if grid * stride != image_size:
         layers.append(nn.AdaptiveAvgPool2d(grid))
     layers.append(nn.Conv2d(channels, d, 1))
+    if confidence_bias:
+        step = 5 + num_classes if class_per_box else 5  # box j's numbers start at j * step
+        with no_grad():
+            layers[-1].bias.array[4::step][:num_boxes] = confidence_bias
     return YoloV1(backbone, nn.Sequential(*layers), num_classes, num_boxes, grid, image_size,
                   class_per_box, name="yolo_v1_small", **kwargs)

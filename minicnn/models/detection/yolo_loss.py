@@ -27,6 +27,13 @@ Choices the paper leaves open, fixed here:
   keeps the last; the choice is arbitrary, first is the easier one to read).
 * **Class term per box** (``class_per_box=True``, the 7x7x(B(5+C)) variant): the class
   probabilities of the responsible predictor, ``sum_ij 1obj_ij sum_c (p_ij(c) - p^_i(c))^2``.
+* **Cross-entropy class term** (``class_loss="ce"``, an option; the deck's squared error
+  ``"mse"`` is the default and the reference): ``class = sum_i 1obj_i (-log p_i(c_i))`` with
+  ``c_i`` the class of the cell's object (per box: of the responsible predictor). Through
+  the softmax, the squared error's gradient on the true class's score carries a factor
+  ``p_i(c_i)``, so it fades when the network is confidently wrong; the cross-entropy's
+  gradient on the scores is ``p - p^`` -- the same reason classifiers train on
+  cross-entropy. ``minicnn train --task detect`` trains the small YOLO with it.
 * **Scale**: the sums run over cells and predictors and are averaged over the images of the
   batch (the paper sums over the batch; averaging keeps the learning rate independent of
   the batch size).
@@ -44,27 +51,32 @@ from typing import NamedTuple
 import numpy as np
 
 from minicnn.autograd import Tensor
-from minicnn.autograd.ops import sigmoid, softmax
+from minicnn.autograd.ops import log_softmax, sigmoid, softmax
 from minicnn.backend import backend_of
 
-__all__ = ["YoloOutputs", "YoloTargets", "encode_targets", "split_outputs", "yolo_loss_terms"]
+__all__ = ["CLASS_LOSSES", "YoloOutputs", "YoloTargets", "encode_targets", "split_outputs",
+           "yolo_loss_terms"]
 
 LAMBDA_COORD = 5.0
 LAMBDA_NOOBJ = 0.5
+CLASS_LOSSES = ("mse", "ce")  # the class term: the deck's squared error, or cross-entropy
 
 
 class YoloOutputs(NamedTuple):
-    """The grid tensor read as the paper's quantities, every value in [0, 1].
+    """The grid tensor read as the paper's quantities, every value but the logits in [0, 1].
 
     ``xy: (N, S, S, B, 2)`` centre offsets in the cell; ``sqrt_wh: (N, S, S, B, 2)``
     square roots of width and height as fractions of the image; ``confidence:
-    (N, S, S, B)``; ``class_probs: (N, S, S, C)``, or ``(N, S, S, B, C)`` per box.
+    (N, S, S, B)``; ``class_probs: (N, S, S, C)``, or ``(N, S, S, B, C)`` per box;
+    ``class_logits``: the raw class scores they are the softmax of (same shape; the
+    cross-entropy class term reads their log-softmax).
     """
 
     xy: Tensor
     sqrt_wh: Tensor
     confidence: Tensor
     class_probs: Tensor
+    class_logits: Tensor
 
 
 class YoloTargets(NamedTuple):
@@ -110,7 +122,8 @@ def split_outputs(grid: Tensor, num_boxes: int, num_classes: int,
         boxes = grid[..., : b * 5].reshape(n, s1, s2, b, 5)
         logits = grid[..., b * 5:]
     boxes = sigmoid(boxes)
-    return YoloOutputs(boxes[..., 0:2], boxes[..., 2:4], boxes[..., 4], softmax(logits, -1))
+    return YoloOutputs(boxes[..., 0:2], boxes[..., 2:4], boxes[..., 4], softmax(logits, -1),
+                       logits)
 
 
 def _iou_cxcywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -182,12 +195,18 @@ def _host(x) -> np.ndarray:
 
 def yolo_loss_terms(outputs: YoloOutputs, targets: YoloTargets,
                     lambda_coord: float = LAMBDA_COORD,
-                    lambda_noobj: float = LAMBDA_NOOBJ) -> dict[str, Tensor]:
+                    lambda_noobj: float = LAMBDA_NOOBJ,
+                    class_loss: str = "mse") -> dict[str, Tensor]:
     """The five terms of equation (3), each summed over cells and boxes, mean over images.
 
     Returns ``{"coord", "size", "object", "no_object", "class"}`` scalar Tensors; their sum
-    is the paper's loss (divided by the batch size).
+    is the paper's loss (divided by the batch size). ``class_loss="ce"``: the class term is
+    the cross-entropy ``-log p(c)`` of the object's class instead of the squared error (see
+    the module docstring).
     """
+    if class_loss not in CLASS_LOSSES:
+        raise ValueError(f"yolo_loss_terms: class_loss must be one of {CLASS_LOSSES}, "
+                         f"got {class_loss!r}")
     n = outputs.xy.shape[0]
     resp = Tensor(targets.responsible)
     resp2 = Tensor(targets.responsible[..., None])
@@ -195,11 +214,12 @@ def yolo_loss_terms(outputs: YoloOutputs, targets: YoloTargets,
     size = lambda_coord * (resp2 * (outputs.sqrt_wh - Tensor(targets.sqrt_wh)) ** 2).sum()
     obj = (resp * (outputs.confidence - Tensor(targets.confidence)) ** 2).sum()
     noobj = lambda_noobj * ((1 - resp) * outputs.confidence ** 2).sum()
-    if outputs.class_probs.ndim == 5:  # per box: the responsible predictor's probabilities
-        cls_target = Tensor(targets.classes[..., None, :])
-        cls = (resp2 * (outputs.class_probs - cls_target) ** 2).sum()
+    per_box = outputs.class_probs.ndim == 5  # the responsible predictor's probabilities
+    one_hot = Tensor(targets.classes[..., None, :] if per_box else targets.classes)
+    if class_loss == "ce":  # -log p(c): the one-hot picks the object's class; 0 elsewhere
+        cls = -(one_hot * log_softmax(outputs.class_logits, -1))
     else:
-        cell = Tensor(targets.cell[..., None])
-        cls = (cell * (outputs.class_probs - Tensor(targets.classes)) ** 2).sum()
+        cls = (outputs.class_probs - one_hot) ** 2
+    cls = ((resp2 if per_box else Tensor(targets.cell[..., None])) * cls).sum()
     return {"coord": coord / n, "size": size / n, "object": obj / n, "no_object": noobj / n,
             "class": cls / n}

@@ -41,7 +41,7 @@ from minicnn import nn
 from minicnn.autograd.ops import cat
 from minicnn.nn import functional as F
 
-__all__ = ["DoubleConv", "UNet", "unet", "unet_output_size"]
+__all__ = ["DoubleConv", "UNet", "contract", "unet", "unet_output_size"]
 
 PADDINGS = ("valid", "same")
 
@@ -92,6 +92,19 @@ def _resize_to(x, height: int, width: int):
     top = dh // 2 if dh >= 0 else -((-dh) // 2)
     left = dw // 2 if dw >= 0 else -((-dw) // 2)
     return F.pad(x, (left, dw - left, top, dh - top))
+
+
+def contract(x, encoder, pool, bottleneck) -> tuple:
+    """The contracting path: each ``encoder`` block then ``pool``, then the ``bottleneck``.
+    Returns ``(bottleneck features, [each block's output, finest first])`` -- the skips the
+    expansive path concatenates (U-Net) or nothing uses (a regression head on the encoder,
+    ``landmarks.py``)."""
+    skips = []
+    for block in encoder:
+        x = block(x)
+        skips.append(x)
+        x = pool(x)
+    return bottleneck(x), skips
 
 
 class UNet(nn.Module):
@@ -152,12 +165,7 @@ class UNet(nn.Module):
 
     def forward(self, x):
         self._check(x)
-        skips = []
-        for block in self.encoder:
-            x = block(x)
-            skips.append(x)
-            x = self.pool(x)
-        x = self.bottleneck(x)
+        x, skips = contract(x, self.encoder, self.pool, self.bottleneck)
         for upconv, block, skip in zip(self.upconvs, self.decoder, reversed(skips),
                                        strict=True):
             x = upconv(x)

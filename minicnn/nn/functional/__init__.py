@@ -19,6 +19,7 @@ from minicnn.nn.functional.activation import (
 )
 from minicnn.nn.functional.conv import conv2d, conv_transpose2d
 from minicnn.nn.functional.dropout import dropout, dropout1d, dropout2d, dropout3d
+from minicnn.nn.functional.keypoints import soft_argmax
 from minicnn.nn.functional.linear import linear
 from minicnn.nn.functional.loss import (
     binary_cross_entropy,
@@ -64,4 +65,6 @@ __all__ = [
     "smooth_l1_loss", "softmax", "softplus", "tanh",
     # shuffle.py, upsampling.py
     "channel_shuffle", "interpolate", "pixel_shuffle", "pixel_unshuffle",
+    # keypoints.py
+    "soft_argmax",
 ]

@@ -71,8 +71,9 @@ def test_paper_network_at_448():
 
 
 def torch_yolo_loss(grid: torch.Tensor, targets, num_boxes, num_classes, class_per_box,
-                    image_size, lambda_coord=5.0, lambda_noobj=0.5):
-    """Equation (3), one cell and one predictor at a time; means over the images."""
+                    image_size, lambda_coord=5.0, lambda_noobj=0.5, class_loss="mse"):
+    """Equation (3), one cell and one predictor at a time; means over the images.
+    ``class_loss="ce"``: the class term is torch's cross-entropy of the class scores."""
     n, s = grid.shape[0], grid.shape[1]
     cell = image_size / s
     terms = dict.fromkeys(TERMS, grid.new_zeros(()))
@@ -88,10 +89,10 @@ def torch_yolo_loss(grid: torch.Tensor, targets, num_boxes, num_classes, class_p
                 stride = 5 + num_classes if class_per_box else 5
                 box_raw = [torch.sigmoid(v[j * stride: j * stride + 5]) for j in range(num_boxes)]
                 if class_per_box:
-                    probs = [torch.softmax(v[j * stride + 5: (j + 1) * stride], 0)
-                             for j in range(num_boxes)]
+                    scores = [v[j * stride + 5: (j + 1) * stride] for j in range(num_boxes)]
                 else:
-                    probs = [torch.softmax(v[num_boxes * 5:], 0)] * num_boxes
+                    scores = [v[num_boxes * 5:]] * num_boxes
+                probs = [torch.softmax(z, 0) for z in scores]
                 responsible = -1
                 if (r, c) in owner:
                     box, label = owner[(r, c)]
@@ -115,7 +116,12 @@ def torch_yolo_loss(grid: torch.Tensor, targets, num_boxes, num_classes, class_p
                     terms["object"] = terms["object"] + (conf - ious[responsible]) ** 2
                     onehot = torch.zeros(num_classes, dtype=grid.dtype)
                     onehot[label - 1] = 1
-                    terms["class"] = terms["class"] + ((probs[responsible] - onehot) ** 2).sum()
+                    if class_loss == "ce":
+                        cls = torch.nn.functional.cross_entropy(
+                            scores[responsible][None], torch.tensor([label - 1]))
+                    else:
+                        cls = ((probs[responsible] - onehot) ** 2).sum()
+                    terms["class"] = terms["class"] + cls
                 for j in range(num_boxes):
                     if j != responsible:
                         terms["no_object"] = terms["no_object"] + lambda_noobj * box_raw[j][4] ** 2
@@ -146,11 +152,13 @@ def random_targets(n: int, image_size: int, grid: int, num_classes: int, seed: i
 LOSS_CASES = [(2, 3, False), (2, 3, True), (3, 4, False), (1, 2, True)]
 
 
+@pytest.mark.parametrize("class_loss", ["mse", "ce"])
 @pytest.mark.parametrize("num_boxes, num_classes, class_per_box", LOSS_CASES)
-def test_loss_equals_independent_torch_loss(num_boxes, num_classes, class_per_box):
+def test_loss_equals_independent_torch_loss(num_boxes, num_classes, class_per_box, class_loss):
     image_size, grid_size, n = 64, 4, 6
     model = yolo_v1_small(num_classes, image_size=image_size, grid_size=grid_size,
-                          num_boxes=num_boxes, class_per_box=class_per_box)
+                          num_boxes=num_boxes, class_per_box=class_per_box,
+                          class_loss=class_loss)
     rng = np.random.default_rng(num_boxes * 10 + num_classes)
     raw = rng.normal(0, 1.5, (n, grid_size, grid_size, model.out_channels))
     targets = random_targets(n, image_size, grid_size, num_classes, seed=num_boxes)
@@ -161,7 +169,8 @@ def test_loss_equals_independent_torch_loss(num_boxes, num_classes, class_per_bo
     graw = torch.tensor(raw, requires_grad=True)
     ref = torch_yolo_loss(graw, [{k: v.astype(np.float64) if k == "boxes" else v
                                   for k, v in t.items()} for t in targets],
-                          num_boxes, num_classes, class_per_box, image_size)
+                          num_boxes, num_classes, class_per_box, image_size,
+                          class_loss=class_loss)
     sum(ref.values()).backward()
     assert set(ours) == set(TERMS)
     for name in TERMS:
@@ -193,8 +202,9 @@ def test_loss_responsible_box_and_rescore():
     assert encode_targets(out, target, (32, 32), rescore=False).confidence[0, 0, 0, 1] == 1
 
 
-@pytest.mark.parametrize("class_per_box", [False, True])
-def test_loss_gradcheck_float64(backend, class_per_box):
+@pytest.mark.parametrize("class_per_box, class_loss", [(False, "mse"), (True, "mse"),
+                                                        (False, "ce"), (True, "ce")])
+def test_loss_gradcheck_float64(backend, class_per_box, class_loss):
     dev = device_of(backend)
     num_boxes, num_classes, size, s = 2, 3, 48, 3
     model = yolo_v1_small(num_classes, image_size=size, grid_size=s, class_per_box=class_per_box)
@@ -206,7 +216,8 @@ def test_loss_gradcheck_float64(backend, class_per_box):
                          targets, (size, size))
 
     def total(g):
-        terms = yolo_loss_terms(split_outputs(g, num_boxes, num_classes, class_per_box), enc)
+        terms = yolo_loss_terms(split_outputs(g, num_boxes, num_classes, class_per_box), enc,
+                                class_loss=class_loss)
         return terms["coord"] + terms["size"] + terms["object"] + terms["no_object"] + \
             terms["class"]
 
@@ -327,6 +338,30 @@ def test_bad_images_and_arguments():
         yolo_v1_small(0)
     with pytest.raises(ValueError, match="score_thresh must be in"):
         yolo_v1_small(3, score_thresh=1.5)
+    with pytest.raises(ValueError, match=r"class_loss must be one of \('mse', 'ce'\), got 'l1'"):
+        yolo_v1_small(3, class_loss="l1")
+
+
+@pytest.mark.parametrize("class_per_box", [False, True])
+def test_confidence_bias_sets_the_initial_confidence(class_per_box):
+    """``confidence_bias=b``: every box starts at confidence sigmoid(b) (+ the weights'
+    share), the other outputs keep their initial biases."""
+    minicnn.manual_seed(0)
+    plain = yolo_v1_small(3, image_size=32, class_per_box=class_per_box)
+    minicnn.manual_seed(0)
+    biased = yolo_v1_small(3, image_size=32, class_per_box=class_per_box, confidence_bias=-4.0)
+    b0, b1 = plain.head[-1].bias.detach().numpy(), biased.head[-1].bias.detach().numpy()
+    step = 8 if class_per_box else 5
+    conf = [j * step + 4 for j in range(2)]
+    assert np.all(b1[conf] == -4.0)
+    assert np.array_equal(np.delete(b0, conf), np.delete(b1, conf))
+    with minicnn.no_grad():
+        x = minicnn.zeros(1, 3, 32, 32)
+        out = split_outputs(biased.grid_outputs(x), 2, 3, class_per_box)
+        ref = split_outputs(plain.grid_outputs(x), 2, 3, class_per_box)
+    logit = np.log(ref.confidence.numpy() / (1 - ref.confidence.numpy()))
+    np.testing.assert_allclose(out.confidence.numpy(),
+                               1 / (1 + np.exp(-(logit - b0[conf] - 4.0))), rtol=1e-4)
 
 
 # ---------------------------------------------------------------- it learns
