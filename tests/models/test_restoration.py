@@ -171,14 +171,15 @@ def test_srcnn_has_8129_parameters():
                                           "conv2.bias", "conv3.weight", "conv3.bias"]
 
 
+@pytest.mark.parametrize("residual", [False, True], ids=["plain", "residual"])
 @pytest.mark.parametrize("padding", ["same", "valid"])
-def test_srcnn_matches_torch(padding):
+def test_srcnn_matches_torch(padding, residual):
     minicnn.manual_seed(2)
-    model = srcnn(padding=padding)
+    model = srcnn(padding=padding, residual=residual)
     for p in model.parameters():  # the paper's std 0.001 makes every output ~0: widen it
         p.data.numpy()[:] = np.random.default_rng(3).standard_normal(p.shape) * 0.1
     x = _images((2, 1, 17, 15))
-    _compare(model, ref.SRCNN(padding=padding), [x])
+    _compare(model, ref.SRCNN(padding=padding, residual=residual), [x])
     out_hw = (17, 15) if padding == "same" else (5, 3)
     assert model(minicnn.tensor(x)).shape == (2, 1, *out_hw)
 

@@ -26,15 +26,20 @@ class DnCNN(nn.Module):
 
 
 class SRCNN(nn.Module):
-    def __init__(self, channels=1, padding="same"):
+    def __init__(self, channels=1, padding="same", residual=False):
         super().__init__()
         same = padding == "same"
+        self.residual, self.margin = residual, 0 if same else 6
         self.conv1 = nn.Conv2d(channels, 64, 9, padding=4 if same else 0)
         self.conv2 = nn.Conv2d(64, 32, 1)
         self.conv3 = nn.Conv2d(32, channels, 5, padding=2 if same else 0)
 
     def forward(self, x):
-        return self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(x)))))
+        out = self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(x)))))
+        if not self.residual:
+            return out
+        m = self.margin
+        return out + (x[:, :, m:-m, m:-m] if m else x)
 
 
 class NoiseAware(nn.Module):
