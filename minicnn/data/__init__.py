@@ -41,6 +41,13 @@ from minicnn.data.shapes import (
     shape_scenes,
     shapes,
 )
+from minicnn.data.superres import (
+    SuperResImages,
+    SuperResPatches,
+    bicubic_resize,
+    degrade,
+    superres_photos,
+)
 
 DATASETS = {"digits": digits, "shapes": shapes, "digit_scenes": digit_scenes}
 
@@ -89,4 +96,6 @@ __all__ = [
     "GaussianNoise", "MRINoise", "NoisyImages", "NoisyPatches", "PHOTOS", "PoissonGaussianNoise",
     "RawPatches", "bayer_mosaic", "demosaic_bilinear", "load_photo", "load_photos",
     "noisy_photos", "pack_bayer", "photo_names", "unpack_bayer",
+    # super-resolution: bicubic degradation
+    "SuperResImages", "SuperResPatches", "bicubic_resize", "degrade", "superres_photos",
 ]

@@ -149,3 +149,9 @@ __all__ += ["AlexNet", "GoogLeNet", "GoogLeNetOutputs", "Inception3", "Inception
 from minicnn.models import segmentation  # noqa: E402
 
 __all__ += ["segmentation"]
+
+# networks that output images (denoising, super-resolution, RAW to RGB):
+# minicnn.models.restoration
+from minicnn.models import restoration  # noqa: E402
+
+__all__ += ["restoration"]

@@ -1,0 +1,275 @@
+"""PyNET: Ignatov, Van Gool & Timofte 2020, "Replacing Mobile Camera ISP with a Single Deep
+Learning Model" (CVPR Workshops), Fig. 2: a camera's RAW Bayer image to an RGB photo.
+
+The RAW mosaic (H x W, one colour per pixel) is packed into four half-resolution channels
+(R, G1, G2, B of each 2x2 Bayer cell): the input is ``(N, 4, H/2, W/2)``. PyNET is an
+inverted pyramid over five scales: an encoder pools the features four times (levels 1-5,
+from H/2 down to H/32), then the image is rebuilt from the coarsest level up. Each level
+refines the upsampled features of the level below with multi-scale blocks and emits its own
+RGB image (a 3x3 convolution and a sigmoid), so the network is trained level by level,
+coarsest first: level 5 learns global colour and brightness at 1/32 of the size, level 1
+the fine texture, and level 0 (a transposed step on top) upsamples to the full H x W.
+
+Building blocks (the paper's Fig. 2, layer names and ``state_dict`` keys as the authors'
+PyTorch code, aiff22/PyNET-PyTorch ``model.py``, so their weights load):
+
+* ``ConvLayer``: reflection padding, a convolution (``conv2d``), an optional affine
+  instance norm (``instance``), LeakyReLU(0.2);
+* ``ConvMultiBlock(cin, cout, k)``: parallel branches of two 3x3, two 5x5, ... up to two
+  ``k x k`` convolutions (``conv_3a``, ``conv_3b``, ``conv_5a`` ...), concatenated: it outputs
+  ``cout * (k + 1) / 2`` channels (``k`` in 3, 5, 7, 9);
+* ``UpsampleConvLayer``: bilinear x2 (align_corners=True), a 3x3 convolution, LeakyReLU.
+
+``BLOCKS`` below is the layer table in multiples of the base width ``w`` (32 in the paper:
+levels 1..5 have w, 2w, 4w, 8w, 16w channels). The full network (w = 32, instance norm
+on levels 2-5 and on level 1's middle blocks, as the authors train it) has 47,554,738
+parameters, counted from the authors' model definition; ``pynet_narrow`` (w = 8) has
+1/16 of that and trains on a CPU.
+
+``x: (N, 4, H/2, W/2) -> (N, 3, H, W)`` at level 0, ``(N, 3, H/2^level, W/2^level)`` at
+level ``level`` >= 1; ``H/2`` and ``W/2`` must be multiples of 16 (four poolings) and at
+least 32 (level 5's reflection padding needs 2x2 pixels).
+"""
+
+from __future__ import annotations
+
+from minicnn import nn
+from minicnn.autograd.ops import cat
+from minicnn.models.input_check import check_image_input
+
+__all__ = ["BLOCKS", "ConvLayer", "ConvMultiBlock", "PyNET", "UpsampleConvLayer", "pynet",
+           "pynet_narrow"]
+
+# block name: (input channels / w, branch output channels / w, largest kernel, norm)
+# input None: the RAW input's channels. norm: "in" instance norm (if enabled), "l1" instance
+# norm on level 1 (if enabled), None never. Upsampling layers: conv_t*: (in / w, out / w).
+BLOCKS = {
+    # the encoder: level 1 (H/2) .. level 4 (H/16), a 2x2 max pool between levels
+    "conv_l1_d1": (None, 1, 3, None),
+    "conv_l2_d1": (1, 2, 3, "in"),
+    "conv_l3_d1": (2, 4, 3, "in"),
+    "conv_l4_d1": (4, 8, 3, "in"),
+    # level 5 (H/32)
+    "conv_l5_d1": (8, 16, 3, "in"),
+    "conv_l5_d2": (16, 16, 3, "in"),
+    "conv_l5_d3": (16, 16, 3, "in"),
+    "conv_l5_d4": (16, 16, 3, "in"),
+    # level 4 (H/16)
+    "conv_l4_d3": (16, 8, 3, "in"),
+    "conv_l4_d4": (8, 8, 3, "in"),
+    "conv_l4_d5": (8, 8, 3, "in"),
+    "conv_l4_d6": (8, 8, 3, "in"),
+    "conv_l4_d8": (16, 8, 3, "in"),
+    # level 3 (H/8)
+    "conv_l3_d3": (8, 4, 5, "in"),
+    "conv_l3_d4": (8, 4, 5, "in"),
+    "conv_l3_d5": (8, 4, 5, "in"),
+    "conv_l3_d6": (8, 4, 5, "in"),
+    "conv_l3_d8": (16, 4, 3, "in"),
+    # level 2 (H/4)
+    "conv_l2_d3": (4, 2, 5, "in"),
+    "conv_l2_d5": (6, 2, 7, "in"),
+    "conv_l2_d6": (6, 2, 7, "in"),
+    "conv_l2_d7": (6, 2, 7, "in"),
+    "conv_l2_d8": (6, 2, 7, "in"),
+    "conv_l2_d10": (8, 2, 5, "in"),
+    "conv_l2_d12": (6, 2, 3, "in"),
+    # level 1 (H/2)
+    "conv_l1_d3": (2, 1, 5, None),
+    "conv_l1_d5": (3, 1, 7, "l1"),
+    "conv_l1_d6": (3, 1, 9, "l1"),
+    "conv_l1_d7": (4, 1, 9, "l1"),
+    "conv_l1_d8": (4, 1, 9, "l1"),
+    "conv_l1_d9": (4, 1, 9, "l1"),
+    "conv_l1_d10": (4, 1, 7, "l1"),
+    "conv_l1_d12": (4, 1, 5, "l1"),
+    "conv_l1_d14": (4, 1, 3, None),
+}
+# upsampling layers: (input channels / w, output channels / w); conv_t0's output is w / 2
+UPSAMPLERS = {"conv_t4a": (16, 8), "conv_t4b": (16, 8), "conv_t3a": (8, 4), "conv_t3b": (8, 4),
+              "conv_t2a": (4, 2), "conv_t2b": (4, 2), "conv_t1a": (2, 1), "conv_t1b": (2, 1)}
+# each level's RGB output: the channels / w it reads
+OUTPUTS = {"conv_l5_out": 16, "conv_l4_out": 8, "conv_l3_out": 4, "conv_l2_out": 2,
+           "conv_l1_out": 1}
+
+
+class ConvLayer(nn.Module):
+    """Reflection-padded ``k x k`` convolution (+ affine instance norm) (+ LeakyReLU(0.2)):
+    ``(N, cin, H, W) -> (N, cout, H, W)``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 relu: bool = True, instance_norm: bool = False):
+        super().__init__()
+        self.conv2d = nn.Conv2d(in_channels, out_channels, kernel_size,
+                                padding=kernel_size // 2, padding_mode="reflect")
+        self.instance = nn.InstanceNorm2d(out_channels, affine=True) if instance_norm else None
+        self.relu = nn.LeakyReLU(0.2) if relu else None
+
+    def forward(self, x):
+        x = self.conv2d(x)
+        if self.instance is not None:
+            x = self.instance(x)
+        return self.relu(x) if self.relu is not None else x
+
+
+class ConvMultiBlock(nn.Module):
+    """Parallel branches of two 3x3, 5x5, ... ``max_conv_size`` convolutions, concatenated:
+    ``(N, cin, H, W) -> (N, cout * (max_conv_size + 1) // 2, H, W)``."""
+
+    def __init__(self, in_channels: int, out_channels: int, max_conv_size: int,
+                 instance_norm: bool):
+        super().__init__()
+        if max_conv_size not in (3, 5, 7, 9):
+            raise ValueError(f"ConvMultiBlock: max_conv_size must be 3, 5, 7 or 9, "
+                             f"got {max_conv_size!r}")
+        self.kernel_sizes = tuple(range(3, max_conv_size + 1, 2))
+        for k in self.kernel_sizes:
+            setattr(self, f"conv_{k}a", ConvLayer(in_channels, out_channels, k,
+                                                  instance_norm=instance_norm))
+            setattr(self, f"conv_{k}b", ConvLayer(out_channels, out_channels, k,
+                                                  instance_norm=instance_norm))
+
+    def forward(self, x):
+        branches = [getattr(self, f"conv_{k}b")(getattr(self, f"conv_{k}a")(x))
+                    for k in self.kernel_sizes]
+        return branches[0] if len(branches) == 1 else cat(branches, 1)
+
+
+class UpsampleConvLayer(nn.Module):
+    """Bilinear x2 (align_corners=True), a reflection-padded 3x3 convolution, LeakyReLU(0.2):
+    ``(N, cin, H, W) -> (N, cout, 2H, 2W)``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3):
+        super().__init__()
+        self.upsample = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
+        self.conv2d = nn.Conv2d(in_channels, out_channels, kernel_size,
+                                padding=kernel_size // 2, padding_mode="reflect")
+        self.relu = nn.LeakyReLU(0.2)
+
+    def forward(self, x):
+        return self.relu(self.conv2d(self.upsample(x)))
+
+
+class PyNET(nn.Module):
+    """``x: (N, in_channels, H/2, W/2)`` packed RAW -> ``(N, 3, H/2^level, W/2^level)`` RGB in
+    (0, 1) (level 0: ``(N, 3, H, W)``).
+
+    Args:
+        level: the level whose image :meth:`forward` returns (0 = full resolution; the
+            authors train 5, 4, 3, 2, 1, 0 in turn); levels below it are not computed.
+        width: the base width ``w`` (32 in the paper; 8 for :func:`pynet_narrow`).
+        in_channels: the packed RAW channels (4 for a Bayer mosaic).
+        instance_norm: instance norm on levels 2-5 (the paper: True).
+        instance_norm_level_1: instance norm on level 1's middle blocks (the authors: True).
+    """
+
+    def __init__(self, level: int = 0, width: int = 32, in_channels: int = 4,
+                 instance_norm: bool = True, instance_norm_level_1: bool = True):
+        super().__init__()
+        if isinstance(level, bool) or level not in range(6):
+            raise ValueError(f"pynet: level must be 0, 1, 2, 3, 4 or 5, got {level!r}")
+        for arg, value in (("width", width), ("in_channels", in_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"pynet: {arg} must be a positive integer, got {value!r}")
+        if width % 2:
+            raise ValueError(f"pynet: width must be even (level 0 has width / 2 channels), "
+                             f"got {width}")
+        self.level, self.width, self.in_channels = level, width, in_channels
+        norms = {None: False, "in": instance_norm, "l1": instance_norm_level_1}
+        for name, (cin, cout, k, norm) in BLOCKS.items():
+            cin = in_channels if cin is None else cin * width
+            setattr(self, name, ConvMultiBlock(cin, cout * width, k, norms[norm]))
+        for name, (cin, cout) in UPSAMPLERS.items():
+            setattr(self, name, UpsampleConvLayer(cin * width, cout * width))
+        for name, cin in OUTPUTS.items():
+            setattr(self, name, ConvLayer(cin * width, 3, 3, relu=False))
+        self.conv_t0 = UpsampleConvLayer(width, width // 2)
+        self.conv_l0_d1 = ConvLayer(width // 2, 3, 3, relu=False)
+        self.pool = nn.MaxPool2d(2, 2)
+
+    # each level: (its skip from the encoder, the two upsampled inputs from below)
+    # -> (its RGB image, the two upsampled outputs for the level above)
+
+    def _level_5(self, x):
+        for name in ("conv_l5_d1", "conv_l5_d2", "conv_l5_d3", "conv_l5_d4"):
+            x = getattr(self, name)(x)
+        return self.conv_l5_out(x).sigmoid(), self.conv_t4a(x), self.conv_t4b(x)
+
+    def _level_4(self, skip, up_a, up_b):
+        x = self.conv_l4_d3(cat([skip, up_a], 1))
+        x = self.conv_l4_d4(x) + x
+        x = self.conv_l4_d5(x) + x
+        x = self.conv_l4_d6(x)
+        x = self.conv_l4_d8(cat([x, up_b], 1))
+        return self.conv_l4_out(x).sigmoid(), self.conv_t3a(x), self.conv_t3b(x)
+
+    def _level_3(self, skip, up_a, up_b):
+        x = cat([skip, up_a], 1)
+        x = self.conv_l3_d3(x) + x
+        x = self.conv_l3_d4(x) + x
+        x = self.conv_l3_d5(x) + x
+        x = self.conv_l3_d6(x)
+        x = self.conv_l3_d8(cat([x, skip, up_b], 1))
+        return self.conv_l3_out(x).sigmoid(), self.conv_t2a(x), self.conv_t2b(x)
+
+    def _level_2(self, skip, up_a, up_b):
+        x = cat([self.conv_l2_d3(cat([skip, up_a], 1)), skip], 1)
+        x = self.conv_l2_d5(x) + x
+        x = self.conv_l2_d6(x) + x
+        x = self.conv_l2_d7(x) + x
+        x = self.conv_l2_d8(x)
+        x = self.conv_l2_d10(cat([x, skip], 1))
+        x = self.conv_l2_d12(cat([x, up_b], 1))
+        return self.conv_l2_out(x).sigmoid(), self.conv_t1a(x), self.conv_t1b(x)
+
+    def _level_1(self, skip, up_a, up_b):
+        x = cat([self.conv_l1_d3(cat([skip, up_a], 1)), skip], 1)
+        x = self.conv_l1_d6(self.conv_l1_d5(x))
+        x = self.conv_l1_d7(x) + x
+        x = self.conv_l1_d8(x) + x
+        x = self.conv_l1_d9(x) + x
+        x = self.conv_l1_d12(cat([self.conv_l1_d10(x), skip], 1))
+        x = self.conv_l1_d14(cat([x, up_b, skip], 1))
+        return self.conv_l1_out(x).sigmoid(), self.conv_t0(x)
+
+    def pyramid(self, x) -> dict[int, object]:
+        """The RGB image of every level from 5 down to ``self.level``: ``{level: (N, 3, h, w)}``
+        with ``h = H / 2^level`` (level 0: ``H``)."""
+        check_image_input(x, "pynet", self.in_channels, 32)  # level 5: >= 2x2 to reflect
+        if x.shape[2] % 16 or x.shape[3] % 16:
+            raise ValueError(f"pynet expects input (N, {self.in_channels}, H, W) with H and W "
+                             f"multiples of 16 (four 2x2 poolings), got {tuple(x.shape)}")
+        skips = []
+        for name in ("conv_l1_d1", "conv_l2_d1", "conv_l3_d1", "conv_l4_d1"):
+            x = getattr(self, name)(x)
+            skips.append(x)
+            x = self.pool(x)
+        images = {}
+        images[5], up_a, up_b = self._level_5(x)
+        for level, step in ((4, self._level_4), (3, self._level_3), (2, self._level_2)):
+            if self.level >= level + 1:
+                return images
+            images[level], up_a, up_b = step(skips[level - 1], up_a, up_b)
+        if self.level >= 2:
+            return images
+        images[1], up = self._level_1(skips[0], up_a, up_b)
+        if self.level == 0:
+            images[0] = self.conv_l0_d1(up).sigmoid()
+        return images
+
+    def forward(self, x):
+        return self.pyramid(x)[self.level]
+
+
+def pynet(level: int = 0, width: int = 32, instance_norm: bool = True,
+          instance_norm_level_1: bool = True) -> PyNET:
+    """PyNET (Ignatov et al. 2020) as published: base width 32, 47,554,738 parameters (the
+    authors' model definition, aiff22/PyNET-PyTorch, as their train and test scripts build
+    it). ``level`` picks the output (0: full resolution)."""
+    return PyNET(level, width, 4, instance_norm, instance_norm_level_1)
+
+
+def pynet_narrow(level: int = 0) -> PyNET:
+    """PyNET at base width 8 (levels of 8 ... 128 channels; 2,985,370 parameters, about 1/16
+    of the full network's): the same pyramid, small enough to train on a CPU."""
+    return PyNET(level, width=8)
