@@ -157,6 +157,11 @@ plt.close(fig)
 #
 # Square roots: an error of 2 pixels matters more on a small box than on a large one.
 # λnoobj = 0.5: most boxes see no object, and their push towards 0 would drown the rest.
+# The class term is a squared error of probabilities, as in the paper. Its gradient through
+# the softmax, `2(p - p̂)·p(1 - p)`, fades when the network is confidently wrong, so classes
+# are learned slowly; `yolo_v1_small(class_loss="ce")` uses the cross-entropy `-log p(c)`
+# instead (gradient `p - p̂` on the scores, as in every classifier), and `minicnn train --task
+# detect` trains with it. This lesson keeps the paper's loss.
 # The model returns the five terms separately (as torchvision's detectors do); we recompute
 # two of them by hand from the masks.
 

@@ -28,9 +28,11 @@
 #    offsets (the box coder) a default box learns;
 # 3. the loss: smooth-L1 on the positives, cross-entropy on the positives and on the three
 #    hardest negatives per positive, checked by hand and against torchvision;
-# 4. a small SSD trained briefly on `digit_scenes`, its detections drawn against the truth.
+# 4. a small SSD and the small YOLO v1 (as `minicnn train --task detect` trains it) trained
+#    on the same `digit_scenes` for the same budget, compared: mAP@0.5, mAP@0.5:0.95,
+#    training time, parameters.
 #
-# Run it as a script, `python lessons/21_ssd.py` (about 2 minutes on 2 CPU cores; `--quick`
+# Run it as a script, `python lessons/21_ssd.py` (about 2.5 minutes of CPU; `--quick`
 # for a short run that only checks everything works, as CI does), or open it as a notebook.
 
 # %%
@@ -61,6 +63,8 @@ from minicnn.data.transforms import resize
 from minicnn.metrics import MeanAveragePrecision
 from minicnn.models.detection import SSD, BoxCoder, DefaultBoxGenerator, ImageList, SSDMatcher
 from minicnn.ops import box_iou
+from minicnn.optim.lr_scheduler import OneCycleLR
+from minicnn.train.detect import build_detector
 
 parser = argparse.ArgumentParser(description="Lesson 21: SSD")
 parser.add_argument("--quick", action="store_true", help="a few training steps (for CI)")
@@ -166,13 +170,25 @@ test_set = digit_scenes(train=False, n=16 if args.quick else 200, size=SIZE, max
 print(f"digit_scenes: {len(train_set)} training / {len(test_set)} test scenes, classes "
       f"{train_set.classes}")
 
-small_generator = DefaultBoxGenerator([[2], [2]], scales=[0.2, 0.35, 0.5], steps=[8, 16])
+widths, heights = np.concatenate([t["boxes"][:, 2:] - t["boxes"][:, :2]
+                                   for _, t in (train_set[i] for i in range(64))]).T
+print(f"digit boxes: {widths.min():.0f}-{widths.max():.0f} pixels wide (median "
+      f"{np.median(widths):.0f}), {heights.min():.0f}-{heights.max():.0f} high (median "
+      f"{np.median(heights):.0f})")
+# the sizes of the digits: on the 8x8 map squares of 0.25 and sqrt(0.25 * 0.32) of the
+# 64-pixel side (16 and 18 px) and 23x11, 11x23 (ratio 2); on the 4x4 map 20 and 24 px
+# squares and 29x14, 14x29
+small_generator = DefaultBoxGenerator([[2], [2]], scales=[0.25, 0.32, 0.45], steps=[8, 16])
 scene_image, scene = train_set[3]
 gt = minicnn.tensor(np.asarray(scene["boxes"], np.float32))
 small_anchors = small_generator(
     ImageList(minicnn.zeros(1, 3, SIZE, SIZE), [(SIZE, SIZE)]),
     [minicnn.zeros(1, 1, 8, 8), minicnn.zeros(1, 1, 4, 4)])[0]
 iou = box_iou(gt, small_anchors).numpy()
+all_gt = minicnn.tensor(np.concatenate([train_set[i][1]["boxes"] for i in range(64)]))
+best = box_iou(all_gt, small_anchors).numpy().max(axis=1)
+print(f"best IoU of each digit of 64 scenes with a default box: median {np.median(best):.2f}, "
+      f"{(best >= 0.5).mean():.0%} at least 0.5")
 matched = SSDMatcher(0.5)(box_iou(gt, small_anchors)).numpy()
 positives = np.flatnonzero(matched >= 0)
 print(f"scene 3: {len(gt)} digits, {len(small_anchors)} default boxes, {len(positives)} "
@@ -209,19 +225,18 @@ print("offsets of the first positives (dx, dy, dw, dh):\n", np.round(codes.numpy
 
 # %%
 class SmallBackbone(nn.Module):
-    """Six 3x3 convolutions with batch norm: maps of stride 8 and 16 (8x8 and 4x4 at 64x64)."""
+    """The small YOLO's backbone (3x3 convolutions of 16, 32, 64, 128 channels with batch
+    norm and three 2x2 max pools, then 1x1x64 and 3x3x128: stride 8, 8x8 at 64x64), plus one
+    stride-2 convolution for a second map of stride 16 (4x4)."""
 
-    def __init__(self, width: int = 16):
+    def __init__(self):
         super().__init__()
-        w = width
+        conv = nn.Conv2dNormActivation
         self.stage1 = nn.Sequential(
-            nn.Conv2dNormActivation(3, w), nn.MaxPool2d(2),
-            nn.Conv2dNormActivation(w, 2 * w), nn.MaxPool2d(2),
-            nn.Conv2dNormActivation(2 * w, 2 * w), nn.MaxPool2d(2),
-            nn.Conv2dNormActivation(2 * w, 2 * w))
-        self.stage2 = nn.Sequential(nn.Conv2dNormActivation(2 * w, 4 * w, stride=2),
-                                    nn.Conv2dNormActivation(4 * w, 4 * w))
-        self.out_channels = [2 * w, 4 * w]
+            conv(3, 16), nn.MaxPool2d(2), conv(16, 32), nn.MaxPool2d(2),
+            conv(32, 64), nn.MaxPool2d(2), conv(64, 128), conv(128, 64, 1), conv(64, 128))
+        self.stage2 = conv(128, 64, stride=2)
+        self.out_channels = [128, 64]
 
     def forward(self, x):
         a = self.stage1(x)
@@ -240,8 +255,7 @@ train_scenes = [train_set[i] for i in range(len(train_set))]  # drawn once, reus
 
 
 model = SSD(SmallBackbone(), small_generator, (SIZE, SIZE), num_classes=11,
-            image_mean=[0.5, 0.5, 0.5], image_std=[0.25, 0.25, 0.25], score_thresh=0.3,
-            detections_per_img=20)
+            image_mean=[0.5, 0.5, 0.5], image_std=[0.25, 0.25, 0.25])
 n_params = sum(p.numel() for p in model.parameters())
 print(f"small SSD: {n_params:,} parameters")
 
@@ -311,82 +325,140 @@ fig.savefig(OUT / "21_matching.png", dpi=80)
 plt.close(fig)
 
 # %% [markdown]
-# ## 4. Training a small SSD on digit scenes
+# ## 4. A small SSD against the small YOLO v1, same data, same budget
 #
-# Adam on the sum of the two loss terms, batches of 16 scenes (8 in quick mode). Six steps
-# in quick mode (the loss must fall); 200 otherwise, then the mean average precision at IoU
-# 0.5 on held-out scenes drawn from handwriting never seen in training
-# (`minicnn.metrics.MeanAveragePrecision`, equal to pycocotools), before and after. Two
-# hundred steps (about two minutes) leave the detector far from converged, yet far above
-# the untrained network.
+# The small SSD has the small YOLO's backbone (plus one layer for its 4×4 map), so what
+# differs is the detection method: default boxes on two maps, matching, hard negatives and
+# cross-entropy, against one grid with responsible boxes and YOLO's loss.
+# Both detectors train on the same scenes, in the same order, with the same optimiser:
+# Adam with weight decay 5e-4 on the sum of each model's loss terms, a one-cycle learning
+# rate peaking at 3e-3, batches of 16 scenes, the same number of epochs (one epoch of 64
+# scenes in quick mode, 4 of 1,200 otherwise). The YOLO is the one `minicnn train --task
+# detect` trains (`minicnn.train.detect.build_detector("yolo_v1_small", 10)`, with the
+# recipe's options). Then both are measured on the same held-out scenes, drawn from
+# handwriting never seen in training, with `MeanAveragePrecision` (equal to pycocotools):
+# mAP@0.5 and COCO's mAP@0.5:0.95. For the measurement each detector keeps every box
+# scoring above 0.01 (as torchvision's detectors do); a threshold like 0.3 is for showing
+# boxes, and cutting the ranking there costs average precision (lesson 20 shows it).
+#
+# The SSD needs default boxes of the objects' sizes. The digits' boxes are about 13 pixels
+# wide and 20 high (medians printed in section 2); the small SSD's default boxes (16 and
+# 18 pixel squares and 23×11, 11×23 on the 8×8 map; 20 and 24 pixel squares and 29×14,
+# 14×29 on the 4×4 map) overlap about 90% of the digits by IoU >= 0.5, so almost every
+# digit has positives from the first step. (Boxes of 13 to 32 pixels, the first version of
+# this lesson, left one digit in seven without any.)
+#
+# Measured (seed 0, 4 epochs of 1,200 scenes, 200 test scenes): the small SSD mAP@0.5 0.74
+# and mAP@0.5:0.95 0.49, the small YOLO 0.84 and 0.44. YOLO finds and names more digits at
+# IoU 0.5; SSD's boxes are tighter (its mAP over the stricter IoUs is higher), as its
+# offsets start from default boxes of the digits' size. SSD's steps took longer (the table's
+# seconds; on a busy machine they vary): twice the parameters (the second map and two 3×3
+# heads per map) and the per-image sort of hard negative mining. (The first version of
+# this lesson measured SSD at mAP@0.5 0.20: it counted only boxes scoring above 0.3,
+# trained 200 steps without a schedule on a backbone of 16-32 channels, with default boxes
+# of the wrong size.)
 
 # %%
-def evaluate(model):
-    """mAP@0.5 of ``model`` on the test scenes, and its first four (image, target, detections)."""
+def detect_all(model, dataset, score_thresh=0.01):
+    """``model``'s detections on ``dataset`` (batches of 16), keeping scores above
+    ``score_thresh``; returns the images, targets and detections as lists."""
     model.eval()
-    metric = MeanAveragePrecision(iou_thresholds=[0.5])
-    shown = []
-    with minicnn.no_grad():
-        for start in range(0, len(test_set), 16):
-            images, targets = as_tensors([test_set[i] for i in
-                                          range(start, min(start + 16, len(test_set)))])
-            detections = model(images)
-            metric.update([{k: v.numpy() for k, v in d.items()} for d in detections],
-                          [{k: v.numpy() for k, v in t.items()} for t in targets])
-            shown = shown or list(zip(images, targets, detections))[:4]
+    own = model.score_thresh
+    model.score_thresh = score_thresh
+    images_all, targets_all, detections_all = [], [], []
+    try:
+        with minicnn.no_grad():
+            for start in range(0, len(dataset), 16):
+                images, targets = as_tensors([dataset[i] for i in
+                                              range(start, min(start + 16, len(dataset)))])
+                images_all += images
+                targets_all += targets
+                detections_all += model(images)
+    finally:
+        model.score_thresh = own
+        model.train()
+    return images_all, targets_all, detections_all
+
+
+def evaluate(model):
+    """COCO mAP@0.5 and mAP@0.5:0.95 of ``model`` on the test scenes, and what it detected."""
+    images, targets, detections = detect_all(model, test_set)
+    metric = MeanAveragePrecision()
+    metric.update([{k: v.numpy() for k, v in d.items()} for d in detections],
+                  [{k: v.numpy() for k, v in t.items()} for t in targets])
+    result = metric.compute()
+    return float(result["map_50"]), float(result["map"]), list(zip(images, targets, detections))
+
+
+def train(model, epochs, batch_size=16, lr=3e-3):
+    """Adam + one-cycle on the sum of the loss terms over ``train_scenes``, the batches in
+    an order fixed by the seed (the same for every model); the loss per step and seconds."""
+    optimizer = optim.Adam(model.parameters(), lr=lr, weight_decay=5e-4)
+    per_epoch = len(train_scenes) // batch_size
+    schedule = OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * per_epoch)
+    order_rng = np.random.default_rng(args.seed)
+    history, started = [], time.perf_counter()
     model.train()
-    return float(metric.compute()["map_50"]), shown
+    for epoch in range(epochs):
+        order = order_rng.permutation(len(train_scenes))
+        for k in range(per_epoch):
+            images, targets = as_tensors([train_scenes[i] for i in
+                                          order[k * batch_size:(k + 1) * batch_size]])
+            loss = sum(model(images, targets).values())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            history.append(loss.item())
+        print(f"  epoch {epoch + 1}/{epochs}: loss {np.mean(history[-per_epoch:]):.3f} "
+              f"({time.perf_counter() - started:.0f} s)")
+    return np.asarray(history), time.perf_counter() - started
 
 
-map50_untrained = evaluate(model)[0]
-steps = 6 if args.quick else 200
+epochs = 1 if args.quick else 4
 batch_size = 8 if args.quick else 16
-optimizer = optim.Adam(model.parameters(), lr=2e-3)
-rng = np.random.default_rng(args.seed)
-history = []
-started = time.time()
-model.train()
-for step in range(steps):
-    images, targets = as_tensors([train_scenes[i] for i in
-                                  rng.integers(0, len(train_scenes), batch_size)])
-    losses = model(images, targets)
-    loss = losses["bbox_regression"] + losses["classification"]
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    history.append([losses["bbox_regression"].item(), losses["classification"].item()])
-    if step % 25 == 0 or step == steps - 1:
-        print(f"step {step:4d}: localisation {history[-1][0]:.3f}, classification "
-              f"{history[-1][1]:.3f} ({time.time() - started:.0f} s)")
-history = np.asarray(history)
-first, last = history[:2].sum(1).mean(), history[-2:].sum(1).mean()
-print(f"loss: {first:.3f} at the start, {last:.3f} at the end")
-assert last < first
+contenders = {"small SSD": model, "small YOLO v1": build_detector("yolo_v1_small", 10, SIZE)}
+results = {}
+for name, detector in contenders.items():
+    map50_before = evaluate(detector)[0]
+    print(f"{name}: training {epochs} epoch(s) of {len(train_scenes)} scenes")
+    history, seconds = train(detector, epochs, batch_size)
+    map50, map_coco, shown = evaluate(detector)
+    results[name] = dict(params=sum(p.numel() for p in detector.parameters()), seconds=seconds,
+                         map50=map50, map=map_coco, before=map50_before, history=history,
+                         shown=shown)
+    assert np.isfinite(history).all(), name
+    if not args.quick:  # (a few quick steps are too noisy to tell)
+        assert history[-20:].mean() < 0.5 * history[:20].mean(), name
 
-map50, shown = evaluate(model)
-print(f"mAP@0.5 on {len(test_set)} test scenes: {map50_untrained:.3f} untrained, {map50:.3f} "
-      f"after {steps} steps")
-assert map50 >= map50_untrained
-if not args.quick:  # far from a converged detector, but far from the untrained one too
-    assert map50 > 0.1 and map50_untrained < 0.02, (map50_untrained, map50)
+print(f"\n{'':14s} {'parameters':>10s} {'train s':>8s} {'mAP@0.5':>8s} {'mAP@.5:.95':>10s}"
+      f"   (on {len(test_set)} held-out scenes)")
+for name, r in results.items():
+    print(f"{name:14s} {r['params']:>10,d} {r['seconds']:>8.0f} {r['map50']:>8.3f} "
+          f"{r['map']:>10.3f}   (untrained: mAP@0.5 {r['before']:.3f})")
+if not args.quick:  # both detectors find most digits with the right class
+    for name, r in results.items():
+        assert r["map50"] > 0.6 and r["map50"] > r["before"] + 0.5, (name, r["before"],
+                                                                      r["map50"])
 
-fig, axes = plt.subplots(1, 5, figsize=(19, 4))
-axes[0].plot(history[:, 0], label="localisation (smooth-L1)")
-axes[0].plot(history[:, 1], label="classification (CE, hard negatives)")
-axes[0].set_xlabel("step")
-axes[0].set_title("training loss")
-axes[0].legend()
-for ax, (image, target, det) in zip(axes[1:], shown):
-    ax.imshow(image.numpy().transpose(1, 2, 0))
-    draw_boxes(ax, target["boxes"].numpy(), "red", lw=2)
-    keep = det["scores"].numpy() > 0.5
-    draw_boxes(ax, det["boxes"].numpy()[keep], "yellow", lw=1.2)
-    for (x1, y1, _, _), label, score in zip(det["boxes"].numpy()[keep],
-                                            det["labels"].numpy()[keep],
-                                            det["scores"].numpy()[keep]):
-        ax.text(x1, y1 - 1, f"{label - 1}: {score:.2f}", color="yellow", fontsize=8)
-    ax.set_title("truth (red), SSD (yellow)")
-    ax.axis("off")
+fig, axes = plt.subplots(2, 4, figsize=(16, 7.6))
+for row, (name, r) in zip(axes, results.items()):
+    row[0].plot(r["history"])
+    row[0].set_yscale("log")
+    row[0].set_xlabel("step")
+    row[0].set_title(f"{name}: training loss\n{r['params']:,} parameters, {r['seconds']:.0f} s, "
+                     f"mAP@0.5 {r['map50']:.2f}", fontsize=9)
+    for ax, (image, target, det) in zip(row[1:], r["shown"]):
+        ax.imshow(image.numpy().transpose(1, 2, 0))
+        draw_boxes(ax, target["boxes"].numpy(), "red", lw=2)
+        keep = det["scores"].numpy() > 0.5
+        draw_boxes(ax, det["boxes"].numpy()[keep], "yellow", lw=1.2)
+        for (x1, y1, _, _), label, score in zip(det["boxes"].numpy()[keep],
+                                                det["labels"].numpy()[keep],
+                                                det["scores"].numpy()[keep]):
+            ax.text(x1, y1 - 1, f"{label - 1}: {score:.2f}", color="yellow", fontsize=8)
+        ax.set_title(f"truth (red), {name} (yellow, > 0.5)", fontsize=9)
+        ax.axis("off")
 fig.tight_layout()
 fig.savefig(OUT / "21_training.png", dpi=80)
 plt.close(fig)

@@ -108,6 +108,17 @@ def test_detect_resume_after_a_kill_equals_the_uninterrupted_run(run2, tmp_path,
     assert "is not an option of this run" in cli_error(capsys)
 
 
+def test_recipe_options_reach_the_detector():
+    """build_detector (the CLI's train, eval and predict) applies DETECTOR_OPTIONS: the small
+    YOLO with the cross-entropy class term and confidences starting at sigmoid(-4)."""
+    model = detect.build_detector("yolo_v1_small", 10, 64)
+    options = detect.DETECTOR_OPTIONS["yolo_v1_small"]
+    assert model.class_loss == options["class_loss"] == "ce"
+    bias = model.head[-1].bias.detach().numpy()
+    assert bias[4] == bias[9] == options["confidence_bias"]
+    assert (model.num_classes, model.image_size, model.grid_size) == (10, 64, 8)
+
+
 def test_default_detector_and_data_follow_from_the_task(tmp_path, capsys):
     """--task detect alone trains yolo_v1_small on digit_scenes (a tiny run)."""
     out = tmp_path / "yolo"

@@ -16,7 +16,8 @@ Each epoch records the mean of every loss term (``train_<term>``) and their sum
 :class:`minicnn.metrics.MeanAveragePrecision`: ``val_map`` (IoU 0.5:0.95), ``val_map_50``
 and ``val_map_75``. The run folder gets ``figures/curves.png`` (loss terms and mAP),
 ``figures/detections.png`` (predicted boxes against the ground truth) and
-``figures/precision_recall.png``.
+``figures/precision_recall.png``. :func:`build_detector` builds a detector with the
+recipe's options (:data:`DETECTOR_OPTIONS`: the small YOLO's cross-entropy class term).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from minicnn.train.trainer import Trainer
 __all__ = [
     "DEFAULTS",
     "DETECTORS",
+    "DETECTOR_OPTIONS",
     "DetectionTrainer",
     "build_detector",
     "default_image_size",
@@ -54,6 +56,15 @@ DETECTORS: dict[str, bool] = {
     "ssdlite320_mobilenet_v3_large": True,
 }
 DEFAULT_DETECTOR = "yolo_v1_small"
+# the recipe's options for a detector's constructor, beyond num_classes and image_size. The
+# small YOLO trains with the cross-entropy class term (``class_loss="ce"``; the deck's squared
+# error of a softmax learns the classes slowly: its gradient vanishes where the network is
+# confidently wrong) and starts every box at confidence sigmoid(-4) = 0.018
+# (``confidence_bias``: almost every box is empty, so the no-object term does not dominate
+# the first updates)
+DETECTOR_OPTIONS: dict[str, dict] = {
+    "yolo_v1_small": {"class_loss": "ce", "confidence_bias": -4.0},
+}
 # the recipe's settings where the command line has no value of its own for detection
 DEFAULTS = {
     "epochs": 10,
@@ -110,9 +121,11 @@ def default_image_size(name: str) -> int:
 def build_detector(name: str, num_object_classes: int, image_size: int | None = None):
     """The detector ``name`` for ``num_object_classes`` object classes (labels 1..C):
     ``num_classes`` C + 1 for detectors with a background class (SSD), C for YOLO v1;
-    ``image_size`` for detectors that take one."""
+    ``image_size`` for detectors that take one; the recipe's options
+    (:data:`DETECTOR_OPTIONS`)."""
     ctor = detector_constructor(name)
-    kwargs = {"num_classes": num_object_classes + int(DETECTORS[name])}
+    kwargs = {"num_classes": num_object_classes + int(DETECTORS[name]),
+              **DETECTOR_OPTIONS.get(name, {})}
     if image_size is not None and "image_size" in inspect.signature(ctor).parameters:
         kwargs["image_size"] = image_size
     return ctor(**kwargs)
