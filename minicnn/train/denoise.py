@@ -1,0 +1,182 @@
+"""The denoising recipe: a network trained on random noisy patches of the training
+photographs, measured each epoch on the held-out photographs beside the best classical
+denoiser.
+
+    train, test = denoise_data(sigma=25)                 # grey photographs, Gaussian noise
+    model = build_denoiser("dncnn", channels=1)
+    trainer = DenoiseTrainer(model, optim.Adam(model.parameters(), 1e-3), sigma=25,
+                             run_dir="runs/dncnn")
+    trainer.fit(DataLoader(train, 16, shuffle=True), DataLoader(test, 1), epochs=10)
+
+A denoiser maps the noisy image ``(N, C, H, W)`` to the clean estimate of the same shape
+(DnCNN predicts the noise and subtracts it inside the model); the loss is the mean squared
+error against the clean image. Each epoch records ``train_loss`` and, on the test
+photographs (noise fixed by a seed), ``val_psnr`` and ``val_ssim`` (means over the
+photographs; scikit-image's definitions, data range 1, SSIM with Wang et al.'s Gaussian
+window) and ``baseline_psnr`` / ``baseline_ssim``: the same for the best of
+scikit-image's denoisers per photograph (:func:`minicnn.baselines.best_denoiser`, told
+sigma; computed once). Outputs are measured as they are, not clipped (the baselines too).
+The run folder gets ``figures/curves.png`` (loss, PSNR against the baseline's) and
+``figures/denoising.png`` (noisy / network / baseline / clean crops of a test photograph).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minicnn.autograd import no_grad, tensor
+from minicnn.backend import to_device
+from minicnn.baselines import best_denoiser
+from minicnn.data.noise import GaussianNoise
+from minicnn.data.photos import center_crop
+from minicnn.data.restoration import noisy_photos
+from minicnn.metrics.image_quality import psnr, ssim
+from minicnn.nn import functional as F
+from minicnn.serialization import save_json
+from minicnn.train.trainer import Trainer
+
+__all__ = ["DEFAULTS", "DENOISERS", "DenoiseTrainer", "build_denoiser", "denoise_data"]
+
+# the networks of minicnn.models.restoration this recipe trains
+DENOISERS = ("dncnn",)
+# the recipe's settings (the command line's defaults for --task denoise)
+DEFAULTS = {
+    "epochs": 10,
+    "batch_size": 16,
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "optimizer": "adam",
+    "scheduler": "onecycle",
+    "noise": 25.0,  # sigma on the 0-255 scale
+    "patch_size": 40,  # DnCNN-S's patches
+    "num_patches": 640,  # per epoch
+    "test_crop": 128,  # the central square of each test photograph (keeps evaluation short)
+}
+FIGURE_CROP = 96  # the side of the crops in figures/denoising.png
+
+
+def build_denoiser(name: str, channels: int = 1):
+    """``minicnn.models.restoration.<name>(channels=channels)``; ValueError for a name not
+    in :data:`DENOISERS` or not in this installation."""
+    if name not in DENOISERS:
+        raise ValueError(f"unknown denoiser {name!r}; expected one of {', '.join(DENOISERS)}")
+    try:
+        from minicnn.models import restoration
+    except ImportError:
+        restoration = None
+    ctor = getattr(restoration, name, None)
+    if ctor is None:
+        raise ValueError(f"denoiser {name!r} is not available in this installation of minicnn "
+                         f"(minicnn.models.restoration has no {name})")
+    return ctor(channels=channels)
+
+
+def denoise_data(sigma: float = DEFAULTS["noise"], mode: str = "grey",
+                 patch_size: int = DEFAULTS["patch_size"],
+                 num_patches: int = DEFAULTS["num_patches"],
+                 test_crop: int | None = DEFAULTS["test_crop"], seed: int = 0):
+    """``(train, test)``: random ``patch_size`` patches of the training photographs with
+    Gaussian noise of ``sigma`` (0-255 scale) drawn per sample, and the test photographs
+    (central ``test_crop`` squares) with noise fixed by ``seed``; ``mode`` "grey" or "rgb"."""
+    return noisy_photos(GaussianNoise(sigma), mode, patch_size, num_patches, test_crop, seed)
+
+
+class DenoiseTrainer(Trainer):
+    """:class:`~minicnn.train.Trainer` for denoisers (see the module docstring).
+
+    The loaders yield ``(noisy, clean)`` batches ``(N, C, H, W)``; the test loader one
+    photograph per batch (their sizes differ). ``sigma``: the noise level on the 0-255
+    scale the baselines are told (None: no baseline).
+    """
+
+    def __init__(self, model, optimizer, sigma: float | None = None, **kwargs):
+        super().__init__(model, optimizer, loss_fn=F.mse_loss, **kwargs)
+        self.sigma = sigma
+        self._baselines: list | None = None  # per test photograph, computed once
+
+    def _batch(self, noisy, clean):
+        return (tensor(np.asarray(noisy, dtype=np.float32), device=self.device),
+                tensor(np.asarray(clean, dtype=np.float32), device=self.device))
+
+    def training_step(self, x, y) -> tuple:
+        """The mean squared error of the network's output against the clean patches."""
+        return self.loss_fn(self.model(x), y), {}
+
+    def denoise(self, noisy: np.ndarray) -> np.ndarray:
+        """The network's output for ``noisy`` ``(N, C, H, W)``, as a NumPy array."""
+        self.model.eval()
+        with no_grad():
+            out = self.model(tensor(np.asarray(noisy, dtype=np.float32), device=self.device))
+        return np.asarray(to_device(out.array, "cpu"))
+
+    def evaluate(self, loader, num_classes: int | None = None) -> dict:
+        """PSNR and SSIM of the network (and of the best classical denoiser, with
+        ``sigma``) on every test photograph: ``val_psnr``, ``val_ssim``,
+        ``baseline_psnr``, ``baseline_ssim`` (means), ``per_image`` and the first
+        photograph's images (``example``)."""
+        scores, example, pairs = [], None, []
+        for noisy_batch, clean_batch in loader:
+            out_batch = self.denoise(noisy_batch)
+            for noisy, clean, out in zip(np.asarray(noisy_batch), np.asarray(clean_batch),
+                                         out_batch):
+                pairs.append((noisy, clean))
+                scores.append((psnr(clean, out, data_range=1), _ssim(clean, out)))
+                if example is None:
+                    example = {"noisy": noisy, "clean": clean, "network": out}
+        if not scores:
+            raise ValueError("evaluate: the loader yielded no images, expected at least one "
+                             "(an empty test set?)")
+        result = {"val_psnr": float(np.mean([s[0] for s in scores])),
+                  "val_ssim": float(np.mean([s[1] for s in scores])),
+                  "per_image": [{"psnr": p, "ssim": s} for p, s in scores]}
+        if self.sigma is not None:
+            if self._baselines is None or len(self._baselines) != len(pairs):
+                self._baselines = [best_denoiser(n, c, self.sigma / 255.0) for n, c in pairs]
+            base = self._baselines
+            result["baseline_psnr"] = float(np.mean([b.psnr for b in base]))
+            result["baseline_ssim"] = float(np.mean([_ssim(c, b.image)
+                                                     for (_, c), b in zip(pairs, base)]))
+            for row, b in zip(result["per_image"], base):
+                row.update(baseline=b.method, baseline_psnr=b.psnr)
+            example["baseline"] = base[0].image
+            example["baseline_method"] = base[0].method
+        result["example"] = example
+        return result
+
+    def _val_row(self, evaluation: dict) -> dict:
+        return {k: evaluation[k] for k in ("val_psnr", "val_ssim", "baseline_psnr",
+                                           "baseline_ssim") if k in evaluation}
+
+    def _val_message(self, row: dict) -> str:
+        base = (f" (best classical {row['baseline_psnr']:.2f} dB, {row['baseline_ssim']:.4f})"
+                if "baseline_psnr" in row else "")
+        return (f"epoch {row['epoch']}: train loss {row['train_loss']:.6f}, test PSNR "
+                f"{row['val_psnr']:.2f} dB, SSIM {row['val_ssim']:.4f}{base}")
+
+    def _write_figures(self, val_loader, evaluation) -> None:
+        from minicnn.viz.restoration import plot_restoration, plot_restoration_curves
+
+        figures = self.run_dir / "figures"
+        figures.mkdir(parents=True, exist_ok=True)
+        plot_restoration_curves(self.history, figures / "curves.png")
+        if evaluation is None:
+            return
+        ex = evaluation["example"]
+        clean = ex["clean"]
+        panels = [(f"noisy {psnr(clean, ex['noisy'], data_range=1):.2f} dB", ex["noisy"]),
+                  (f"network {psnr(clean, ex['network'], data_range=1):.2f} dB",
+                   ex["network"])]
+        if "baseline" in ex:
+            score = psnr(clean, ex["baseline"], data_range=1)
+            panels.append((f"{ex['baseline_method']} {score:.2f} dB", ex["baseline"]))
+        panels.append(("clean", clean))
+        plot_restoration([(label, center_crop(image, FIGURE_CROP)) for label, image in panels],
+                         figures / "denoising.png")
+        final = {k: v for k, v in evaluation.items() if k != "example"}
+        save_json({"history": self.history, "final": final}, self.run_dir / "metrics.json")
+
+
+def _ssim(clean: np.ndarray, image: np.ndarray) -> float:
+    """SSIM of ``(C, H, W)`` images in [0, 1] as Wang et al. (Gaussian window, sigma 1.5)."""
+    return ssim(clean, image, data_range=1, channel_axis=0, gaussian_weights=True,
+                use_sample_covariance=False)
