@@ -171,7 +171,9 @@ class DenoiseTrainer(Trainer):
             panels.append((f"{ex['baseline_method']} {score:.2f} dB", ex["baseline"]))
         panels.append(("clean", clean))
         plot_restoration([(label, center_crop(image, FIGURE_CROP)) for label, image in panels],
-                         figures / "denoising.png")
+                         figures / "denoising.png",
+                         title=f"the first test photograph, central {FIGURE_CROP}x{FIGURE_CROP} "
+                               f"(PSNR of the whole photograph)")
         final = {k: v for k, v in evaluation.items() if k != "example"}
         save_json({"history": self.history, "final": final}, self.run_dir / "metrics.json")
 
