@@ -159,3 +159,13 @@ def test_bad_input(tmp_path):
         NoisyPatches(load_photos("test", "grey"), GaussianNoise(25), patch_size=600)
     with pytest.raises(ValueError, match="split"):
         load_photos("val")
+
+
+def test_missing_scikit_image_names_the_extra(monkeypatch):
+    import sys
+
+    from minicnn.data import photos
+
+    monkeypatch.setitem(sys.modules, "skimage", None)  # an import of it now fails
+    with pytest.raises(RuntimeError, match=r'scikit-image: pip install "minicnn\[data\]"'):
+        photos._read.__wrapped__("camera")  # past the cache
