@@ -26,7 +26,8 @@ from minicnn.data import rng as data_rng
 from minicnn.data.dataset import Dataset
 from minicnn.data.photos import MODES, load_photos
 
-__all__ = ["NoisyImages", "NoisyPatches", "dihedral", "noisy_photos", "random_patch"]
+__all__ = ["NoiseMapInput", "NoisyImages", "NoisyPatches", "dihedral", "noisy_photos",
+           "random_patch"]
 
 NoiseModel = Callable[[np.ndarray, np.random.Generator], tuple]
 
@@ -120,6 +121,28 @@ class NoisyImages(Dataset):
     def __getitem__(self, index: int):
         rng = np.random.default_rng((self.seed, index % len(self.images)))
         return _sample(self.noise, self.images[index], rng, self.return_noise_map)
+
+
+class NoiseMapInput(Dataset):
+    """The samples ``(noisy, clean, noise_map)`` of ``dataset`` (made with
+    ``return_noise_map=True``) as ``((noisy, noise_map[:1]), clean)``: the inputs of a
+    noise-aware denoiser, ``model(noisy, noise_map)``, with a one-channel map
+    ``(1, H, W)`` (the maps of Gaussian and MRI noise are the same in every channel), and
+    its target."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        sample = self.dataset[index]
+        if len(sample) != 3:
+            raise ValueError(f"NoiseMapInput: the samples must be (noisy, clean, noise_map) "
+                             f"(a dataset with return_noise_map=True), got {len(sample)} items")
+        noisy, clean, noise_map = sample
+        return (noisy, noise_map[:1]), clean
 
 
 def noisy_photos(noise: NoiseModel, mode: str = "grey", patch_size: int = 40,

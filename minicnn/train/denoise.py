@@ -10,7 +10,9 @@ denoiser.
 
 A denoiser maps the noisy image ``(N, C, H, W)`` to the clean estimate of the same shape
 (DnCNN predicts the noise and subtracts it inside the model); the loss is the mean squared
-error against the clean image. Each epoch records ``train_loss`` and, on the test
+error against the clean image. A noise-aware model, ``model(noisy, noise_map)``, trains on
+datasets wrapped in :class:`~minicnn.data.restoration.NoiseMapInput` (samples
+``((noisy, noise_map), clean)``). Each epoch records ``train_loss`` and, on the test
 photographs (noise fixed by a seed), ``val_psnr`` and ``val_ssim`` (means over the
 photographs; scikit-image's definitions, data range 1, SSIM with Wang et al.'s Gaussian
 window) and ``baseline_psnr`` / ``baseline_ssim``: the same for the best of
@@ -86,27 +88,37 @@ class DenoiseTrainer(Trainer):
 
     The loaders yield ``(noisy, clean)`` batches ``(N, C, H, W)``; the test loader one
     photograph per batch (their sizes differ). ``sigma``: the noise level on the 0-255
-    scale the baselines are told (None: no baseline).
+    scale the baselines are told, for images in [0, 1] (None: no baseline).
+    ``data_range`` for PSNR and SSIM: 1 for images in [0, 1] (for MRI data in SNR units:
+    the SNR of a pixel of value 1).
     """
 
-    def __init__(self, model, optimizer, sigma: float | None = None, **kwargs):
+    def __init__(self, model, optimizer, sigma: float | None = None, data_range: float = 1.0,
+                 **kwargs):
         super().__init__(model, optimizer, loss_fn=F.mse_loss, **kwargs)
-        self.sigma = sigma
+        self.sigma, self.data_range = sigma, data_range
         self._baselines: list | None = None  # per test photograph, computed once
 
+    def _inputs(self, noisy):
+        """The model's inputs as Tensors: ``noisy``, or ``(noisy, noise_map)`` for a
+        noise-aware model (batches of :class:`~minicnn.data.restoration.NoiseMapInput`)."""
+        parts = noisy if isinstance(noisy, tuple | list) else (noisy,)
+        return tuple(tensor(np.asarray(p, dtype=np.float32), device=self.device) for p in parts)
+
     def _batch(self, noisy, clean):
-        return (tensor(np.asarray(noisy, dtype=np.float32), device=self.device),
+        return (self._inputs(noisy),
                 tensor(np.asarray(clean, dtype=np.float32), device=self.device))
 
     def training_step(self, x, y) -> tuple:
         """The mean squared error of the network's output against the clean patches."""
-        return self.loss_fn(self.model(x), y), {}
+        return self.loss_fn(self.model(*x), y), {}
 
-    def denoise(self, noisy: np.ndarray) -> np.ndarray:
-        """The network's output for ``noisy`` ``(N, C, H, W)``, as a NumPy array."""
+    def denoise(self, noisy) -> np.ndarray:
+        """The network's output for ``noisy`` ``(N, C, H, W)`` (or ``(noisy, noise_map)``),
+        as a NumPy array."""
         self.model.eval()
         with no_grad():
-            out = self.model(tensor(np.asarray(noisy, dtype=np.float32), device=self.device))
+            out = self.model(*self._inputs(noisy))
         return np.asarray(to_device(out.array, "cpu"))
 
     def evaluate(self, loader, num_classes: int | None = None) -> dict:
@@ -117,10 +129,12 @@ class DenoiseTrainer(Trainer):
         scores, example, pairs = [], None, []
         for noisy_batch, clean_batch in loader:
             out_batch = self.denoise(noisy_batch)
+            if isinstance(noisy_batch, tuple | list):  # (noisy, noise_map)
+                noisy_batch = noisy_batch[0]
             for noisy, clean, out in zip(np.asarray(noisy_batch), np.asarray(clean_batch),
                                          out_batch):
                 pairs.append((noisy, clean))
-                scores.append((psnr(clean, out, data_range=1), _ssim(clean, out)))
+                scores.append((psnr(clean, out, self.data_range), self._ssim(clean, out)))
                 if example is None:
                     example = {"noisy": noisy, "clean": clean, "network": out}
         if not scores:
@@ -131,10 +145,12 @@ class DenoiseTrainer(Trainer):
                   "per_image": [{"psnr": p, "ssim": s} for p, s in scores]}
         if self.sigma is not None:
             if self._baselines is None or len(self._baselines) != len(pairs):
-                self._baselines = [best_denoiser(n, c, self.sigma / 255.0) for n, c in pairs]
+                sigma = self.sigma / 255.0
+                self._baselines = [best_denoiser(n, c, sigma, data_range=self.data_range)
+                                   for n, c in pairs]
             base = self._baselines
             result["baseline_psnr"] = float(np.mean([b.psnr for b in base]))
-            result["baseline_ssim"] = float(np.mean([_ssim(c, b.image)
+            result["baseline_ssim"] = float(np.mean([self._ssim(c, b.image)
                                                      for (_, c), b in zip(pairs, base)]))
             for row, b in zip(result["per_image"], base):
                 row.update(baseline=b.method, baseline_psnr=b.psnr)
@@ -142,6 +158,11 @@ class DenoiseTrainer(Trainer):
             example["baseline_method"] = base[0].method
         result["example"] = example
         return result
+
+    def _ssim(self, clean: np.ndarray, image: np.ndarray) -> float:
+        """SSIM of ``(C, H, W)`` images as Wang et al. (Gaussian window, sigma 1.5)."""
+        return ssim(clean, image, data_range=self.data_range, channel_axis=0,
+                    gaussian_weights=True, use_sample_covariance=False)
 
     def _val_row(self, evaluation: dict) -> dict:
         return {k: evaluation[k] for k in ("val_psnr", "val_ssim", "baseline_psnr",
@@ -163,11 +184,11 @@ class DenoiseTrainer(Trainer):
             return
         ex = evaluation["example"]
         clean = ex["clean"]
-        panels = [(f"noisy {psnr(clean, ex['noisy'], data_range=1):.2f} dB", ex["noisy"]),
-                  (f"network {psnr(clean, ex['network'], data_range=1):.2f} dB",
+        panels = [(f"noisy {psnr(clean, ex['noisy'], self.data_range):.2f} dB", ex["noisy"]),
+                  (f"network {psnr(clean, ex['network'], self.data_range):.2f} dB",
                    ex["network"])]
         if "baseline" in ex:
-            score = psnr(clean, ex["baseline"], data_range=1)
+            score = psnr(clean, ex["baseline"], self.data_range)
             panels.append((f"{ex['baseline_method']} {score:.2f} dB", ex["baseline"]))
         panels.append(("clean", clean))
         plot_restoration([(label, center_crop(image, FIGURE_CROP)) for label, image in panels],
@@ -176,9 +197,3 @@ class DenoiseTrainer(Trainer):
                                f"(PSNR of the whole photograph)")
         final = {k: v for k, v in evaluation.items() if k != "example"}
         save_json({"history": self.history, "final": final}, self.run_dir / "metrics.json")
-
-
-def _ssim(clean: np.ndarray, image: np.ndarray) -> float:
-    """SSIM of ``(C, H, W)`` images in [0, 1] as Wang et al. (Gaussian window, sigma 1.5)."""
-    return ssim(clean, image, data_range=1, channel_axis=0, gaussian_weights=True,
-                use_sample_covariance=False)

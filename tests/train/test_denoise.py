@@ -70,3 +70,36 @@ def test_recipe_trains_and_measures_like_scikit_image(tmp_path):
 def test_build_denoiser_bad_name():
     with pytest.raises(ValueError, match="unknown denoiser 'bm3d'"):
         build_denoiser("bm3d")
+
+
+class TinyNoiseAware(nn.Module):
+    """(y, map) -> y - conv([y, map]): told the noise level at every pixel."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, 3, padding=1)
+
+    def forward(self, y, noise_map):
+        return y - self.conv(minicnn.cat([y, noise_map], 1))
+
+
+def test_noise_aware_models_get_the_noise_map():
+    from minicnn.data.noise import MRINoise
+    from minicnn.data.restoration import NoiseMapInput, NoisyImages, NoisyPatches
+
+    images = [np.random.default_rng(0).random((1, 24, 24)).astype(np.float32)]
+    noise = MRINoise(5, g_max=2)
+    train = NoiseMapInput(NoisyPatches(images, noise, 8, 8, return_noise_map=True))
+    test = NoiseMapInput(NoisyImages(images, noise, return_noise_map=True))
+    (noisy, noise_map), clean = test[0]
+    assert noisy.shape == clean.shape == (1, 24, 24) and noise_map.shape == (1, 24, 24)
+    assert noise_map.min() >= 1 and noise_map.max() <= 2
+    minicnn.manual_seed(0)
+    model = TinyNoiseAware()
+    trainer = DenoiseTrainer(model, optim.Adam(model.parameters(), 1e-3), progress=False)
+    history = trainer.fit(DataLoader(train, 4), DataLoader(test, 1), epochs=1)
+    out = trainer.denoise((noisy[None], noise_map[None]))[0]
+    assert history[0]["val_psnr"] == pytest.approx(
+        peak_signal_noise_ratio(clean, out, data_range=1), abs=1e-6)
+    with pytest.raises(ValueError, match="return_noise_map=True"):
+        NoiseMapInput(NoisyImages(images, noise))[0]
