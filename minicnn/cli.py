@@ -176,6 +176,18 @@ def build_optimizer(name: str, params, lr: float, weight_decay: float):
     return optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
 
 
+def _optimization(config: dict, model, steps_per_epoch: int):
+    """(optimizer, scheduler, interval) of a run, from its config's optimizer, lr, weight
+    decay, scheduler and epochs: one place for every task's train function."""
+    optimizer = build_optimizer(
+        config["optimizer"], model.parameters(), config["lr"], config["weight_decay"]
+    )
+    scheduler, interval = build_scheduler(
+        config["scheduler"], optimizer, config["lr"], config["epochs"], steps_per_epoch
+    )
+    return optimizer, scheduler, interval
+
+
 def build_scheduler(name: str, optimizer, lr: float, epochs: int, steps_per_epoch: int):
     """(scheduler, interval): OneCycle and cosine step per batch, StepLR per epoch."""
     from minicnn.optim import lr_scheduler
@@ -524,12 +536,7 @@ def _train(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
 
     model = build_model(config["model"], num_classes, in_channels)
     _check_device_and_model(model, config["device"], normalize(sample), config)
-    optimizer = build_optimizer(
-        config["optimizer"], model.parameters(), config["lr"], config["weight_decay"]
-    )
-    scheduler, interval = build_scheduler(
-        config["scheduler"], optimizer, config["lr"], config["epochs"], len(train_loader)
-    )
+    optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
     n_params = sum(p.numel() for p in model.parameters())
     header = (
         f"minicnn train: {config['model']} ({n_params:,} parameters) on "
@@ -639,12 +646,7 @@ def _train_detect(args, config: dict, lock, done: int, rewrite_config: bool) -> 
     train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True,
                                    collate_fn=data.detection_collate, prefetch=2)
     test_loader = data.DataLoader(test_set, 64, collate_fn=data.detection_collate)
-    optimizer = build_optimizer(
-        config["optimizer"], model.parameters(), config["lr"], config["weight_decay"]
-    )
-    scheduler, interval = build_scheduler(
-        config["scheduler"], optimizer, config["lr"], config["epochs"], len(train_loader)
-    )
+    optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
     n_params = sum(p.numel() for p in model.parameters())
     header = (
         f"minicnn train --task detect: {config['model']} ({n_params:,} parameters) on "
@@ -706,12 +708,7 @@ def _train_segment(args, config: dict, lock, done: int, rewrite_config: bool) ->
                                    collate_fn=data.segmentation_collate, prefetch=2)
     test_loader = data.DataLoader(test_set, segment.EVAL_BATCH,
                                   collate_fn=data.segmentation_collate)
-    optimizer = build_optimizer(
-        config["optimizer"], model.parameters(), config["lr"], config["weight_decay"]
-    )
-    scheduler, interval = build_scheduler(
-        config["scheduler"], optimizer, config["lr"], config["epochs"], len(train_loader)
-    )
+    optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
     n_params = sum(p.numel() for p in model.parameters())
     header = (
         f"minicnn train --task segment: {config['model']} ({n_params:,} parameters) on "
