@@ -257,7 +257,8 @@ ax2.bar([0.38, 1.38], [1000 * timing[n][0] for n in names], 0.35, color="tab:blu
 axes[1].set(xticks=[0.19, 1.19], xticklabels=["without reductions", "with reductions"],
             ylabel="M multiply-adds per image", title=f"whole module, batch {batch}")
 ax2.set_ylabel("minicnn forward time (ms)")
-fig.legend(loc="lower right")
+handles = axes[1].get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+axes[1].legend(handles=handles, loc="upper right")
 fig.tight_layout()
 fig.savefig(OUT / "12_inception_cost.png", dpi=100)
 plt.close(fig)
@@ -402,7 +403,7 @@ for aux, colour, label in ((False, "tab:red", "no auxiliary head"),
     ax.plot(smooth(mean_loss[aux], steps_per_epoch), color=colour, lw=2.5, label=label)
 ax.axhline(np.log(10), color="0.7", ls=":", label="ln 10 (chance)")
 ax.set(xlabel="iteration", ylabel="main classifier's training loss",
-       title=f"{DEPTH}-layer plain network on 8×8 digits ({len(seeds)} seeds; bold: mean)")
+       title=f"{DEPTH}-layer plain network on 8×8 digits (seeds {seeds}; bold: mean)")
 ax.legend()
 fig.tight_layout()
 fig.savefig(OUT / "12_auxiliary.png", dpi=100)

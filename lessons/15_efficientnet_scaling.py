@@ -268,6 +268,9 @@ for kind, (colour, marker) in styles.items():
             lw=2.5 if kind == "compound" else 1.5, label=kind if kind == "compound"
             else f"{kind} alone")
 ax.set_xscale("log")
+ax.minorticks_off()
+ticks = [1, 1.5, 2, 3, 4, 5]
+ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
 ax.set(xlabel="multiply-adds per image (M, log scale)", ylabel="test accuracy (%)",
        title=f"Scaling a small network on shapes ({epochs} epochs, {n_train} images)")
 ax.legend()
@@ -304,10 +307,10 @@ for name, m in models.items():
 #   lead is extra compute. The figure plots every model at its measured cost for that
 #   reason.
 # * 500 test images give each accuracy a standard error of about 1 point near 95% (a
-#   binomial √(p(1−p)/500)), and one training run per model adds its own spread (another
-#   seed or learning rate moves a single small model by several points). The φ = 1
-#   difference (1 point) is within that noise; the φ = 2 difference (2.6 points) is only
-#   suggestive.
+#   binomial √(p(1−p)/500)), and one training run per model adds a spread of its own that
+#   this lesson does not measure (the first "What to try" does). The φ = 1 difference
+#   (1 point) is within the test-set noise alone; the φ = 2 difference (2.6 points) is
+#   only suggestive.
 # * At this scale the task is almost solved (99%), and the resolution of the *data*
 #   matters in a way it does not on ImageNet: a triangle drawn with 16×16 pixels is hard
 #   to tell from a circle, so resolution is the most valuable single knob here.
