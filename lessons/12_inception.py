@@ -421,7 +421,9 @@ print(f"with the auxiliary head the main loss over the first half of training is
 # In our runs (the full lesson, seeds 0 and 1) the auxiliary head did **not** speed up
 # the main classifier: over the first half of training the two mean curves are within
 # 0.01 of each other (2.23 against 2.24), and at the end the network *with* the auxiliary
-# head was behind on seed 0 and level on seed 1.
+# head was level on seed 1 and far behind on seed 0, where a loss spike halfway through
+# threw its main classifier back to chance level (plain networks without batch norm are
+# fragile; the auxiliary loss did not protect it).
 # The motivation of 2014, a gradient too weak to reach the lower layers, does not hold
 # here: with He initialization the main loss's gradient at conv1 is already larger than
 # the auxiliary one.
