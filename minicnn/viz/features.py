@@ -17,7 +17,7 @@ import numpy as np
 
 from minicnn.autograd import Tensor, enable_grad, no_grad, tensor
 from minicnn.nn import Module
-from minicnn.viz.figure import finish, new_figure
+from minicnn.viz.figure import finish, new_figure, show
 
 __all__ = ["feature_maps", "get_layer", "plot_feature_maps"]
 
@@ -120,8 +120,6 @@ def plot_feature_maps(maps: np.ndarray, path: str | os.PathLike | None = None,
     """A grid of one image's feature maps ``(C, H, W)`` (the first ``max_channels``), each
     stretched to its own range (bright = strong), optionally with the input ``image``
     ``(C_in, H_in, W_in)`` first. Returns the Figure; saves it when ``path`` is given."""
-    from minicnn.viz.figure import show
-
     maps = np.asarray(maps)
     if maps.ndim != 3:
         raise ValueError(f"maps must be one image's feature maps (C, H, W), got {maps.shape}")

@@ -39,7 +39,7 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:
 
 
 def finish(fig, path: str | os.PathLike | None, dpi: int = 100):
-    """Lay ``fig`` out, save it when ``path`` is given, and return it."""
+    """Save ``fig`` when ``path`` is given (atomically), and return it."""
     if path is not None:
         save_figure(fig, path, dpi=dpi)
     return fig

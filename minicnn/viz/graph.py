@@ -77,8 +77,8 @@ class Graph:
 
 
 def autograd_graph(output: Tensor, params: Mapping[str, Tensor] | None = None) -> Graph:
-    """The graph that made ``output`` (a Tensor with ``grad_fn``): one node per Function
-    and per leaf tensor it used, with shapes. ``params``: e.g.
+    """The graph that made ``output`` (a Tensor with ``grad_fn``, before ``backward`` frees
+    it): one node per Function and per leaf tensor it used, with shapes. ``params``: e.g.
     ``dict(model.named_parameters())`` to name the parameter leaves (the parameters must
     require grad during the forward pass to appear at all)."""
     if not isinstance(output, Tensor) or output.grad_fn is None:
