@@ -33,6 +33,8 @@ CASES = {
     "08_resnet_degradation.py": (["08_degradation.png"],
                                  ["plain20", "plain56", "resnet20", "resnet56"]),
     "09_training_speed.py": (["09_onecycle.png", "09_time_to_accuracy.png"], ["OneCycle"]),
+    "11_vgg_receptive_field.py": (["11_footprint.png", "11_cost.png", "11_vgg16_rf.png"],
+                                  ["receptive field", "196", "212", "81%"]),
     "20_iou_nms_yolo.py": (["20_iou.png", "20_grid_tensor.png", "20_nms_steps.png",
                             "20_yolo_loss.png", "20_yolo_digits.png"], ["IoU", "NMS", "mAP@0.5"]),
     "21_ssd.py": (["21_default_boxes.png", "21_matching.png", "21_training.png"],
