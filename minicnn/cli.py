@@ -8,6 +8,7 @@
     minicnn summary MODEL [--input-size C H W] [--num-classes K]
     minicnn models
     minicnn export-torchvision MODEL OUT [--weights FILE.pth]
+    minicnn compress RUN_DIR [--prune 0.9] [--bits 6] [--finetune-epochs N]
     minicnn homework build OUT [--format py|ipynb] | minicnn homework grade SUBMISSION_DIR
 
 ``minicnn train`` with no arguments trains the default small residual CNN on the real
@@ -504,6 +505,24 @@ def _recipe_defaults(task: str, args, given: set[str]) -> None:
             setattr(args, key, value)
 
 
+def _classify_loaders(config: dict, train_set, test_set):
+    """(training loader: random crops, flips with --hflip, normalised and shuffled; test
+    loader: normalised) of a classification run's ``config``."""
+    from minicnn import data
+
+    normalize = data.transforms.Normalize(config["mean"], config["std"])
+    train_tf = data.transforms.Compose(
+        [data.transforms.RandomCrop(train_set[0][0].shape[1:], padding=config["crop_padding"]),
+         normalize]
+    )
+    if config["hflip"]:
+        train_tf.transforms.insert(1, data.transforms.RandomHorizontalFlip())
+    train_loader = data.DataLoader(
+        TransformedDataset(train_set, train_tf), config["batch_size"], shuffle=True, prefetch=2
+    )
+    return train_loader, data.DataLoader(TransformedDataset(test_set, normalize), 256)
+
+
 def _train(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
     """Train a new run (``lock`` None: the folder is created here) or resume a locked one."""
     from minicnn import data
@@ -518,15 +537,7 @@ def _train(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
     if "mean" not in config:
         config["mean"], config["std"] = channel_stats(train_set)
     normalize = data.transforms.Normalize(config["mean"], config["std"])
-    train_tf = data.transforms.Compose(
-        [data.transforms.RandomCrop(sample.shape[1:], padding=config["crop_padding"]), normalize]
-    )
-    if config["hflip"]:
-        train_tf.transforms.insert(1, data.transforms.RandomHorizontalFlip())
-    train_loader = data.DataLoader(
-        TransformedDataset(train_set, train_tf), config["batch_size"], shuffle=True, prefetch=2
-    )
-    test_loader = data.DataLoader(TransformedDataset(test_set, normalize), 256)
+    train_loader, test_loader = _classify_loaders(config, train_set, test_set)
     config.update(
         in_channels=int(in_channels),
         num_classes=num_classes,
@@ -937,6 +948,81 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_compress(args) -> int:
+    """Prune (and fine-tune), share weights, and report accuracy and size before/after."""
+    from minicnn import compress
+    from minicnn.compress.weight_sharing import MAX_BITS
+    from minicnn.random import manual_seed
+    from minicnn.serialization import save_json
+    from minicnn.train import RunLock, Trainer
+
+    if args.prune is None and args.bits is None:
+        raise CLIError("give --prune FRACTION, --bits N or both (e.g. --prune 0.9 --bits 6)")
+    if args.prune is not None and not 0 <= args.prune < 1:
+        raise CLIError(f"--prune must be the fraction of the weights to remove, in [0, 1) "
+                       f"(0.9: 90%), got {args.prune:g}")
+    if args.bits is not None and not 1 <= args.bits <= MAX_BITS:
+        raise CLIError(f"--bits must be in 1..{MAX_BITS} (2^bits shared values per layer), "
+                       f"got {args.bits}")
+    if args.finetune_epochs < 0:
+        raise CLIError(f"--finetune-epochs must be 0 or more, got {args.finetune_epochs}")
+    if args.finetune_epochs and args.prune is None:
+        raise CLIError("--finetune-epochs fine-tunes a pruned model; give --prune too")
+    config, model = _load_run(args.run)
+    if config["task"] != "classify":
+        raise CLIError(f"{args.run}: compress takes a classification run, this is a "
+                       f"{_run_noun(config['task'])} run")
+    run_dir = Path(args.run)
+    tag = "-".join(part for part in (
+        f"prune{args.prune:g}" if args.prune is not None else "",
+        f"ft{args.finetune_epochs}" if args.finetune_epochs else "",
+        f"bits{args.bits}" if args.bits is not None else "") if part)
+    out = run_dir / "compressed" / f"{tag}.safetensors"
+    with RunLock(run_dir):  # no training may change the weights meanwhile
+        train_set, test_set = load_data(config["data"], config["data_dir"], config["subset"])
+        train_loader, test_loader = _classify_loaders(config, train_set, test_set)
+        trainer = Trainer(model, optimizer=None, device=args.device, progress=False)
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"minicnn compress: {config['model']} ({n_params:,} parameters) of {run_dir}, "
+              f"test set of {len(test_set)} images")
+        steps = []
+
+        def report(step: str, size: int) -> None:
+            acc = trainer.evaluate(test_loader)["val_acc"]
+            steps.append({"step": step, "test_acc": acc, "bytes": size})
+            print(f"{step}: test accuracy {100 * acc:.2f}%, {size / compress.MB:.4f} MB")
+
+        report("baseline (float32, dense)", compress.dense_bytes(model))
+        if args.prune is not None:
+            compress.prune_(model, args.prune, scope=args.scope)
+            report(f"pruned {100 * args.prune:g}% ({args.scope})", compress.compressed_bytes(model))
+            if args.finetune_epochs:
+                manual_seed(config["seed"])
+                optimizer = build_optimizer(config["optimizer"], model.parameters(),
+                                            config["lr"] / 10, config["weight_decay"])
+                trainer.optimizer = optimizer
+                for _ in range(args.finetune_epochs):
+                    trainer.train_epoch(train_loader)
+                report(f"fine-tuned {args.finetune_epochs} epochs (lr {config['lr'] / 10:g})",
+                       compress.compressed_bytes(model))
+            compress.remove_pruning(model)
+        if args.bits is not None:
+            compress.share_weights_(model, args.bits)
+            report(f"{args.bits}-bit weight sharing", compress.compressed_bytes(model))
+        compress.save_compressed(model, out)
+        summary = {"prune": args.prune, "scope": args.scope, "bits": args.bits,
+                   "finetune_epochs": args.finetune_epochs, "steps": steps,
+                   "layers": compress.describe(model)}
+        save_json(summary, out.with_suffix(".json"))
+    ratio = steps[0]["bytes"] / out.stat().st_size
+    print(f"{100 * steps[0]['test_acc']:.2f}% -> {100 * steps[-1]['test_acc']:.2f}% test "
+          f"accuracy, {steps[0]['bytes'] / compress.MB:.4f} -> "
+          f"{out.stat().st_size / compress.MB:.4f} MB ({ratio:.1f}x smaller)")
+    print(f"wrote {out} and {out.with_suffix('.json').name} (checkpoints untouched; load with "
+          f"model.load_state_dict(minicnn.compress.load_compressed(path)))")
+    return 0
+
+
 def cmd_export_torchvision(args) -> int:
     from minicnn.models import export_torchvision
 
@@ -1316,6 +1402,32 @@ def make_parser() -> argparse.ArgumentParser:
         "torch.load(weights_only=True)) to convert (default: a random initialisation)",
     )
     x.set_defaults(func=cmd_export_torchvision)
+
+    c = command(
+        "compress",
+        "prune, fine-tune and weight-share a trained classification run; report accuracy "
+        "and size",
+        "Magnitude pruning (--prune), optional fine-tuning with the pruned weights held at "
+        "zero (--finetune-epochs), then k-means weight sharing with 2^bits values per layer "
+        "(--bits), as in Deep Compression; prints the test accuracy and the stored size in MB "
+        "after each step and writes RUN_DIR/compressed/TAG.safetensors (sparse and shared "
+        "weights packed; see minicnn.compress.size) and TAG.json. The run's checkpoints are "
+        "not changed.",
+    )
+    c.add_argument("run", metavar="RUN_DIR", help="a classification run written by minicnn "
+                   "train")
+    c.add_argument("--prune", type=float, default=None, metavar="FRACTION",
+                   help="fraction of the conv and linear weights to remove, in [0, 1)")
+    c.add_argument("--scope", choices=("global", "layer"), default="global",
+                   help="global: one magnitude threshold for the whole network; layer: each "
+                   "layer loses FRACTION of its weights")
+    c.add_argument("--bits", type=int, default=None, metavar="N",
+                   help="weight sharing: 2^N values per layer (1..8)")
+    c.add_argument("--finetune-epochs", type=int, default=0, metavar="E",
+                   help="epochs of fine-tuning after pruning (the run's optimizer at a tenth "
+                   "of its learning rate)")
+    c.add_argument("--device", default="cpu", help="cpu or cuda")
+    c.set_defaults(func=cmd_compress)
     _add_homework_parser(command)
     return parser
 
