@@ -8,8 +8,9 @@ Two formulations on the same U-Net encoder (:mod:`minicnn.models.segmentation.la
   (:func:`minicnn.data.landmarks.gaussian_heatmaps`, ``sigma`` :data:`SIGMA`) normalized to
   sum 1 -- landmark detection as segmentation: Mask R-CNN's keypoint loss (He et al. 2017,
   Sec. 5: "cross-entropy loss over an m^2-way softmax output") with a Gaussian instead of
-  a one-hot target. Read back by argmax with the Taylor (DARK) sub-pixel refinement of the
-  log-probabilities. (The per-pixel L2 loss of Tompson et al. towards the unnormalized
+  a one-hot target. Read back as DARK does: the probabilities smoothed by a Gaussian
+  (:data:`DECODE_SMOOTH`), then the argmax with the Taylor sub-pixel refinement of the
+  log. (The per-pixel L2 loss of Tompson et al. towards the unnormalized
   Gaussians, tried first, sat at the all-zero output -- 10 px error after 3 epochs, no
   better than guessing the mean -- since 99% of the target pixels are 0);
 * ``landmark_regressor``: the 2K coordinates directly, trained with the L2 loss on the
@@ -70,6 +71,7 @@ NUM_LANDMARKS = 5
 SIGMA = 1.5  # the Gaussian's standard deviation in pixels
 TRAIN_OCCLUSION = 0.5  # the probability that a training scene gets an occluder
 DECODER = "taylor"
+DECODE_SMOOTH = 1.0  # DARK's modulation: the probabilities smoothed by this sigma, then Taylor
 EVAL_BATCH = 100
 
 
@@ -164,12 +166,13 @@ class LandmarkTrainer(Trainer):
         if self.output == "heatmaps":  # each map's softmax over its pixels
             p = np.exp(out - out.max(axis=(-2, -1), keepdims=True))
             p /= p.sum(axis=(-2, -1), keepdims=True)
-            return decode_heatmaps(p, DECODER)[0], p.astype(np.float32)
+            return decode_heatmaps(p, DECODER, DECODE_SMOOTH)[0], p.astype(np.float32)
         return out.astype(np.float32), None
 
     def predict(self, images) -> tuple[np.ndarray, np.ndarray | None]:
         """``(keypoints (N, K, 2), heatmaps (N, K, H, W) or None)`` for ``images (N, 3, H,
-        W)``: heatmaps decoded by argmax with the Taylor refinement."""
+        W)``: each heatmap's softmax, smoothed by a Gaussian of :data:`DECODE_SMOOTH`
+        pixels, decoded by argmax with the Taylor refinement (DARK)."""
         self.model.eval()
         with no_grad():
             return self._decode(self.model(tensor(np.asarray(images, np.float32),
