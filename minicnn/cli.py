@@ -3,6 +3,7 @@
     minicnn train [--model small_resnet] [--data digits] [--epochs 12] ...
     minicnn train --task detect [--model yolo_v1_small] [--data digit_scenes|shapes] ...
     minicnn train --task segment [--model unet|resunet|deconvnet] [--data shapes|digit_scenes] ...
+    minicnn train --task landmarks [--model landmark_unet|landmark_regressor] ...
     minicnn eval RUN_DIR
     minicnn predict RUN_DIR IMAGE [IMAGE ...] [--invert auto|yes|no]
     minicnn summary MODEL [--input-size C H W] [--num-classes K]
@@ -17,6 +18,9 @@ schedule, and leaves a run folder with metrics, figures and a checkpoint behind.
 ``--task detect`` (implied by a detector's name, or by detection-only data) trains the
 small YOLO v1 on scenes of those digits and reports COCO mAP. ``--task segment`` (implied
 by a segmenter's name) trains a U-Net on scenes of shapes and reports mIoU and Dice.
+``--task landmarks`` trains the heatmap U-Net (or the L2-regression baseline) on the 5
+landmarks of ``shapes`` scenes and reports the mean landmark error in pixels, on clean and
+on occluded test scenes.
 """
 
 from __future__ import annotations
@@ -128,7 +132,8 @@ def _model_name(name: str) -> str:
 
 
 def _train_model_name(name: str) -> str:
-    """The argparse type of ``train --model``: a classifier, a detector or a segmenter."""
+    """The argparse type of ``train --model``: a classifier or a model of a task recipe (a
+    detector, a segmenter, a landmark model)."""
     problem = _unknown_model(name, detectors=True)
     if problem:
         raise argparse.ArgumentTypeError(problem)
@@ -280,6 +285,13 @@ SEGMENT_RUN_FILES = (
     "figures/curves.png",
     "figures/segmentations.png",
 )
+# a landmark run: no --hflip (the recipe always flips, and occludes), no classes, the names
+# of its landmarks instead
+LANDMARK_RUN_OPTIONS = tuple(k for k in DETECT_RUN_OPTIONS if k != "hflip")
+LANDMARK_CONFIG_KEYS = {**{k: v for k, v in DETECT_CONFIG_KEYS.items()
+                           if k not in ("hflip", "num_classes", "classes")}, "landmarks": list}
+LANDMARK_RUN_FILES = ("metrics.csv", "metrics.json", "figures/curves.png",
+                      "figures/landmarks.png")
 
 
 def _task_tables(task: str) -> tuple[tuple, dict, tuple]:
@@ -493,9 +505,14 @@ def _recipe_defaults(task: str, args, given: set[str]) -> None:
     learning rate ...); classification-only options are refused."""
     table = RECIPES[task]
     recipe = importlib.import_module(f"minicnn.train.{table.module}")
-    if "crop_padding" in given:
-        raise CLIError(f"--crop-padding is for classification; --task {task} training augments "
-                       f"with colour jitter (and flips with --hflip)")
+    for name in ("crop_padding", "hflip"):
+        if name not in given or name in table.run_options:
+            continue
+        if "hflip" in table.run_options:  # detect, segment
+            raise CLIError(f"--crop-padding is for classification; --task {task} training "
+                           f"augments with colour jitter (and flips with --hflip)")
+        raise CLIError(f"{_option(name)} is not an option of --task {task} (its recipe "
+                       f"augments the training data itself)")
     if "model" not in given:
         args.model = getattr(recipe, table.default_model)
     if "data" not in given:
@@ -624,10 +641,24 @@ def _print_written(run_dir: Path, run_files) -> None:
     print(f"wrote in {run_dir}: {', '.join(written)}, checkpoints/")
 
 
+def _recipe_header(config: dict, model, n_train: int, n_test: int, what: str) -> str:
+    """The first line a task recipe's training prints: the model and its size, the data
+    (``what``: the classes, the landmarks ...), the optimization, backend and device."""
+    from minicnn.backend import current_backend
+
+    n_params = sum(p.numel() for p in model.parameters())
+    h, w = config["image_size"]
+    return (
+        f"minicnn train --task {config['task']}: {config['model']} ({n_params:,} parameters) "
+        f"on {config['data']} ({n_train} train / {n_test} test scenes of {h}x{w}, {what}), "
+        f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
+        f"device {config['device']}"
+    )
+
+
 def _train_detect(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
     """The detection recipe (:mod:`minicnn.train.detect`): a new run or a locked resumed one."""
     from minicnn import data
-    from minicnn.backend import current_backend
     from minicnn.random import manual_seed
     from minicnn.train import detect
 
@@ -658,13 +689,8 @@ def _train_detect(args, config: dict, lock, done: int, rewrite_config: bool) -> 
                                    collate_fn=data.detection_collate, prefetch=2)
     test_loader = data.DataLoader(test_set, 64, collate_fn=data.detection_collate)
     optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
-    n_params = sum(p.numel() for p in model.parameters())
-    header = (
-        f"minicnn train --task detect: {config['model']} ({n_params:,} parameters) on "
-        f"{config['data']} ({len(train_set)} train / {len(test_set)} test scenes of "
-        f"{size[0]}x{size[1]}, {num_classes} classes), {config['optimizer']} + "
-        f"{config['scheduler']}, backend {current_backend().name}, device {config['device']}"
-    )
+    header = _recipe_header(config, model, len(train_set), len(test_set),
+                            f"{num_classes} classes")
 
     def make_trainer(run_dir):
         return detect.DetectionTrainer(
@@ -697,7 +723,6 @@ def _train_segment(args, config: dict, lock, done: int, rewrite_config: bool) ->
     """The segmentation recipe (:mod:`minicnn.train.segment`): a new run or a locked resumed
     one."""
     from minicnn import data
-    from minicnn.backend import current_backend
     from minicnn.random import manual_seed
     from minicnn.train import segment
 
@@ -720,14 +745,8 @@ def _train_segment(args, config: dict, lock, done: int, rewrite_config: bool) ->
     test_loader = data.DataLoader(test_set, segment.EVAL_BATCH,
                                   collate_fn=data.segmentation_collate)
     optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
-    n_params = sum(p.numel() for p in model.parameters())
-    header = (
-        f"minicnn train --task segment: {config['model']} ({n_params:,} parameters) on "
-        f"{config['data']} ({len(train_set)} train / {len(test_set)} test scenes of "
-        f"{size[0]}x{size[1]}, {config['num_classes']} classes with the background), "
-        f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
-        f"device {config['device']}"
-    )
+    header = _recipe_header(config, model, len(train_set), len(test_set),
+                            f"{config['num_classes']} classes with the background")
 
     def make_trainer(run_dir):
         return segment.SegmentationTrainer(
@@ -754,6 +773,119 @@ def _build_segmenter(config: dict):
                                        config["in_channels"])
     except ValueError as e:
         raise CLIError(f"--model {config['model']}: {e}") from None
+
+
+def _landmark_loaders(config: dict, batch_size: int | None = None):
+    """(train loader or None, test loader, occluded test loader) of a landmark run."""
+    from minicnn import data
+    from minicnn.train import landmarks
+
+    try:
+        train_set, test_set, occluded = landmarks.landmark_data(config["subset"],
+                                                                config["image_size"][0])
+    except ValueError as e:
+        raise CLIError(f"--data {config['data']}: {e}") from None
+    train_loader = None if batch_size is None else data.DataLoader(
+        train_set, batch_size, shuffle=True, prefetch=2)
+    test_loader = data.DataLoader(test_set, landmarks.EVAL_BATCH)
+    return train_loader, test_loader, data.DataLoader(occluded, landmarks.EVAL_BATCH)
+
+
+def _train_landmarks(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
+    """The landmark recipe (:mod:`minicnn.train.landmarks`): a new run or a locked resumed
+    one."""
+    from minicnn import data
+    from minicnn.data.landmarks import LANDMARK_NAMES
+    from minicnn.random import manual_seed
+    from minicnn.train import landmarks
+
+    manual_seed(config["seed"])
+    size = config.get("image_size") or data.catalog.DEFAULT_IMAGE_SIZE["landmarks"]
+    if isinstance(size, int):
+        size = [size, size]
+    config.update(in_channels=3, image_size=list(size), landmarks=list(LANDMARK_NAMES))
+    train_loader, test_loader, occluded_loader = _landmark_loaders(config, config["batch_size"])
+    model = _build_landmarks(config)
+    _check_device_and_model(model, config["device"], test_loader.dataset[0][0], config)
+    optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
+    header = _recipe_header(config, model, len(train_loader.dataset), len(test_loader.dataset),
+                            f"{len(LANDMARK_NAMES)} landmarks")
+
+    def make_trainer(run_dir):
+        return landmarks.LandmarkTrainer(
+            model, optimizer, occluded_loader=occluded_loader, scheduler=scheduler,
+            scheduler_interval=interval, device=config["device"], run_dir=run_dir,
+            progress=not args.no_progress,
+        )
+
+    history, run_dir, seconds = _fit_in_run_folder(
+        args, config, lock, done, rewrite_config, header, make_trainer, train_loader, test_loader
+    )
+    last = history[-1]
+    print(f"done in {seconds:.1f} s: mean landmark error {last['val_error']:.3f} px on the "
+          f"test scenes, {last['val_error_occluded']:.3f} px on the occluded ones")
+    _print_written(run_dir, LANDMARK_RUN_FILES)
+    return 0
+
+
+def _build_landmarks(config: dict):
+    from minicnn.train import landmarks
+
+    try:
+        return landmarks.build_landmark_model(config["model"], config["image_size"][0])
+    except ValueError as e:
+        raise CLIError(f"--model {config['model']}: {e}") from None
+
+
+def _eval_landmarks(args, config: dict, model) -> int:
+    """The mean landmark error of a landmark run on its test scenes, clean and occluded, and
+    per landmark."""
+    from minicnn.train import landmarks
+
+    _, test_loader, occluded_loader = _landmark_loaders(config)
+    trainer = landmarks.LandmarkTrainer(model, None, occluded_loader=occluded_loader,
+                                        device=args.device, progress=False)
+    result = trainer.evaluate(test_loader)
+    print(f"{args.run}: mean landmark error {result['val_error']:.3f} px on "
+          f"{result['images']} test scenes, {result['val_error_occluded']:.3f} px on the "
+          f"same scenes occluded")
+    for suffix, words in (("", "clean"), ("_occluded", "occluded")):
+        per = ", ".join(f"{name} {err:.3f}" for name, err in
+                        zip(config["landmarks"], result[f"per_landmark{suffix}"], strict=True))
+        print(f"per landmark ({words}, px): {per}")
+    return 0
+
+
+def _predict_landmarks(args, config: dict, model) -> int:
+    """Find the landmarks in image files: print them (in the file's pixels) and draw them,
+    with the heatmaps, on a copy of each (IMAGE-landmarks.png in --out-dir)."""
+    from minicnn import viz
+    from minicnn.data import load_image
+    from minicnn.data.transforms import resize
+    from minicnn.train import landmarks
+
+    out_dir = Path(args.out_dir) if args.out_dir else Path(args.run) / "predictions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    size = tuple(config["image_size"])
+    trainer = landmarks.LandmarkTrainer(model, None, progress=False)
+    for path in args.images:
+        if not Path(path).is_file():
+            raise CLIError(f"{path}: no such file")
+        img = load_image(path)
+        if img.shape[0] == 1:
+            img = np.repeat(img, 3, axis=0)
+        h, w = img.shape[1:]
+        small = resize(img, size)
+        points, heatmaps = trainer.predict(small[None])
+        out = out_dir / (Path(path).stem + "-landmarks.png")
+        viz.plot_landmarks(small[None], points, points, out, heatmaps,
+                           title=f"{Path(path).name}: predicted landmarks")
+        # back to the file's pixels: the model saw the image resized to its input size
+        points = points[0] * np.array([w / size[1], h / size[0]])
+        found = ", ".join(f"{name} ({x:.1f}, {y:.1f})"
+                          for name, (x, y) in zip(config["landmarks"], points, strict=True))
+        print(f"{path}: {found}; drawn in {out}")
+    return 0
 
 
 
@@ -1158,6 +1290,11 @@ RECIPES: dict[str, TaskRecipe] = {
         SEGMENT_RUN_OPTIONS, SEGMENT_CONFIG_KEYS, SEGMENT_RUN_FILES,
         _train_segment, _build_segmenter, _eval_segment, _predict_segment,
     ),
+    "landmarks": TaskRecipe(
+        "landmarks", "LANDMARK_MODELS", "DEFAULT_MODEL", "shapes", "a landmark model",
+        "landmark", LANDMARK_RUN_OPTIONS, LANDMARK_CONFIG_KEYS, LANDMARK_RUN_FILES,
+        _train_landmarks, _build_landmarks, _eval_landmarks, _predict_landmarks,
+    ),
 }
 TASKS = ("classify", *RECIPES)
 # the options of predict that only some tasks take; classification takes --invert
@@ -1263,9 +1400,10 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--task", default=None, choices=TASKS,
-        help="classify, detect or segment (default: the model's task: detect for a detector "
-        "(yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter (unet, resunet, "
-        "deconvnet), else the data's, else classify)",
+        help="classify, detect, segment or landmarks (default: the model's task: detect for a "
+        "detector (yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter (unet, resunet, "
+        "deconvnet), landmarks for landmark_unet and landmark_regressor, else the data's, "
+        "else classify)",
     )
     t.add_argument(
         "--model", default="small_resnet", type=_train_model_name, metavar="MODEL",
@@ -1273,7 +1411,9 @@ def make_parser() -> argparse.ArgumentParser:
         "(default: small_resnet); --task detect takes a detector: yolo_v1_small (used when "
         "--model is not given), yolo_v1, ssd300_vgg16, ssdlite320_mobilenet_v3_large; "
         "--task segment a segmenter, CPU-sized: unet (used when --model is not given; same "
-        "padding, 16 -> 128 channels), resunet, deconvnet",
+        "padding, 16 -> 128 channels), resunet, deconvnet; --task landmarks: landmark_unet "
+        "(heatmaps; used when --model is not given) or landmark_regressor (the L2-regression "
+        "baseline on the same encoder)",
     )
     t.add_argument(
         "--data",
@@ -1283,7 +1423,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="dataset: digits, shapes, digit_scenes (built in) or, reading --data-dir, mnist, "
         "fashion-mnist, cifar10, cifar100, folder (default: digits); --task detect takes "
         "digit_scenes (used when --data is not given) or shapes; --task segment shapes "
-        "(used when --data is not given) or digit_scenes",
+        "(used when --data is not given) or digit_scenes; --task landmarks shapes",
     )
     t.add_argument(
         "--data-dir",
@@ -1293,14 +1433,15 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--epochs", type=int, default=None,
-        help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 6; with "
-        "--resume: the run's own)",
+        help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 6; --task "
+        "landmarks: the recipe's; with --resume: the run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,
-                   help="images per training batch (default: 64; --task detect, segment: 16)")
+                   help="images per training batch (default: 64; --task detect, segment, "
+                   "landmarks: 16)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
-                   "detect, segment: 0.003)")
+                   "detect, segment, landmarks: 0.003)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(
@@ -1314,7 +1455,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--image-size", type=int, default=None, metavar="N",
         help="--task detect: scenes of NxN pixels (default: 64 for yolo_v1_small, else the "
         "detector's own input size; 64 for SSD, which resizes its input itself; --task "
-        "segment: 64)",
+        "segment: 64; --task landmarks: 32, a multiple of 8)",
     )
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument(
@@ -1346,13 +1487,16 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = command(
         "predict",
-        "classify image files, detect objects in them or segment them, with a trained run",
+        "classify image files, detect objects in them, segment them or find their landmarks, "
+        "with a trained run",
         "Print the top-3 classes of each image file. Images are read in the run's channels "
         "(grayscale or RGB), resized to its image size and normalised with its statistics. "
         "For a detection run: print the objects found and draw their boxes, class and score "
         "on a copy of each image (IMAGE-detections.png in --out-dir). For a segmentation "
         "run: print the share of the pixels of each class found and draw the predicted "
-        "mask over a copy of each image (IMAGE-segmentation.png in --out-dir).",
+        "mask over a copy of each image (IMAGE-segmentation.png in --out-dir). For a landmark "
+        "run: print the landmarks found (in the file's pixels) and draw them, with the "
+        "heatmaps, on a copy of each image (IMAGE-landmarks.png in --out-dir).",
     )
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by minicnn train")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files")
@@ -1366,8 +1510,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=float, default=None,
                    help="detection runs: show objects scoring at least this (default: 0.3)")
     p.add_argument("--out-dir", default=None,
-                   help="detection and segmentation runs: where the drawn images go (default: "
-                   "RUN_DIR/predictions)")
+                   help="detection, segmentation and landmark runs: where the drawn images go "
+                   "(default: RUN_DIR/predictions)")
     p.set_defaults(func=cmd_predict)
 
     s = command("summary", "per-layer output shapes, parameters and multiply-adds")

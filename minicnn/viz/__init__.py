@@ -1,5 +1,5 @@
 """``minicnn.viz``: matplotlib figures of training runs (curves, confusion matrix, predictions,
-detections and precision-recall curves, segmentation masks), and a look inside CNNs:
+detections and precision-recall curves, segmentation masks, landmarks), and a look inside CNNs:
 filters, feature maps, deconvnet projections, guided backpropagation, occlusion, saliency,
 Grad-CAM, receptive fields and the autograd graph (each computed as arrays, then drawn)."""
 
@@ -21,6 +21,7 @@ from minicnn.viz.features import feature_maps, get_layer, plot_feature_maps
 from minicnn.viz.figure import save_figure
 from minicnn.viz.filters import filter_images, plot_filters
 from minicnn.viz.graph import autograd_graph, plot_graph
+from minicnn.viz.landmarks import draw_landmarks, plot_landmark_curves, plot_landmarks
 from minicnn.viz.receptive_field import (
     plot_receptive_field,
     receptive_box,
@@ -38,6 +39,7 @@ from minicnn.viz.training import plot_confusion, plot_curves, plot_predictions
 
 __all__ = ["draw_boxes", "plot_confusion", "plot_curves", "plot_detection_curves",
            "plot_detections", "plot_precision_recall", "plot_predictions", "save_detections"]
+__all__ += ["draw_landmarks", "plot_landmark_curves", "plot_landmarks"]
 __all__ += ["mask_colours", "overlay_mask", "plot_segmentation_curves", "plot_segmentations",
             "save_segmentation"]
 __all__ += ["autograd_graph", "deconvnet_projection", "feature_maps", "filter_images",

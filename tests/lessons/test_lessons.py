@@ -48,6 +48,8 @@ CASES = {
                               ["unpooling", "receptive field", "skip=concat"]),
     "31_seg_outputs_losses.py": (["31_outputs.png", "31_losses.png"],
                                  ["C = 1", "C = 7 + 1", "Dice", "background"]),
+    "32_landmarks.py": (["32_heatmaps.png", "32_heatmaps_vs_regression.png"],
+                        ["soft-argmax", "L2 regression", "occluded"]),
 }
 
 
