@@ -3,6 +3,7 @@
     minicnn train [--model small_resnet] [--data digits] [--epochs 12] ...
     minicnn train --task detect [--model yolo_v1_small] [--data digit_scenes|shapes] ...
     minicnn train --task segment [--model unet|resunet|deconvnet] [--data shapes|digit_scenes] ...
+    minicnn train --task denoise [--model dncnn|dncnn_s] [--noise 25] ...
     minicnn train --task landmarks [--model landmark_unet|landmark_regressor] ...
     minicnn eval RUN_DIR
     minicnn predict RUN_DIR IMAGE [IMAGE ...] [--invert auto|yes|no]
@@ -21,6 +22,9 @@ by a segmenter's name) trains a U-Net on scenes of shapes and reports mIoU and D
 ``--task landmarks`` trains the heatmap U-Net (or the L2-regression baseline) on the 5
 landmarks of ``shapes`` scenes and reports the mean landmark error in pixels, on clean and
 on occluded test scenes.
+``--task denoise`` (implied by a denoiser's name) trains a DnCNN on noisy patches of the
+training photographs and reports PSNR/SSIM on the test photographs beside scikit-image's
+denoisers.
 """
 
 from __future__ import annotations
@@ -316,7 +320,9 @@ def _read_config(run_dir: Path) -> dict:
     keys = {k: v for k, v in _task_tables(task)[1].items() if k != "task" or "task" in raw}
     config = read_json_file(path, keys)
     config["task"] = task
-    checks = (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("data", DATASET_NAMES))
+    data_names = (RECIPES[task].default_data,) if task in RECIPES and \
+        RECIPES[task].default_data not in DATASET_NAMES else DATASET_NAMES
+    checks = (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("data", data_names))
     for key, choices in checks:
         if config[key] not in choices:
             raise CheckpointError(
@@ -445,11 +451,12 @@ def cmd_train(args) -> int:
         elif "image_size" in given:
             raise CLIError("--image-size is for --task detect and segment (classification "
                            "images keep the data's size)")
+        _refuse_other_options(task, given)
         config = {k: getattr(args, k) for k in (*_task_tables(task)[0], "device")}
         config["task"] = task
         config["epochs"] = args.epochs or DEFAULT_EPOCHS
         config["backend"] = args.backend or current_backend().name
-        if config["data_dir"]:
+        if config.get("data_dir"):
             config["data_dir"] = str(Path(config["data_dir"]).resolve())
         with use_backend(config["backend"]):
             train = RECIPES[task].train if task in RECIPES else _train
@@ -494,10 +501,22 @@ def _resolve_task(args, given: set[str]) -> str:
         task = "classify"
     if "data" in given and task not in DATASET_TASKS[args.data]:
         others = [name for name, tasks in DATASET_TASKS.items() if task in tasks]
+        if not others:  # a recipe with data of its own (denoise: the photographs)
+            raise CLIError(f"--data is not an option of --task {task} (it trains on its own "
+                           f"data: {RECIPES[task].default_data})")
         raise CLIError(f"--data {args.data} has no {task} targets (it is for "
                        f"{', '.join(DATASET_TASKS[args.data])}); data for --task {task}: "
                        f"{', '.join(others)}")
     return task
+
+
+def _refuse_other_options(task: str, given: set[str]) -> None:
+    """Refuse an option that only the runs of other tasks take (--noise for classification,
+    --hflip for denoising)."""
+    every = {name for t in TASKS for name in _task_tables(t)[0]}
+    for name in sorted((every - set(_task_tables(task)[0])) & given):
+        takes = [t for t in TASKS if name in _task_tables(t)[0]]
+        raise CLIError(f"{_option(name)} is for --task {', '.join(takes)}, not --task {task}")
 
 
 def _recipe_defaults(task: str, args, given: set[str]) -> None:
@@ -885,6 +904,133 @@ def _predict_landmarks(args, config: dict, model) -> int:
         found = ", ".join(f"{name} ({x:.1f}, {y:.1f})"
                           for name, (x, y) in zip(config["landmarks"], points, strict=True))
         print(f"{path}: {found}; drawn in {out}")
+    return 0
+
+
+# a denoising run (minicnn.train.denoise): Gaussian noise of --noise on the photographs of
+# minicnn.data.photos (no --data); the recipe's patch settings are recorded for eval
+DENOISE_RUN_OPTIONS = ("model", "task", "batch_size", "lr", "weight_decay", "optimizer",
+                       "scheduler", "backend", "seed", "noise")
+DENOISE_CONFIG_KEYS = {**{k: CONFIG_KEYS[k] for k in (
+    "model", "task", "data", "epochs", "batch_size", "lr", "weight_decay", "optimizer",
+    "scheduler", "device", "seed", "in_channels")}, "noise": (int, float), "patch_size": int,
+    "num_patches": int, "test_crop": int}
+DENOISE_RUN_FILES = ("metrics.csv", "metrics.json", "figures/curves.png",
+                     "figures/denoising.png")
+
+
+def _denoise_sets(config: dict, train: bool = True):
+    """(train, test) of a denoising run: its noise on the photographs (grey)."""
+    from minicnn.train import denoise
+
+    return denoise.denoise_data(config["noise"], "grey", config["patch_size"],
+                                config["num_patches"] if train else 1, config["test_crop"])
+
+
+def _train_denoise(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
+    """The denoising recipe (:mod:`minicnn.train.denoise`): a new run or a locked resumed
+    one."""
+    from minicnn import data
+    from minicnn.backend import current_backend
+    from minicnn.random import manual_seed
+    from minicnn.train import denoise
+
+    if not 0 < config["noise"] <= 255:
+        raise CLIError(f"--noise must be in (0, 255] (sigma on the 0-255 scale), got "
+                       f"{config['noise']:g}")
+    manual_seed(config["seed"])
+    for key in ("patch_size", "num_patches", "test_crop"):
+        config.setdefault(key, denoise.DEFAULTS[key])
+    config.update(data=RECIPES["denoise"].default_data, in_channels=1)
+    train_set, test_set = _denoise_sets(config)
+    model = _build_denoise(config)
+    _check_device_and_model(model, config["device"], test_set[0][0], config)
+    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True, prefetch=2)
+    test_loader = data.DataLoader(test_set, 1)
+    optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
+    n_params = sum(p.numel() for p in model.parameters())
+    size = config["patch_size"]
+    header = (
+        f"minicnn train --task denoise: {config['model']} ({n_params:,} parameters) on "
+        f"{len(train_set)} random {size}x{size} patches per epoch of the training photographs "
+        f"(grey), Gaussian noise sigma {config['noise']:g}; {len(test_set)} test photographs; "
+        f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
+        f"device {config['device']}"
+    )
+
+    def make_trainer(run_dir):
+        return denoise.DenoiseTrainer(
+            model, optimizer, sigma=config["noise"], scheduler=scheduler,
+            scheduler_interval=interval, device=config["device"], run_dir=run_dir,
+            progress=not args.no_progress,
+        )
+
+    history, run_dir, seconds = _fit_in_run_folder(
+        args, config, lock, done, rewrite_config, header, make_trainer, train_loader, test_loader
+    )
+    last = history[-1]
+    print(f"done in {seconds:.1f} s: test PSNR {last['val_psnr']:.2f} dB, SSIM "
+          f"{last['val_ssim']:.4f} (best classical denoiser {last['baseline_psnr']:.2f} dB, "
+          f"{last['baseline_ssim']:.4f})")
+    _print_written(run_dir, DENOISE_RUN_FILES)
+    return 0
+
+
+def _build_denoise(config: dict):
+    from minicnn.train import denoise
+
+    try:
+        return denoise.build_denoiser(config["model"], config["in_channels"])
+    except ValueError as e:
+        raise CLIError(f"--model {config['model']}: {e}") from None
+
+
+def _eval_denoise(args, config: dict, model) -> int:
+    """PSNR and SSIM of a denoising run on the test photographs, beside the best classical
+    denoiser, per photograph."""
+    from minicnn import data
+    from minicnn.data.photos import photo_names
+    from minicnn.train import denoise
+
+    _, test_set = _denoise_sets(config, train=False)
+    trainer = denoise.DenoiseTrainer(model, None, sigma=config["noise"], device=args.device,
+                                     progress=False)
+    result = trainer.evaluate(data.DataLoader(test_set, 1))
+    print(f"{args.run}: test PSNR {result['val_psnr']:.2f} dB, SSIM {result['val_ssim']:.4f} "
+          f"(best classical denoiser {result['baseline_psnr']:.2f} dB, "
+          f"{result['baseline_ssim']:.4f}) on {len(test_set)} photographs (central "
+          f"{config['test_crop']}x{config['test_crop']}), noise sigma {config['noise']:g}")
+    for name, row in zip(photo_names("test"), result["per_image"], strict=True):
+        print(f"  {name}: {row['psnr']:.2f} dB ({row['baseline']} {row['baseline_psnr']:.2f} "
+              f"dB)")
+    return 0
+
+
+def _predict_denoise(args, config: dict, model) -> int:
+    """Denoise image files (read in the run's channels, assumed to carry noise like the
+    run's) and write each as IMAGE-denoised.png; prints the noise removed."""
+    from PIL import Image
+
+    from minicnn.data.photos import load_photo
+    from minicnn.serialization import atomic_write
+    from minicnn.train.denoise import denoise_image
+
+    out_dir = Path(args.out_dir) if args.out_dir else Path(args.run) / "predictions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mode = "grey" if config["in_channels"] == 1 else "rgb"
+    for path in args.images:
+        if not Path(path).is_file():
+            raise CLIError(f"{path}: no such file")
+        noisy = load_photo(Path(path), mode)
+        clean = denoise_image(model, noisy)
+        pixels = np.round(clean * 255).astype(np.uint8)
+        pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+        out = out_dir / (Path(path).stem + "-denoised.png")
+        atomic_write(out, lambda tmp, pixels=pixels: Image.fromarray(pixels).save(tmp, "PNG"))
+        removed = 255 * float(np.std(noisy - clean))
+        print(f"{path}: {noisy.shape[2]}x{noisy.shape[1]} {mode}, removed noise of standard "
+              f"deviation {removed:.1f} (the run was trained for sigma {config['noise']:g}); "
+              f"written to {out}")
     return 0
 
 
@@ -1295,6 +1441,11 @@ RECIPES: dict[str, TaskRecipe] = {
         "landmark", LANDMARK_RUN_OPTIONS, LANDMARK_CONFIG_KEYS, LANDMARK_RUN_FILES,
         _train_landmarks, _build_landmarks, _eval_landmarks, _predict_landmarks,
     ),
+    "denoise": TaskRecipe(
+        "denoise", "DENOISERS", "DEFAULT_DENOISER", "photos", "a denoiser", "denoising",
+        DENOISE_RUN_OPTIONS, DENOISE_CONFIG_KEYS, DENOISE_RUN_FILES,
+        _train_denoise, _build_denoise, _eval_denoise, _predict_denoise,
+    ),
 }
 TASKS = ("classify", *RECIPES)
 # the options of predict that only some tasks take; classification takes --invert
@@ -1400,10 +1551,10 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--task", default=None, choices=TASKS,
-        help="classify, detect, segment or landmarks (default: the model's task: detect for a "
-        "detector (yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter (unet, resunet, "
-        "deconvnet), landmarks for landmark_unet and landmark_regressor, else the data's, "
-        "else classify)",
+        help="classify, detect, segment, landmarks or denoise (default: the model's task: "
+        "detect for a detector (yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter "
+        "(unet, resunet, deconvnet), landmarks for landmark_unet and landmark_regressor, "
+        "denoise for a denoiser (dncnn, dncnn_s), else the data's, else classify)",
     )
     t.add_argument(
         "--model", default="small_resnet", type=_train_model_name, metavar="MODEL",
@@ -1413,7 +1564,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--task segment a segmenter, CPU-sized: unet (used when --model is not given; same "
         "padding, 16 -> 128 channels), resunet, deconvnet; --task landmarks: landmark_unet "
         "(heatmaps; used when --model is not given) or landmark_regressor (the L2-regression "
-        "baseline on the same encoder)",
+        "baseline on the same encoder); --task denoise a denoiser: dncnn (used when --model "
+        "is not given; CPU-sized) or dncnn_s (the paper's DnCNN-S)",
     )
     t.add_argument(
         "--data",
@@ -1457,6 +1609,11 @@ def make_parser() -> argparse.ArgumentParser:
         "detector's own input size; 64 for SSD, which resizes its input itself; --task "
         "segment: 64; --task landmarks: 32, a multiple of 8)",
     )
+    t.add_argument(
+        "--noise", type=float, default=None, metavar="SIGMA",
+        help="--task denoise: Gaussian noise of standard deviation SIGMA on the 0-255 scale "
+        "(default: 25)",
+    )
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument(
         "--backend", default=None, choices=("numba", "numpy"),
@@ -1496,7 +1653,9 @@ def make_parser() -> argparse.ArgumentParser:
         "run: print the share of the pixels of each class found and draw the predicted "
         "mask over a copy of each image (IMAGE-segmentation.png in --out-dir). For a landmark "
         "run: print the landmarks found (in the file's pixels) and draw them, with the "
-        "heatmaps, on a copy of each image (IMAGE-landmarks.png in --out-dir).",
+        "heatmaps, on a copy of each image (IMAGE-landmarks.png in --out-dir). For a "
+        "denoising run: denoise each image (assumed noisy like the run's training noise) and "
+        "write it as IMAGE-denoised.png in --out-dir.",
     )
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by minicnn train")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files")
@@ -1510,8 +1669,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=float, default=None,
                    help="detection runs: show objects scoring at least this (default: 0.3)")
     p.add_argument("--out-dir", default=None,
-                   help="detection, segmentation and landmark runs: where the drawn images go "
-                   "(default: RUN_DIR/predictions)")
+                   help="detection, segmentation, landmark and denoising runs: where the drawn "
+                   "or denoised images go (default: RUN_DIR/predictions)")
     p.set_defaults(func=cmd_predict)
 
     s = command("summary", "per-layer output shapes, parameters and multiply-adds")
