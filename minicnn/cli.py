@@ -524,14 +524,9 @@ def _recipe_defaults(task: str, args, given: set[str]) -> None:
     learning rate ...); classification-only options are refused."""
     table = RECIPES[task]
     recipe = importlib.import_module(f"minicnn.train.{table.module}")
-    for name in ("crop_padding", "hflip"):
-        if name not in given or name in table.run_options:
-            continue
-        if "hflip" in table.run_options:  # detect, segment
-            raise CLIError(f"--crop-padding is for classification; --task {task} training "
-                           f"augments with colour jitter (and flips with --hflip)")
-        raise CLIError(f"{_option(name)} is not an option of --task {task} (its recipe "
-                       f"augments the training data itself)")
+    if "crop_padding" in given and "hflip" in table.run_options:  # detect, segment
+        raise CLIError(f"--crop-padding is for classification; --task {task} training "
+                       f"augments with colour jitter (and flips with --hflip)")
     if "model" not in given:
         args.model = getattr(recipe, table.default_model)
     if "data" not in given:
