@@ -1,6 +1,6 @@
 """``minicnn.data``: datasets, transforms and the DataLoader. NumPy only (no autograd)."""
 
-from minicnn.data import joint_transforms, transforms
+from minicnn.data import joint_transforms, landmarks, transforms
 from minicnn.data.catalog import DATASET_NAMES, DATASET_TASKS, channel_stats, load_data
 from minicnn.data.dataloader import DataLoader, default_collate
 from minicnn.data.dataset import Dataset, Subset, TensorDataset, TransformedDataset
@@ -41,13 +41,6 @@ from minicnn.data.shapes import (
     shape_scenes,
     shapes,
 )
-from minicnn.data.superres import (
-    SuperResImages,
-    SuperResPatches,
-    bicubic_resize,
-    degrade,
-    superres_photos,
-)
 
 DATASETS = {"digits": digits, "shapes": shapes, "digit_scenes": digit_scenes}
 
@@ -80,6 +73,7 @@ __all__ = [
     "digit_scenes",
     "digits",
     "joint_transforms",
+    "landmarks",
     "load_data",
     "load_image",
     "make_digit_scene",
@@ -96,6 +90,4 @@ __all__ = [
     "GaussianNoise", "MRINoise", "NoisyImages", "NoisyPatches", "PHOTOS", "PoissonGaussianNoise",
     "RawPatches", "bayer_mosaic", "demosaic_bilinear", "load_photo", "load_photos",
     "noisy_photos", "pack_bayer", "photo_names", "unpack_bayer",
-    # super-resolution: bicubic degradation
-    "SuperResImages", "SuperResPatches", "bicubic_resize", "degrade", "superres_photos",
 ]

@@ -22,6 +22,7 @@ import numpy as np
 from minicnn.data.dataset import Dataset, Subset
 from minicnn.data.datasets import ImageFolder, cifar, digits, mnist
 from minicnn.data.digit_scenes import digit_scenes
+from minicnn.data.landmarks import shape_landmarks
 from minicnn.data.segmentation import SegmentationScenes
 from minicnn.data.shapes import shape_scenes, shapes
 from minicnn.data.transforms import Resize
@@ -43,6 +44,8 @@ DATASET_TASKS.update(shapes=("classify", "detect", "segment"),
 # the image side when ``image_size`` is not given: classification 32, detection and
 # segmentation scenes 64
 DEFAULT_IMAGE_SIZE = {"classify": 32, "detect": 64, "segment": 64}
+DATASET_TASKS["shapes"] += ("landmarks",)  # 5 landmarks per scene (minicnn.data.landmarks)
+DEFAULT_IMAGE_SIZE["landmarks"] = 32
 
 
 def load_data(
@@ -65,10 +68,13 @@ def load_data(
     torchvision's target dict (``boxes``, ``labels`` 1..C, ``masks``...; see
     :mod:`minicnn.data.detection`) -- ``digit_scenes`` and ``shapes`` scenes;
     ``"segment"``: ``(image, mask)`` of the same scenes, ``mask`` ``(H, W)`` int64 with the
-    class of each pixel, 0 the background (:mod:`minicnn.data.segmentation`). Images are
+    class of each pixel, 0 the background (:mod:`minicnn.data.segmentation`);
+    ``"landmarks"``: ``(image, keypoints (5, 2))`` (:mod:`minicnn.data.landmarks`) -- ``shapes``
+    scenes of one shape. Images are
     float32 ``(C, H, W)`` in [0, 1], ``image_size`` on a side (default: 32 for
-    classification, 64 for detection and segmentation); both datasets have ``classes``,
-    the class names (for detection and segmentation starting with ``"__background__"``).
+    classification and landmarks, 64 for detection and segmentation); classification,
+    detection and segmentation datasets have ``classes``, the class names (for detection
+    and segmentation starting with ``"__background__"``).
     Raises ValueError for an unknown name, a task the dataset has not or a missing
     ``root``, FileNotFoundError for a ``root`` that is not a folder (or lacks the files).
     """
@@ -95,6 +101,9 @@ def load_data(
         root = Path(root).expanduser()
     if name == "digits":
         train, test = digits(True, size=image_size), digits(False, size=image_size)
+    elif name == "shapes" and task == "landmarks":
+        train = shape_landmarks(True, size=image_size)
+        test = shape_landmarks(False, size=image_size)
     elif name == "shapes" and task in ("detect", "segment"):
         train, test = shape_scenes(True, size=image_size), shape_scenes(False, size=image_size)
     elif name == "shapes":

@@ -19,8 +19,11 @@ Coordinates are continuous pixel coordinates as everywhere in ``minicnn.data``: 
   peak, Zhang et al. 2020, "Distribution-Aware Coordinate Representation for Human Pose
   Estimation" (DARK), Sec. 3.2: exact for a Gaussian, whose log is a quadratic) or by
   ``"quarter"`` (a quarter pixel towards the higher neighbour, Newell et al. 2016, the
-  rule of most pose-estimation code before DARK), or not at all (``"argmax"``). The
-  differentiable alternative is ``minicnn.nn.functional.soft_argmax`` (Sun et al. 2018).
+  rule of most pose-estimation code before DARK), or not at all (``"argmax"``); with
+  ``smooth``, the heatmaps are first smoothed by a Gaussian (:func:`smooth_heatmaps`,
+  DARK's distribution modulation, Sec. 3.3: a network's heatmap is not a clean Gaussian,
+  and the Taylor step on a noisy peak goes astray). The differentiable alternative is
+  ``minicnn.nn.functional.soft_argmax`` (Sun et al. 2018).
 * :func:`occlude` -- paint random patches of background texture over an image (seeded).
 * :class:`ShapeLandmarks` / :func:`shape_landmarks` -- one shape per scene and its 5
   landmarks (the centre and the top, right, bottom and left extreme points of the shape,
@@ -48,6 +51,7 @@ __all__ = [
     "gaussian_heatmaps",
     "occlude",
     "shape_landmarks",
+    "smooth_heatmaps",
 ]
 
 LANDMARK_NAMES = ["centre", "top", "right", "bottom", "left"]
@@ -91,7 +95,26 @@ def gaussian_heatmaps(keypoints, size, sigma: float = 1.5) -> np.ndarray:
     return (gy[..., :, None] * gx[..., None, :]).astype(np.float32)  # separable
 
 
-def decode_heatmaps(heatmaps, method: str = "taylor") -> tuple[np.ndarray, np.ndarray]:
+def smooth_heatmaps(heatmaps, sigma: float) -> np.ndarray:
+    """``(..., H, W)`` heatmaps convolved with a Gaussian of standard deviation ``sigma``
+    pixels (float64; zeros outside the map; the kernel cut at 4 sigma and normalized to sum
+    1, as ``scipy.ndimage.gaussian_filter(mode="constant")`` on the last two axes)."""
+    if not sigma > 0:
+        raise ValueError(f"smooth_heatmaps: sigma must be positive, got {sigma}")
+    hm = np.asarray(heatmaps, dtype=np.float64)
+    radius = int(4 * sigma + 0.5)
+    weights = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2 * sigma**2))
+    weights /= weights.sum()
+
+    def band(n: int) -> np.ndarray:  # (n, n): row i holds the kernel centred on i
+        d = np.arange(n)[:, None] - np.arange(n)[None, :]
+        return np.where(np.abs(d) <= radius, weights[np.clip(d + radius, 0, 2 * radius)], 0.0)
+
+    return band(hm.shape[-2]) @ hm @ band(hm.shape[-1]).T
+
+
+def decode_heatmaps(heatmaps, method: str = "taylor",
+                    smooth: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Keypoints from heatmaps: ``(..., K, H, W) -> (keypoints (..., K, 2), peaks (..., K))``.
 
     The argmax pixel's centre, refined by ``method`` (see the module docstring):
@@ -103,7 +126,9 @@ def decode_heatmaps(heatmaps, method: str = "taylor") -> tuple[np.ndarray, np.nd
     * ``"quarter"``: ``0.25 * sign(right - left)`` in x (and likewise in y).
     * ``"argmax"``: no refinement (an error up to half a pixel).
 
-    ``peaks`` is the heatmap's maximum (a confidence).
+    ``smooth`` > 0: decode :func:`smooth_heatmaps` of the heatmaps (``sigma = smooth``)
+    instead (DARK's modulation; give it non-negative maps, e.g. probabilities). ``peaks``
+    is the (unsmoothed) heatmap's value at the decoded pixel (a confidence).
     """
     if method not in DECODERS:
         raise ValueError(f"decode_heatmaps: method must be one of {DECODERS}, got {method!r}")
@@ -111,11 +136,15 @@ def decode_heatmaps(heatmaps, method: str = "taylor") -> tuple[np.ndarray, np.nd
     if hm.ndim < 3:
         raise ValueError(f"decode_heatmaps: heatmaps must be (..., K, H, W), got shape "
                          f"{hm.shape}")
+    if smooth < 0:
+        raise ValueError(f"decode_heatmaps: smooth must be 0 (none) or a positive sigma, got "
+                         f"{smooth}")
     lead, (h, w) = hm.shape[:-2], hm.shape[-2:]
-    flat = hm.reshape(-1, h, w)
+    raw = hm.reshape(-1, h, w)
+    flat = smooth_heatmaps(raw, smooth) if smooth else raw
     index = flat.reshape(len(flat), -1).argmax(1)
     iy, ix = np.divmod(index, w)
-    peaks = flat[np.arange(len(flat)), iy, ix]
+    peaks = raw[np.arange(len(flat)), iy, ix]
     offset = np.zeros((len(flat), 2))
     inner = (ix > 0) & (ix < w - 1) & (iy > 0) & (iy < h - 1)
     if method != "argmax" and inner.any():

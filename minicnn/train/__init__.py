@@ -1,6 +1,6 @@
 """``minicnn.train``: the training loop, metrics and checkpoints, and the task recipes
 (classification: :class:`Trainer`; detection: :mod:`minicnn.train.detect`; segmentation:
-:mod:`minicnn.train.segment`)."""
+:mod:`minicnn.train.segment`; landmarks: :mod:`minicnn.train.landmarks`)."""
 
 from minicnn.train.checkpoint import (
     CheckpointError,
@@ -10,6 +10,7 @@ from minicnn.train.checkpoint import (
     save_checkpoint,
 )
 from minicnn.train.detect import DetectionTrainer
+from minicnn.train.landmarks import LandmarkTrainer
 from minicnn.train.metrics import RunningMean, confusion_matrix, topk_correct
 from minicnn.train.run_dir import (
     RunDirError,
@@ -24,6 +25,7 @@ from minicnn.train.trainer import NonFiniteLossError, Trainer, fit
 __all__ = [
     "CheckpointError",
     "DetectionTrainer",
+    "LandmarkTrainer",
     "NonFiniteLossError",
     "RunDirError",
     "RunLock",

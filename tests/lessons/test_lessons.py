@@ -33,8 +33,15 @@ CASES = {
     "08_resnet_degradation.py": (["08_degradation.png"],
                                  ["plain20", "plain56", "resnet20", "resnet56"]),
     "09_training_speed.py": (["09_onecycle.png", "09_time_to_accuracy.png"], ["OneCycle"]),
+    "11_vgg_receptive_field.py": (["11_footprint.png", "11_cost.png", "11_vgg16_rf.png"],
+                                  ["receptive field", "196", "212", "81%"]),
     "12_inception.py": (["12_inception_cost.png", "12_auxiliary.png"],
                         ["1×1 reductions", "auxiliary", "torchvision", "GAP head"]),
+    "13_dense_se_shuffle.py": (["13_densenet_growth.png", "13_se_weights.png",
+                                "13_channel_shuffle.png", "13_shufflenet_complexity.png"],
+                               ["growth", "SE", "channel_shuffle", "MFLOPs"]),
+    "14_squeezenet_compression.py": (["14_compression_table.png", "14_weight_sharing.png"],
+                                     ["fire", "SVD", "Deep Compression", "6-bit sharing"]),
     "15_efficientnet_scaling.py": (["15_scaling.png"], ["compound", "mult-adds", "φ = 2"]),
     "20_iou_nms_yolo.py": (["20_iou.png", "20_grid_tensor.png", "20_nms_steps.png",
                             "20_yolo_loss.png", "20_yolo_digits.png"], ["IoU", "NMS", "mAP@0.5"]),
@@ -44,6 +51,8 @@ CASES = {
                               ["unpooling", "receptive field", "skip=concat"]),
     "31_seg_outputs_losses.py": (["31_outputs.png", "31_losses.png"],
                                  ["C = 1", "C = 7 + 1", "Dice", "background"]),
+    "32_landmarks.py": (["32_heatmaps.png", "32_heatmaps_vs_regression.png"],
+                        ["soft-argmax", "L2 regression", "occluded"]),
 }
 
 

@@ -31,7 +31,7 @@ __all__ = ["LandmarkRegressor", "LandmarkUNet", "landmark_regressor", "landmark_
 class LandmarkUNet(UNet):
     """``x: (N, in_channels, H, W) -> (N, num_landmarks, H, W)`` heatmaps: a same-padding
     :class:`~minicnn.models.segmentation.unet.UNet` with batch norm and one output channel
-    per landmark."""
+    per landmark, whose 1x1 classifier starts at zero (every heatmap flat)."""
 
     output = "heatmaps"
 
@@ -40,6 +40,7 @@ class LandmarkUNet(UNet):
         super().__init__(in_channels, num_landmarks, base_width, depth, padding="same",
                          batch_norm=True, name="landmark_unet")
         self.num_landmarks = num_landmarks
+        nn.init.zeros_(self.classifier.weight)  # flat heatmaps at first: no landmark favoured
 
 
 class LandmarkRegressor(nn.Module):
