@@ -237,13 +237,20 @@ print(f"channel weights in ({min(w.min() for w in weights.values()):.3f}, "
       f"{max(w.max() for w in weights.values()):.3f})")
 assert all(((w >= 0) & (w <= 1)).all() for w in weights.values())  # sigmoid (float32)
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-for ax, (name, pc) in zip(axes, per_class.items(), strict=True):
-    im = ax.imshow(pc, aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    ax.set_xlabel("channel")
-    ax.set_ylabel("digit")
-    ax.set_title(f"{name}: mean SE weight per digit")
-fig.colorbar(im, ax=axes)
+fig, axes = plt.subplots(2, 2, figsize=(11, 6), constrained_layout=True)
+for column, (name, pc) in enumerate(per_class.items()):
+    im = axes[0, column].imshow(pc, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    axes[0, column].set_title(f"{name}: mean SE weight per digit")
+    fig.colorbar(im, ax=axes[0, column])
+    deviation = pc - pc.mean(0)
+    limit = np.abs(deviation).max()
+    im = axes[1, column].imshow(deviation, aspect="auto", cmap="RdBu_r", vmin=-limit,
+                                vmax=limit)
+    axes[1, column].set_title(f"{name}: minus each channel's mean over digits")
+    fig.colorbar(im, ax=axes[1, column])
+    for ax in axes[:, column]:
+        ax.set_xlabel("channel")
+        ax.set_ylabel("digit")
 fig.savefig(OUT / "13_se_weights.png", dpi=100)
 plt.close(fig)
 
