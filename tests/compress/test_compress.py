@@ -300,3 +300,18 @@ def test_compression_on_every_backend_and_device(backend, tmp_path):
             np.testing.assert_array_equal(w, layer_weights(model)[name])
     for name, w in results["cpu"].items():
         np.testing.assert_allclose(results[device][name], w, rtol=1e-4, atol=1e-6)
+
+
+def test_edge_cases_round_trip(tmp_path):
+    """An all-zero layer, a layer with one value, and a float64 model come back exactly."""
+    model = small_cnn(10).double()
+    model[0].weight.data.zero_()
+    model[4].weight.data.fill_(0.5)
+    path = compress.save_compressed(model, tmp_path / "edge.safetensors")
+    assert path.stat().st_size == compress.compressed_bytes(model)
+    state = compress.load_compressed(path)
+    for key, value in model.state_dict().items():
+        assert state[key].dtype == value.dtype, key
+        np.testing.assert_array_equal(state[key].numpy(), value.detach().numpy(), err_msg=key)
+    formats = {r["name"]: r["format"] for r in compress.describe(model)}
+    assert formats["0.weight"] == "sparse" and formats["4.weight"] == "shared"
