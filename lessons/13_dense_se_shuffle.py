@@ -214,22 +214,43 @@ with minicnn.no_grad():
 for h in hooks:
     h.remove()
 labels = np.asarray(labels)
-per_class = {name: np.stack([w[labels == c].mean(0) for c in range(10)])
-             for name, w in weights.items()}
-spread = {name: float(pc.std(0).mean()) for name, pc in per_class.items()}
-print(f"channel weights in ({min(w.min() for w in weights.values()):.3f}, "
-      f"{max(w.max() for w in weights.values()):.3f}); mean spread across digits: "
-      f"se2 {spread['se2']:.3f}, se3 {spread['se3']:.3f}")
-assert all(((w >= 0) & (w <= 1)).all() for w in weights.values())  # sigmoid (float32)
-assert max(spread.values()) > 0.01  # the weights depend on the input's class
 
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
-for ax, (name, pc) in zip(axes, per_class.items(), strict=True):
-    im = ax.imshow(pc, aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    ax.set_xlabel("channel")
-    ax.set_ylabel("digit")
-    ax.set_title(f"{name}: mean SE weight per digit")
-fig.colorbar(im, ax=axes)
+
+def class_means(w: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(10, C): the mean channel weights of the images of each digit."""
+    return np.stack([w[labels == c].mean(0) for c in range(10)])
+
+
+def spread(w: np.ndarray, labels: np.ndarray) -> float:
+    """How much the per-digit mean weights differ: their std over digits, mean over channels."""
+    return float(class_means(w, labels).std(0).mean())
+
+
+per_class = {name: class_means(w, labels) for name, w in weights.items()}
+rng = np.random.default_rng(0)
+for name, w in weights.items():
+    chance = np.mean([spread(w, rng.permutation(labels)) for _ in range(5)])
+    print(f"{name}: spread of the per-digit mean weights {spread(w, labels):.4f}, with the "
+          f"labels shuffled {chance:.4f}")
+    assert spread(w, labels) > 1.5 * chance  # the weights depend on the digit
+print(f"channel weights in ({min(w.min() for w in weights.values()):.3f}, "
+      f"{max(w.max() for w in weights.values()):.3f})")
+assert all(((w >= 0) & (w <= 1)).all() for w in weights.values())  # sigmoid (float32)
+
+fig, axes = plt.subplots(2, 2, figsize=(11, 6), constrained_layout=True)
+for column, (name, pc) in enumerate(per_class.items()):
+    im = axes[0, column].imshow(pc, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    axes[0, column].set_title(f"{name}: mean SE weight per digit")
+    fig.colorbar(im, ax=axes[0, column])
+    deviation = pc - pc.mean(0)
+    limit = np.abs(deviation).max()
+    im = axes[1, column].imshow(deviation, aspect="auto", cmap="RdBu_r", vmin=-limit,
+                                vmax=limit)
+    axes[1, column].set_title(f"{name}: minus each channel's mean over digits")
+    fig.colorbar(im, ax=axes[1, column])
+    for ax in axes[:, column]:
+        ax.set_xlabel("channel")
+        ax.set_ylabel("digit")
 fig.savefig(OUT / "13_se_weights.png", dpi=100)
 plt.close(fig)
 

@@ -1722,8 +1722,8 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--bits", type=int, default=None, metavar="N",
                    help="weight sharing: 2^N values per layer (1..8)")
     c.add_argument("--finetune-epochs", type=int, default=0, metavar="E",
-                   help="epochs of fine-tuning after pruning (the run's optimizer at a tenth "
-                   "of its learning rate)")
+                   help="epochs of fine-tuning after pruning (default: 0, none; the run's "
+                   "optimizer at a tenth of its learning rate)")
     c.add_argument("--device", default="cpu", help="cpu or cuda")
     c.set_defaults(func=cmd_compress)
     _add_homework_parser(command)

@@ -121,26 +121,25 @@ def _encode_weight(name: str, w: np.ndarray) -> tuple[dict, dict]:
     positions = np.flatnonzero(flat)
     nonzero = flat[positions]
     entry = {"shape": list(w.shape), "dtype": str(w.dtype)}
+    size, has_zero = w.dtype.itemsize, len(positions) < flat.size
+    distinct = np.unique(nonzero)  # the codebook of the non-zero weights
     # each candidate: (bytes, format, its parameters)
-    candidates = [(4 * flat.size, "dense", {})]
-    index_bytes = 0
-    if len(positions) < flat.size:
+    candidates = [(size * flat.size, "dense", {})]
+    if has_zero:
         index_bits = min(range(1, 9), key=lambda b: _packed_bytes(
             _stream_length(positions, b), b))
         index_bytes = _packed_bytes(_stream_length(positions, index_bits), index_bits)
-        candidates.append((4 * len(nonzero) + index_bytes, "sparse",
+        candidates.append((size * len(nonzero) + index_bytes, "sparse",
                            {"index_bits": index_bits}))
-    has_zero = len(positions) < flat.size
-    distinct = np.unique(nonzero)  # the codebook of the non-zero weights
+        if 0 < len(distinct) <= MAX_CODEBOOK:
+            bits = _code_bits(len(distinct))
+            candidates.append((size * len(distinct) + _packed_bytes(len(nonzero), bits)
+                               + index_bytes, "sparse_shared",
+                               {"bits": bits, "index_bits": index_bits}))
     if len(distinct) + has_zero <= MAX_CODEBOOK:
         bits = _code_bits(len(distinct) + has_zero)
-        candidates.append((4 * (len(distinct) + has_zero) + _packed_bytes(flat.size, bits),
+        candidates.append((size * (len(distinct) + has_zero) + _packed_bytes(flat.size, bits),
                            "shared", {"bits": bits}))
-    if has_zero and 0 < len(distinct) <= MAX_CODEBOOK:
-        nz_bits = _code_bits(len(distinct))
-        candidates.append((4 * len(distinct) + _packed_bytes(len(nonzero), nz_bits)
-                           + index_bytes, "sparse_shared",
-                           {"bits": nz_bits, "index_bits": index_bits}))
     _, fmt, params = min(candidates, key=lambda c: c[0])
     entry.update(format=fmt, **params)
     if fmt == "dense":

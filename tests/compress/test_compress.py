@@ -269,3 +269,49 @@ def test_load_compressed_refuses_other_files(tmp_path):
         compress.load_compressed(junk)
     with pytest.raises(ValueError, match="must end in .safetensors"):
         compress.save_compressed(small_cnn(), tmp_path / "x.pt")
+
+
+def test_compression_on_every_backend_and_device(backend, tmp_path):
+    """Pruning, a fine-tuning step, sharing and the file round trip on the backend's device
+    (for "cupy": CUDA, or the CPU emulation of CuPy): the same as on the CPU."""
+    from tests.conftest import device_of
+
+    device = device_of(backend)
+    x = minicnn.randn(4, 1, 8, 8)
+    y = minicnn.tensor(np.arange(4))
+    results = {}
+    for where in ("cpu", device):
+        model = small_cnn(8).to(where)
+        masks = compress.prune_(model, 0.8, scope="layer")
+        optimizer = minicnn.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        loss = nn.functional.cross_entropy(model(x.to(where)), y.to(where))
+        loss.backward()
+        optimizer.step()
+        compress.remove_pruning(model)
+        results[where] = {n: w.copy() for n, w in layer_weights(model).items()}  # before sharing:
+        compress.share_weights_(model, 4)  # rounding could move a weight to another cluster
+        path = compress.save_compressed(model, tmp_path / f"{where}.safetensors")
+        for name, w in layer_weights(model).items():
+            assert np.all(w[masks[name] == 0] == 0) and np.unique(w).size <= 16
+        assert model.get_parameter("0.weight").device == where
+        loaded = small_cnn(9)
+        loaded.load_state_dict(compress.load_compressed(path))
+        for name, w in layer_weights(loaded).items():
+            np.testing.assert_array_equal(w, layer_weights(model)[name])
+    for name, w in results["cpu"].items():
+        np.testing.assert_allclose(results[device][name], w, rtol=1e-4, atol=1e-6)
+
+
+def test_edge_cases_round_trip(tmp_path):
+    """An all-zero layer, a layer with one value, and a float64 model come back exactly."""
+    model = small_cnn(10).double()
+    model[0].weight.data.zero_()
+    model[4].weight.data.fill_(0.5)
+    path = compress.save_compressed(model, tmp_path / "edge.safetensors")
+    assert path.stat().st_size == compress.compressed_bytes(model)
+    state = compress.load_compressed(path)
+    for key, value in model.state_dict().items():
+        assert state[key].dtype == value.dtype, key
+        np.testing.assert_array_equal(state[key].numpy(), value.detach().numpy(), err_msg=key)
+    formats = {r["name"]: r["format"] for r in compress.describe(model)}
+    assert formats["0.weight"] == "sparse" and formats["4.weight"] == "shared"
