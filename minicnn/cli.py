@@ -3,12 +3,14 @@
     minicnn train [--model small_resnet] [--data digits] [--epochs 12] ...
     minicnn train --task detect [--model yolo_v1_small] [--data digit_scenes|shapes] ...
     minicnn train --task segment [--model unet|resunet|deconvnet] [--data shapes|digit_scenes] ...
+    minicnn train --task denoise [--model dncnn|dncnn_s] [--noise 25] ...
     minicnn train --task landmarks [--model landmark_unet|landmark_regressor] ...
     minicnn eval RUN_DIR
     minicnn predict RUN_DIR IMAGE [IMAGE ...] [--invert auto|yes|no]
     minicnn summary MODEL [--input-size C H W] [--num-classes K]
     minicnn models
     minicnn export-torchvision MODEL OUT [--weights FILE.pth]
+    minicnn compress RUN_DIR [--prune 0.9] [--bits 6] [--finetune-epochs N]
     minicnn homework build OUT [--format py|ipynb] | minicnn homework grade SUBMISSION_DIR
 
 ``minicnn train`` with no arguments trains the default small residual CNN on the real
@@ -20,6 +22,9 @@ by a segmenter's name) trains a U-Net on scenes of shapes and reports mIoU and D
 ``--task landmarks`` trains the heatmap U-Net (or the L2-regression baseline) on the 5
 landmarks of ``shapes`` scenes and reports the mean landmark error in pixels, on clean and
 on occluded test scenes.
+``--task denoise`` (implied by a denoiser's name) trains a DnCNN on noisy patches of the
+training photographs and reports PSNR/SSIM on the test photographs beside scikit-image's
+denoisers.
 """
 
 from __future__ import annotations
@@ -315,7 +320,9 @@ def _read_config(run_dir: Path) -> dict:
     keys = {k: v for k, v in _task_tables(task)[1].items() if k != "task" or "task" in raw}
     config = read_json_file(path, keys)
     config["task"] = task
-    checks = (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("data", DATASET_NAMES))
+    data_names = (RECIPES[task].default_data,) if task in RECIPES and \
+        RECIPES[task].default_data not in DATASET_NAMES else DATASET_NAMES
+    checks = (("optimizer", OPTIMIZERS), ("scheduler", SCHEDULERS), ("data", data_names))
     for key, choices in checks:
         if config[key] not in choices:
             raise CheckpointError(
@@ -444,11 +451,12 @@ def cmd_train(args) -> int:
         elif "image_size" in given:
             raise CLIError("--image-size is for --task detect and segment (classification "
                            "images keep the data's size)")
+        _refuse_other_options(task, given)
         config = {k: getattr(args, k) for k in (*_task_tables(task)[0], "device")}
         config["task"] = task
         config["epochs"] = args.epochs or DEFAULT_EPOCHS
         config["backend"] = args.backend or current_backend().name
-        if config["data_dir"]:
+        if config.get("data_dir"):
             config["data_dir"] = str(Path(config["data_dir"]).resolve())
         with use_backend(config["backend"]):
             train = RECIPES[task].train if task in RECIPES else _train
@@ -493,10 +501,22 @@ def _resolve_task(args, given: set[str]) -> str:
         task = "classify"
     if "data" in given and task not in DATASET_TASKS[args.data]:
         others = [name for name, tasks in DATASET_TASKS.items() if task in tasks]
+        if not others:  # a recipe with data of its own (denoise: the photographs)
+            raise CLIError(f"--data is not an option of --task {task} (it trains on its own "
+                           f"data: {RECIPES[task].default_data})")
         raise CLIError(f"--data {args.data} has no {task} targets (it is for "
                        f"{', '.join(DATASET_TASKS[args.data])}); data for --task {task}: "
                        f"{', '.join(others)}")
     return task
+
+
+def _refuse_other_options(task: str, given: set[str]) -> None:
+    """Refuse an option that only the runs of other tasks take (--noise for classification,
+    --hflip for denoising)."""
+    every = {name for t in TASKS for name in _task_tables(t)[0]}
+    for name in sorted((every - set(_task_tables(task)[0])) & given):
+        takes = [t for t in TASKS if name in _task_tables(t)[0]]
+        raise CLIError(f"{_option(name)} is for --task {', '.join(takes)}, not --task {task}")
 
 
 def _recipe_defaults(task: str, args, given: set[str]) -> None:
@@ -504,14 +524,9 @@ def _recipe_defaults(task: str, args, given: set[str]) -> None:
     learning rate ...); classification-only options are refused."""
     table = RECIPES[task]
     recipe = importlib.import_module(f"minicnn.train.{table.module}")
-    for name in ("crop_padding", "hflip"):
-        if name not in given or name in table.run_options:
-            continue
-        if "hflip" in table.run_options:  # detect, segment
-            raise CLIError(f"--crop-padding is for classification; --task {task} training "
-                           f"augments with colour jitter (and flips with --hflip)")
-        raise CLIError(f"{_option(name)} is not an option of --task {task} (its recipe "
-                       f"augments the training data itself)")
+    if "crop_padding" in given and "hflip" in table.run_options:  # detect, segment
+        raise CLIError(f"--crop-padding is for classification; --task {task} training "
+                       f"augments with colour jitter (and flips with --hflip)")
     if "model" not in given:
         args.model = getattr(recipe, table.default_model)
     if "data" not in given:
@@ -519,6 +534,24 @@ def _recipe_defaults(task: str, args, given: set[str]) -> None:
     for key, value in recipe.DEFAULTS.items():
         if key not in given:
             setattr(args, key, value)
+
+
+def _classify_loaders(config: dict, train_set, test_set):
+    """(training loader: random crops, flips with --hflip, normalised and shuffled; test
+    loader: normalised) of a classification run's ``config``."""
+    from minicnn import data
+
+    normalize = data.transforms.Normalize(config["mean"], config["std"])
+    train_tf = data.transforms.Compose(
+        [data.transforms.RandomCrop(train_set[0][0].shape[1:], padding=config["crop_padding"]),
+         normalize]
+    )
+    if config["hflip"]:
+        train_tf.transforms.insert(1, data.transforms.RandomHorizontalFlip())
+    train_loader = data.DataLoader(
+        TransformedDataset(train_set, train_tf), config["batch_size"], shuffle=True, prefetch=2
+    )
+    return train_loader, data.DataLoader(TransformedDataset(test_set, normalize), 256)
 
 
 def _train(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
@@ -535,15 +568,7 @@ def _train(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
     if "mean" not in config:
         config["mean"], config["std"] = channel_stats(train_set)
     normalize = data.transforms.Normalize(config["mean"], config["std"])
-    train_tf = data.transforms.Compose(
-        [data.transforms.RandomCrop(sample.shape[1:], padding=config["crop_padding"]), normalize]
-    )
-    if config["hflip"]:
-        train_tf.transforms.insert(1, data.transforms.RandomHorizontalFlip())
-    train_loader = data.DataLoader(
-        TransformedDataset(train_set, train_tf), config["batch_size"], shuffle=True, prefetch=2
-    )
-    test_loader = data.DataLoader(TransformedDataset(test_set, normalize), 256)
+    train_loader, test_loader = _classify_loaders(config, train_set, test_set)
     config.update(
         in_channels=int(in_channels),
         num_classes=num_classes,
@@ -880,6 +905,133 @@ def _predict_landmarks(args, config: dict, model) -> int:
     return 0
 
 
+# a denoising run (minicnn.train.denoise): Gaussian noise of --noise on the photographs of
+# minicnn.data.photos (no --data); the recipe's patch settings are recorded for eval
+DENOISE_RUN_OPTIONS = ("model", "task", "batch_size", "lr", "weight_decay", "optimizer",
+                       "scheduler", "backend", "seed", "noise")
+DENOISE_CONFIG_KEYS = {**{k: CONFIG_KEYS[k] for k in (
+    "model", "task", "data", "epochs", "batch_size", "lr", "weight_decay", "optimizer",
+    "scheduler", "device", "seed", "in_channels")}, "noise": (int, float), "patch_size": int,
+    "num_patches": int, "test_crop": int}
+DENOISE_RUN_FILES = ("metrics.csv", "metrics.json", "figures/curves.png",
+                     "figures/denoising.png")
+
+
+def _denoise_sets(config: dict, train: bool = True):
+    """(train, test) of a denoising run: its noise on the photographs (grey)."""
+    from minicnn.train import denoise
+
+    return denoise.denoise_data(config["noise"], "grey", config["patch_size"],
+                                config["num_patches"] if train else 1, config["test_crop"])
+
+
+def _train_denoise(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
+    """The denoising recipe (:mod:`minicnn.train.denoise`): a new run or a locked resumed
+    one."""
+    from minicnn import data
+    from minicnn.backend import current_backend
+    from minicnn.random import manual_seed
+    from minicnn.train import denoise
+
+    if not 0 < config["noise"] <= 255:
+        raise CLIError(f"--noise must be in (0, 255] (sigma on the 0-255 scale), got "
+                       f"{config['noise']:g}")
+    manual_seed(config["seed"])
+    for key in ("patch_size", "num_patches", "test_crop"):
+        config.setdefault(key, denoise.DEFAULTS[key])
+    config.update(data=RECIPES["denoise"].default_data, in_channels=1)
+    train_set, test_set = _denoise_sets(config)
+    model = _build_denoise(config)
+    _check_device_and_model(model, config["device"], test_set[0][0], config)
+    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True, prefetch=2)
+    test_loader = data.DataLoader(test_set, 1)
+    optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
+    n_params = sum(p.numel() for p in model.parameters())
+    size = config["patch_size"]
+    header = (
+        f"minicnn train --task denoise: {config['model']} ({n_params:,} parameters) on "
+        f"{len(train_set)} random {size}x{size} patches per epoch of the training photographs "
+        f"(grey), Gaussian noise sigma {config['noise']:g}; {len(test_set)} test photographs; "
+        f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
+        f"device {config['device']}"
+    )
+
+    def make_trainer(run_dir):
+        return denoise.DenoiseTrainer(
+            model, optimizer, sigma=config["noise"], scheduler=scheduler,
+            scheduler_interval=interval, device=config["device"], run_dir=run_dir,
+            progress=not args.no_progress,
+        )
+
+    history, run_dir, seconds = _fit_in_run_folder(
+        args, config, lock, done, rewrite_config, header, make_trainer, train_loader, test_loader
+    )
+    last = history[-1]
+    print(f"done in {seconds:.1f} s: test PSNR {last['val_psnr']:.2f} dB, SSIM "
+          f"{last['val_ssim']:.4f} (best classical denoiser {last['baseline_psnr']:.2f} dB, "
+          f"{last['baseline_ssim']:.4f})")
+    _print_written(run_dir, DENOISE_RUN_FILES)
+    return 0
+
+
+def _build_denoise(config: dict):
+    from minicnn.train import denoise
+
+    try:
+        return denoise.build_denoiser(config["model"], config["in_channels"])
+    except ValueError as e:
+        raise CLIError(f"--model {config['model']}: {e}") from None
+
+
+def _eval_denoise(args, config: dict, model) -> int:
+    """PSNR and SSIM of a denoising run on the test photographs, beside the best classical
+    denoiser, per photograph."""
+    from minicnn import data
+    from minicnn.data.photos import photo_names
+    from minicnn.train import denoise
+
+    _, test_set = _denoise_sets(config, train=False)
+    trainer = denoise.DenoiseTrainer(model, None, sigma=config["noise"], device=args.device,
+                                     progress=False)
+    result = trainer.evaluate(data.DataLoader(test_set, 1))
+    print(f"{args.run}: test PSNR {result['val_psnr']:.2f} dB, SSIM {result['val_ssim']:.4f} "
+          f"(best classical denoiser {result['baseline_psnr']:.2f} dB, "
+          f"{result['baseline_ssim']:.4f}) on {len(test_set)} photographs (central "
+          f"{config['test_crop']}x{config['test_crop']}), noise sigma {config['noise']:g}")
+    for name, row in zip(photo_names("test"), result["per_image"], strict=True):
+        print(f"  {name}: {row['psnr']:.2f} dB ({row['baseline']} {row['baseline_psnr']:.2f} "
+              f"dB)")
+    return 0
+
+
+def _predict_denoise(args, config: dict, model) -> int:
+    """Denoise image files (read in the run's channels, assumed to carry noise like the
+    run's) and write each as IMAGE-denoised.png; prints the noise removed."""
+    from PIL import Image
+
+    from minicnn.data.photos import load_photo
+    from minicnn.serialization import atomic_write
+    from minicnn.train.denoise import denoise_image
+
+    out_dir = Path(args.out_dir) if args.out_dir else Path(args.run) / "predictions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mode = "grey" if config["in_channels"] == 1 else "rgb"
+    for path in args.images:
+        if not Path(path).is_file():
+            raise CLIError(f"{path}: no such file")
+        noisy = load_photo(Path(path), mode)
+        clean = denoise_image(model, noisy)
+        pixels = np.round(clean * 255).astype(np.uint8)
+        pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+        out = out_dir / (Path(path).stem + "-denoised.png")
+        atomic_write(out, lambda tmp, pixels=pixels: Image.fromarray(pixels).save(tmp, "PNG"))
+        removed = 255 * float(np.std(noisy - clean))
+        print(f"{path}: {noisy.shape[2]}x{noisy.shape[1]} {mode}, removed noise of standard "
+              f"deviation {removed:.1f} (the run was trained for sigma {config['noise']:g}); "
+              f"written to {out}")
+    return 0
+
+
 
 
 def _describe_os_error(e: OSError) -> str:
@@ -1072,6 +1224,81 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_compress(args) -> int:
+    """Prune (and fine-tune), share weights, and report accuracy and size before/after."""
+    from minicnn import compress
+    from minicnn.compress.weight_sharing import MAX_BITS
+    from minicnn.random import manual_seed
+    from minicnn.serialization import save_json
+    from minicnn.train import RunLock, Trainer
+
+    if args.prune is None and args.bits is None:
+        raise CLIError("give --prune FRACTION, --bits N or both (e.g. --prune 0.9 --bits 6)")
+    if args.prune is not None and not 0 <= args.prune < 1:
+        raise CLIError(f"--prune must be the fraction of the weights to remove, in [0, 1) "
+                       f"(0.9: 90%), got {args.prune:g}")
+    if args.bits is not None and not 1 <= args.bits <= MAX_BITS:
+        raise CLIError(f"--bits must be in 1..{MAX_BITS} (2^bits shared values per layer), "
+                       f"got {args.bits}")
+    if args.finetune_epochs < 0:
+        raise CLIError(f"--finetune-epochs must be 0 or more, got {args.finetune_epochs}")
+    if args.finetune_epochs and args.prune is None:
+        raise CLIError("--finetune-epochs fine-tunes a pruned model; give --prune too")
+    config, model = _load_run(args.run)
+    if config["task"] != "classify":
+        raise CLIError(f"{args.run}: compress takes a classification run, this is a "
+                       f"{_run_noun(config['task'])} run")
+    run_dir = Path(args.run)
+    tag = "-".join(part for part in (
+        f"prune{args.prune:g}" if args.prune is not None else "",
+        f"ft{args.finetune_epochs}" if args.finetune_epochs else "",
+        f"bits{args.bits}" if args.bits is not None else "") if part)
+    out = run_dir / "compressed" / f"{tag}.safetensors"
+    with RunLock(run_dir):  # no training may change the weights meanwhile
+        train_set, test_set = load_data(config["data"], config["data_dir"], config["subset"])
+        train_loader, test_loader = _classify_loaders(config, train_set, test_set)
+        trainer = Trainer(model, optimizer=None, device=args.device, progress=False)
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"minicnn compress: {config['model']} ({n_params:,} parameters) of {run_dir}, "
+              f"test set of {len(test_set)} images")
+        steps = []
+
+        def report(step: str, size: int) -> None:
+            acc = trainer.evaluate(test_loader)["val_acc"]
+            steps.append({"step": step, "test_acc": acc, "bytes": size})
+            print(f"{step}: test accuracy {100 * acc:.2f}%, {size / compress.MB:.4f} MB")
+
+        report("baseline (float32, dense)", compress.dense_bytes(model))
+        if args.prune is not None:
+            compress.prune_(model, args.prune, scope=args.scope)
+            report(f"pruned {100 * args.prune:g}% ({args.scope})", compress.compressed_bytes(model))
+            if args.finetune_epochs:
+                manual_seed(config["seed"])
+                optimizer = build_optimizer(config["optimizer"], model.parameters(),
+                                            config["lr"] / 10, config["weight_decay"])
+                trainer.optimizer = optimizer
+                for _ in range(args.finetune_epochs):
+                    trainer.train_epoch(train_loader)
+                report(f"fine-tuned {args.finetune_epochs} epochs (lr {config['lr'] / 10:g})",
+                       compress.compressed_bytes(model))
+            compress.remove_pruning(model)
+        if args.bits is not None:
+            compress.share_weights_(model, args.bits)
+            report(f"{args.bits}-bit weight sharing", compress.compressed_bytes(model))
+        compress.save_compressed(model, out)
+        summary = {"prune": args.prune, "scope": args.scope, "bits": args.bits,
+                   "finetune_epochs": args.finetune_epochs, "steps": steps,
+                   "layers": compress.describe(model)}
+        save_json(summary, out.with_suffix(".json"))
+    ratio = steps[0]["bytes"] / out.stat().st_size
+    print(f"{100 * steps[0]['test_acc']:.2f}% -> {100 * steps[-1]['test_acc']:.2f}% test "
+          f"accuracy, {steps[0]['bytes'] / compress.MB:.4f} -> "
+          f"{out.stat().st_size / compress.MB:.4f} MB ({ratio:.1f}x smaller)")
+    print(f"wrote {out} and {out.with_suffix('.json').name} (checkpoints untouched; load with "
+          f"model.load_state_dict(minicnn.compress.load_compressed(path)))")
+    return 0
+
+
 def cmd_export_torchvision(args) -> int:
     from minicnn.models import export_torchvision
 
@@ -1212,6 +1439,11 @@ RECIPES: dict[str, TaskRecipe] = {
         "landmark", LANDMARK_RUN_OPTIONS, LANDMARK_CONFIG_KEYS, LANDMARK_RUN_FILES,
         _train_landmarks, _build_landmarks, _eval_landmarks, _predict_landmarks,
     ),
+    "denoise": TaskRecipe(
+        "denoise", "DENOISERS", "DEFAULT_DENOISER", "photos", "a denoiser", "denoising",
+        DENOISE_RUN_OPTIONS, DENOISE_CONFIG_KEYS, DENOISE_RUN_FILES,
+        _train_denoise, _build_denoise, _eval_denoise, _predict_denoise,
+    ),
 }
 TASKS = ("classify", *RECIPES)
 # the options of predict that only some tasks take; classification takes --invert
@@ -1317,10 +1549,10 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--task", default=None, choices=TASKS,
-        help="classify, detect, segment or landmarks (default: the model's task: detect for a "
-        "detector (yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter (unet, resunet, "
-        "deconvnet), landmarks for landmark_unet and landmark_regressor, else the data's, "
-        "else classify)",
+        help="classify, detect, segment, landmarks or denoise (default: the model's task: "
+        "detect for a detector (yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter "
+        "(unet, resunet, deconvnet), landmarks for landmark_unet and landmark_regressor, "
+        "denoise for a denoiser (dncnn, dncnn_s), else the data's, else classify)",
     )
     t.add_argument(
         "--model", default="small_resnet", type=_train_model_name, metavar="MODEL",
@@ -1330,7 +1562,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--task segment a segmenter, CPU-sized: unet (used when --model is not given; same "
         "padding, 16 -> 128 channels), resunet, deconvnet; --task landmarks: landmark_unet "
         "(heatmaps; used when --model is not given) or landmark_regressor (the L2-regression "
-        "baseline on the same encoder)",
+        "baseline on the same encoder); --task denoise a denoiser: dncnn (used when --model "
+        "is not given; CPU-sized) or dncnn_s (the paper's DnCNN-S)",
     )
     t.add_argument(
         "--data",
@@ -1374,6 +1607,11 @@ def make_parser() -> argparse.ArgumentParser:
         "detector's own input size; 64 for SSD, which resizes its input itself; --task "
         "segment: 64; --task landmarks: 32; landmark_regressor takes multiples of 8)",
     )
+    t.add_argument(
+        "--noise", type=float, default=None, metavar="SIGMA",
+        help="--task denoise: Gaussian noise of standard deviation SIGMA on the 0-255 scale "
+        "(default: 25)",
+    )
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument(
         "--backend", default=None, choices=("numba", "numpy"),
@@ -1413,7 +1651,9 @@ def make_parser() -> argparse.ArgumentParser:
         "run: print the share of the pixels of each class found and draw the predicted "
         "mask over a copy of each image (IMAGE-segmentation.png in --out-dir). For a landmark "
         "run: print the landmarks found (in the file's pixels) and draw them, with the "
-        "heatmaps, on a copy of each image (IMAGE-landmarks.png in --out-dir).",
+        "heatmaps, on a copy of each image (IMAGE-landmarks.png in --out-dir). For a "
+        "denoising run: denoise each image (assumed noisy like the run's training noise) and "
+        "write it as IMAGE-denoised.png in --out-dir.",
     )
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by minicnn train")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files")
@@ -1427,8 +1667,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=float, default=None,
                    help="detection runs: show objects scoring at least this (default: 0.3)")
     p.add_argument("--out-dir", default=None,
-                   help="detection, segmentation and landmark runs: where the drawn images go "
-                   "(default: RUN_DIR/predictions)")
+                   help="detection, segmentation, landmark and denoising runs: where the drawn "
+                   "or denoised images go (default: RUN_DIR/predictions)")
     p.set_defaults(func=cmd_predict)
 
     s = command("summary", "per-layer output shapes, parameters and multiply-adds")
@@ -1463,6 +1703,32 @@ def make_parser() -> argparse.ArgumentParser:
         "torch.load(weights_only=True)) to convert (default: a random initialisation)",
     )
     x.set_defaults(func=cmd_export_torchvision)
+
+    c = command(
+        "compress",
+        "prune, fine-tune and weight-share a trained classification run; report accuracy "
+        "and size",
+        "Magnitude pruning (--prune), optional fine-tuning with the pruned weights held at "
+        "zero (--finetune-epochs), then k-means weight sharing with 2^bits values per layer "
+        "(--bits), as in Deep Compression; prints the test accuracy and the stored size in MB "
+        "after each step and writes RUN_DIR/compressed/TAG.safetensors (sparse and shared "
+        "weights packed; see minicnn.compress.size) and TAG.json. The run's checkpoints are "
+        "not changed.",
+    )
+    c.add_argument("run", metavar="RUN_DIR", help="a classification run written by minicnn "
+                   "train")
+    c.add_argument("--prune", type=float, default=None, metavar="FRACTION",
+                   help="fraction of the conv and linear weights to remove, in [0, 1)")
+    c.add_argument("--scope", choices=("global", "layer"), default="global",
+                   help="global: one magnitude threshold for the whole network; layer: each "
+                   "layer loses FRACTION of its weights")
+    c.add_argument("--bits", type=int, default=None, metavar="N",
+                   help="weight sharing: 2^N values per layer (1..8)")
+    c.add_argument("--finetune-epochs", type=int, default=0, metavar="E",
+                   help="epochs of fine-tuning after pruning (the run's optimizer at a tenth "
+                   "of its learning rate)")
+    c.add_argument("--device", default="cpu", help="cpu or cuda")
+    c.set_defaults(func=cmd_compress)
     _add_homework_parser(command)
     return parser
 

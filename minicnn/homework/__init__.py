@@ -9,7 +9,8 @@ pytest tests worth points.
   :mod:`.notebooks`).
 * :func:`grade` runs an assignment's grader against a student's files in a fresh interpreter
   and returns the score table (:mod:`.grading`).
-* :func:`points` and :func:`load_submission` are what a grader uses (:mod:`.plugin`).
+* :func:`points`, :func:`load_submission` and :func:`assert_close` are what a grader uses
+  (:mod:`.plugin`).
 
 From the command line: ``minicnn homework build OUT [--format py|ipynb]`` and
 ``minicnn homework grade SUBMISSION_DIR``.
@@ -17,7 +18,7 @@ From the command line: ``minicnn homework build OUT [--format py|ipynb]`` and
 
 from minicnn.homework.grading import GradeReport, TestResult, format_report, grade
 from minicnn.homework.notebooks import script_to_notebook
-from minicnn.homework.plugin import load_submission, points
+from minicnn.homework.plugin import assert_close, load_submission, points
 from minicnn.homework.source import (
     Assignment,
     build,
@@ -27,7 +28,7 @@ from minicnn.homework.source import (
 )
 
 __all__ = [
-    "Assignment", "GradeReport", "TestResult", "build", "find_assignments", "format_report",
-    "grade", "load_submission", "points", "script_to_notebook", "solution_lines",
+    "Assignment", "GradeReport", "TestResult", "assert_close", "build", "find_assignments",
+    "format_report", "grade", "load_submission", "points", "script_to_notebook", "solution_lines",
     "student_version",
 ]

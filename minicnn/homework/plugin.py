@@ -1,7 +1,8 @@
 """What a grader uses (:func:`points`, :func:`load_submission`) and the pytest plugin that
 records each test's points and outcome for :func:`minicnn.homework.grade`.
 
-A grader is a pytest file::
+A grader is a pytest file (:func:`assert_close` compares arrays and names the first wrong
+element)::
 
     from minicnn.homework import load_submission, points
 
@@ -24,6 +25,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 SUBMISSION_ENV = "MINICNN_HOMEWORK_SUBMISSION"
 RESULTS_ENV = "MINICNN_HOMEWORK_RESULTS"
 
@@ -38,6 +41,20 @@ def points(n: int):
         return test
 
     return mark
+
+
+def assert_close(name: str, got, want, tol: float = 1e-7) -> None:
+    """Assert that ``got`` has ``want``'s shape and values (``rtol = atol = tol``); on failure
+    the message names ``name`` and the first wrong element, e.g. ``conv2d backward dw:
+    element (0, 1, 2, 0) is 0.25, expected -0.25 (3 of 108 elements differ)``."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    assert got.shape == want.shape, f"{name}: shape {got.shape}, expected {want.shape}"
+    bad = np.argwhere(~np.isclose(got, want, rtol=tol, atol=tol))
+    if len(bad):
+        e = tuple(int(i) for i in bad[0])
+        raise AssertionError(f"{name}: element {e} is {got[e]:.6g}, expected {want[e]:.6g} "
+                             f"({len(bad)} of {got.size} elements differ)")
 
 
 def load_submission(name: str):

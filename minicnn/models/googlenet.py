@@ -42,6 +42,26 @@ Two variants, one class:
   bvlc_googlenet's ("xavier": uniform in +-sqrt(3 / fan_in), biases 0.2, classifier
   biases 0).
 
+**How many parameters: the deck's "~5M" against 6.6-7.0 M.** Szegedy et al. 2014 state no
+total: Section 1 says the network "uses 12x fewer parameters than" AlexNet (~60M), i.e.
+about 5M, and the Inception-v3 paper (Szegedy et al. 2015, Section 1) repeats "GoogLeNet
+employed only 5 million parameters". Table 1's "params" column adds up to about 6.8M, 1.0M
+of it the final linear layer. Measured here (``sum(p.numel() for p in
+model.parameters())``, 1000 classes)::
+
+                                        googlenet_paper   googlenet (torchvision)
+    convolutions (+ their biases / BN)      5,973,552         5,599,904
+    final linear layer 1024 -> 1000         1,025,000         1,025,000
+    total, as used at test time             6,998,552         6,624,904
+    each auxiliary classifier              ~3,190,000        ~3,190,000
+    total while training (aux_logits)      13,378,280        13,004,888
+
+So the ~5M is the convolutional body counted loosely (5.6-6.0 M here, without the 1M of
+the classifier); with the classifier minicnn gives 6.6 M (torchvision's BatchNorm
+variant: no convolution biases, its "5x5" branch a 3x3) and 7.0 M (the paper's true 5x5
+kernels and biases), close to Table 1's 6.8M. The auxiliary classifiers (6.4 M together,
+mostly their 2048 -> 1024 fully connected layers) are discarded at inference (Section 5).
+
 In training mode with ``aux_logits=True`` the network returns
 ``GoogLeNetOutputs(logits, aux_logits2, aux_logits1)``, otherwise the logits alone, as
 torchvision does. ``transform_input=True`` maps inputs normalized with ImageNet's

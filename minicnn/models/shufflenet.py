@@ -31,6 +31,28 @@ authors' code (megvii-model/ShuffleNet-Series, ShuffleNetV1/README.md) lists 1.0
 (``minicnn.summary``, 224x224): g = 3 1,865,728 parameters and 137.5M multiply-adds,
 g = 8 2,434,768 and 138.4M. No torchvision equivalent.
 
+**Width ("ShuffleNet s x", Table 2).** "ShuffleNet s x means scaling the number of filters
+in ShuffleNet 1x by s times thus overall complexity will be roughly s^2 times of ShuffleNet
+1x" (end of Section 3.3): every width is scaled, conv1's 24 included, then rounded so the group
+convolutions divide (:func:`shufflenet_v1_widths`). The authors' code (ShuffleNetV1/
+network.py) does the same at 0.5x: conv1 12 and stages 120/240/480 for g = 3, conv1 16 and
+192/384/768 for g = 8 (its README: 38M FLOPs, 0.7M parameters; 40M, 1.0M). Table 2's
+complexity against this construction (``ShuffleNetV1(g, width_mult=s)``, 224x224, MFLOPs =
+millions of multiply-adds)::
+
+    s      paper  g = 1    g = 2    g = 3    g = 4    g = 8
+    1x     140    143.08   140.84   137.46   134.34   138.37   (paper: 143/140/137/133/137)
+    0.5x   38     38.52    38.91    37.59    37.94    40.47
+    0.25x  13     11.00    11.24    11.01    11.94    12.43
+
+At 0.25x this construction is 5-15% under the table. The paper gives no 0.25x widths and
+the authors' code has no 0.25x model; keeping the 0.5x stem of 12 channels (not scaling
+conv1 below 12) would give 13.16 / 13.47 / 13.30 / 13.48 M for g = 1-4 (15.72 M for g = 8,
+whose conv1 must be a multiple of 8), which suggests that is what the table measured, but
+the paper does not say so. (Scaling the stages only, as minicnn did before, gave 41.2 M
+for 0.5x g = 4 and 19.0 M for 0.25x g = 8: the 24-channel conv1 at 112x112 and the first
+unit reading its output then cost as much as at 1x.)
+
 **ShuffleNet V2** ("ShuffleNet V2: Practical Guidelines for Efficient CNN Architecture
 Design"), built exactly as torchvision builds it. Group convolutions and element-wise
 additions cost memory traffic, so the unit splits the channels in two halves: one half
@@ -46,6 +68,8 @@ Ma et al. 2018, Table 5: stages of 4 / 8 / 4 units; output channels per width
 
 from __future__ import annotations
 
+import math
+
 from minicnn import nn
 from minicnn.autograd.ops import cat
 from minicnn.models.input_check import check_image_input
@@ -54,6 +78,7 @@ from minicnn.nn import functional as F
 __all__ = [
     "SHUFFLENET_V1_CONFIGS", "SHUFFLENET_V2_CONFIGS", "ShuffleNetV1", "ShuffleNetV1Unit",
     "ShuffleNetV2", "InvertedResidual", "shufflenet_v1_g3", "shufflenet_v1_g8",
+    "shufflenet_v1_widths",
     "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
 ]
 
@@ -79,6 +104,21 @@ SHUFFLENET_V2_CONFIGS: dict[str, tuple[int, int, int, int, int]] = {
 }
 
 # ---------------------------------------------------------------- ShuffleNet V1
+
+
+def shufflenet_v1_widths(groups: int, width_mult: float = 1.0) -> tuple[int, list[int]]:
+    """``(conv1 channels, [stage2, stage3, stage4 channels])`` of ShuffleNet ``width_mult`` x
+    with ``groups`` groups: every width of Table 1 times ``width_mult`` (the paper's "s x"
+    scales "the number of filters", the stem's included), then rounded so the group
+    convolutions fit: a stage to the nearest multiple of ``4 * groups`` (halves up; its
+    bottleneck, a quarter of it, splits into the groups), conv1 up to a multiple of
+    ``groups`` (stage 2's first unit makes ``stage2 - conv1`` channels with a grouped
+    convolution). At 1x nothing changes; at 0.5x this gives the authors' code's widths
+    (g = 3: 12, 120, 240, 480; g = 8: 16, 192, 384, 768)."""
+    stem, *stages = SHUFFLENET_V1_CONFIGS[groups]
+    quantum = 4 * groups
+    stages = [max(1, math.floor(c * width_mult / quantum + 0.5)) * quantum for c in stages]
+    return math.ceil(stem * width_mult / groups) * groups, stages
 
 
 class ShuffleNetV1Unit(nn.Module):
@@ -119,7 +159,8 @@ class ShuffleNetV1Unit(nn.Module):
 
 
 class ShuffleNetV1(nn.Module):
-    """ShuffleNet V1 with ``groups`` groups at width ``width_mult`` (the paper's "s x"):
+    """ShuffleNet V1 with ``groups`` groups at width ``width_mult`` (the paper's "s x"; widths
+    from :func:`shufflenet_v1_widths`):
     ``x: (N, in_channels, H, W) -> (N, num_classes)`` (total stride 32)."""
 
     def __init__(self, groups: int = 3, width_mult: float = 1.0, num_classes: int = 1000,
@@ -129,8 +170,9 @@ class ShuffleNetV1(nn.Module):
             raise ValueError(f"{name}: groups must be one of {sorted(SHUFFLENET_V1_CONFIGS)} "
                              f"(Table 1), got {groups}")
         self.name, self.in_channels, self.min_input_size = name, in_channels, 32
-        stem, *stages = SHUFFLENET_V1_CONFIGS[groups]
-        stages = [int(c * width_mult) // (4 * groups) * 4 * groups for c in stages]
+        if width_mult <= 0:
+            raise ValueError(f"{name}: width_mult must be positive, got {width_mult}")
+        stem, stages = shufflenet_v1_widths(groups, width_mult)
         self.conv1 = nn.Conv2d(in_channels, stem, 3, stride=2, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(stem)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)

@@ -3,7 +3,7 @@ photographs, measured each epoch on the held-out photographs beside the best cla
 denoiser.
 
     train, test = denoise_data(sigma=25)                 # grey photographs, Gaussian noise
-    model = build_denoiser("dncnn", channels=1)
+    model = build_denoiser("dncnn", channels=1)           # CPU-sized DnCNN; "dncnn_s": the paper's
     trainer = DenoiseTrainer(model, optim.Adam(model.parameters(), 1e-3), sigma=25,
                              run_dir="runs/dncnn")
     trainer.fit(DataLoader(train, 16, shuffle=True), DataLoader(test, 1), epochs=10)
@@ -24,6 +24,8 @@ The run folder gets ``figures/curves.png`` (loss, PSNR against the baseline's) a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from minicnn.autograd import no_grad, tensor
@@ -37,10 +39,25 @@ from minicnn.nn import functional as F
 from minicnn.serialization import save_json
 from minicnn.train.trainer import Trainer
 
-__all__ = ["DEFAULTS", "DENOISERS", "DenoiseTrainer", "build_denoiser", "denoise_data"]
+__all__ = ["DEFAULTS", "DEFAULT_DENOISER", "DENOISERS", "DenoiseTrainer", "build_denoiser",
+           "denoise_data", "denoise_image"]
 
-# the networks of minicnn.models.restoration this recipe trains
-DENOISERS = ("dncnn",)
+# the CPU-sized DnCNN the recipe trains by default: (depth, features); the paper's DnCNN-S
+# (17 convolutions of 64 channels) is "dncnn_s"
+DNCNN_CPU = (10, 32)
+
+
+def _dncnn(restoration, channels: int):
+    return restoration.dncnn(channels, depth=DNCNN_CPU[0], features=DNCNN_CPU[1])
+
+
+def _dncnn_s(restoration, channels: int):
+    return restoration.dncnn(channels)
+
+
+# the networks of minicnn.models.restoration this recipe trains: name -> (module, channels)
+DENOISERS: dict[str, Callable] = {"dncnn": _dncnn, "dncnn_s": _dncnn_s}
+DEFAULT_DENOISER = "dncnn"
 # the recipe's settings (the command line's defaults for --task denoise)
 DEFAULTS = {
     "epochs": 10,
@@ -58,19 +75,18 @@ FIGURE_CROP = 96  # the side of the crops in figures/denoising.png
 
 
 def build_denoiser(name: str, channels: int = 1):
-    """``minicnn.models.restoration.<name>(channels=channels)``; ValueError for a name not
-    in :data:`DENOISERS` or not in this installation."""
+    """The denoiser ``name`` of :data:`DENOISERS` for ``channels`` (1 grey, 3 colour):
+    ``"dncnn"`` the CPU-sized DnCNN (:data:`DNCNN_CPU`: depth and width), ``"dncnn_s"`` the
+    paper's DnCNN-S (17 convolutions of 64 channels). ValueError for another name or an
+    installation without :mod:`minicnn.models.restoration`."""
     if name not in DENOISERS:
         raise ValueError(f"unknown denoiser {name!r}; expected one of {', '.join(DENOISERS)}")
     try:
         from minicnn.models import restoration
     except ImportError:
-        restoration = None
-    ctor = getattr(restoration, name, None)
-    if ctor is None:
         raise ValueError(f"denoiser {name!r} is not available in this installation of minicnn "
-                         f"(minicnn.models.restoration has no {name})")
-    return ctor(channels=channels)
+                         f"(no minicnn.models.restoration)") from None
+    return DENOISERS[name](restoration, channels)
 
 
 def denoise_data(sigma: float = DEFAULTS["noise"], mode: str = "grey",
@@ -81,6 +97,37 @@ def denoise_data(sigma: float = DEFAULTS["noise"], mode: str = "grey",
     Gaussian noise of ``sigma`` (0-255 scale) drawn per sample, and the test photographs
     (central ``test_crop`` squares) with noise fixed by ``seed``; ``mode`` "grey" or "rgb"."""
     return noisy_photos(GaussianNoise(sigma), mode, patch_size, num_patches, test_crop, seed)
+
+
+def _receptive_radius(model) -> int:
+    """How many pixels of context each output pixel of ``model``'s convolutions sees on
+    each side (the sum of their half kernels times their dilations)."""
+    from minicnn import nn
+
+    return sum(((m.kernel_size[0] - 1) // 2) * m.dilation[0] for m in model.modules()
+               if isinstance(m, nn.Conv2d))
+
+
+def denoise_image(model, image: np.ndarray, rows: int = 256) -> np.ndarray:
+    """``model`` (a denoiser, in eval mode) applied to one image ``(C, H, W)`` in [0, 1]:
+    the denoised ``(C, H, W)`` float32, clipped to [0, 1].
+
+    A tall image goes through in strips of ``rows`` rows, each with the model's receptive
+    radius of context above and below (so the result equals one pass over the whole image,
+    in less memory)."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim != 3:
+        raise ValueError(f"denoise_image: image must be (C, H, W), got shape {image.shape}")
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise ValueError(f"denoise_image: rows must be a positive integer, got {rows!r}")
+    margin, height = _receptive_radius(model), image.shape[1]
+    out = np.empty_like(image)
+    with no_grad():
+        for top in range(0, height, rows):
+            lo, hi = max(0, top - margin), min(height, top + rows + margin)
+            strip = model(tensor(image[None, :, lo:hi])).numpy()[0]
+            out[:, top:top + rows] = strip[:, top - lo:top - lo + min(rows, height - top)]
+    return np.clip(out, 0.0, 1.0)
 
 
 class DenoiseTrainer(Trainer):

@@ -78,7 +78,7 @@ SEGMENTERS: dict[str, Callable] = {"unet": _unet, "resunet": _resunet, "deconvne
 DEFAULT_SEGMENTER = "unet"
 # the recipe's settings where the command line has no value of its own for segmentation
 DEFAULTS = {
-    "epochs": 6,
+    "epochs": 10,
     "batch_size": 16,
     "lr": 3e-3,
     "weight_decay": 1e-4,

@@ -682,3 +682,19 @@ def test_registry_and_squeezenet_has_50x_fewer_parameters_than_alexnet(built):
         assert gray(minicnn.zeros((2, 1, 32, 32))).shape == (2, 10)
     with pytest.raises(ValueError, match="transform_input=True needs in_channels=3"):
         models.googlenet(in_channels=1, transform_input=True)
+
+
+def test_googlenet_parameter_counts_by_part_as_the_docstring_tabulates():
+    """The "~5M parameters" of the deck against minicnn's counts (googlenet.py docstring):
+    the body, the final linear layer, the auxiliary classifiers."""
+    for build, body in ((models.googlenet_paper, 5_973_552), (models.googlenet, 5_599_904)):
+        model = build()  # aux_logits=True, as torchvision's default
+        parts = {}
+        for name, p in model.named_parameters():
+            part = name.split(".")[0] if name.startswith(("fc.", "aux")) else "body"
+            parts[part] = parts.get(part, 0) + p.numel()
+        assert parts["body"] == body
+        assert parts["fc"] == 1024 * 1000 + 1000
+        assert parts["aux1"] == pytest.approx(3.19e6, rel=0.001)
+        assert parts["aux2"] == pytest.approx(3.19e6, rel=0.001)
+        assert 5e6 < body < 6e6 < body + parts["fc"] < 7e6 + 1e5

@@ -7,7 +7,7 @@ import pytest
 
 import minicnn
 import minicnn.nn.functional as F
-from minicnn.homework import load_submission, points
+from minicnn.homework import assert_close, load_submission, points
 
 sub = load_submission("pool_norm")
 POOLS = {"k2_s2": (2, 2), "k3_s2": (3, 2), "k2_s1": (2, 1)}
@@ -18,15 +18,9 @@ def t(*shape, seed=0, requires_grad=True):
     return minicnn.tensor(data, requires_grad=requires_grad)
 
 
+
 def close(name, got, want, tol=1e-7):
-    """Assert equal shapes and values; on failure name the first wrong element."""
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape, f"{name}: shape {got.shape}, expected {want.shape}"
-    bad = np.argwhere(~np.isclose(got, want, rtol=tol, atol=tol))
-    if len(bad):
-        e = tuple(int(i) for i in bad[0])
-        raise AssertionError(f"{name}: element {e} is {got[e]:.6g}, expected {want[e]:.6g} "
-                             f"({len(bad)} of {got.size} elements differ)")
+    assert_close(name, got, want, tol)
 
 
 def value(x):

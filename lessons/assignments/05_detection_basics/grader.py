@@ -7,7 +7,7 @@ import pytest
 
 import minicnn
 from minicnn import ops
-from minicnn.homework import load_submission, points
+from minicnn.homework import assert_close, load_submission, points
 from minicnn.models.detection.yolo_loss import split_outputs, yolo_loss_terms
 
 sub = load_submission("detection_basics")
@@ -20,14 +20,9 @@ def random_boxes(n, seed, size=50.0):
     return np.concatenate([xy, xy + rng.uniform(1, size / 2, (n, 2))], 1)
 
 
+
 def close(name, got, want, tol=1e-7):
-    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, f"{name}: shape {got.shape}, expected {want.shape}"
-    bad = np.argwhere(~np.isclose(got, want, rtol=tol, atol=tol))
-    if len(bad):
-        e = tuple(int(i) for i in bad[0])
-        raise AssertionError(f"{name}: element {e} is {got[e]:.6g}, expected {want[e]:.6g} "
-                             f"({len(bad)} of {got.size} elements differ)")
+    assert_close(name, got, want, tol)
 
 
 @points(2)
