@@ -813,6 +813,9 @@ def _train_landmarks(args, config: dict, lock, done: int, rewrite_config: bool) 
     from minicnn.random import manual_seed
     from minicnn.train import landmarks
 
+    if config["data_dir"]:
+        raise CLIError(f"--data-dir {config['data_dir']}: --task landmarks reads no files (its "
+                       f"shapes scenes are drawn in memory)")
     manual_seed(config["seed"])
     size = config.get("image_size") or data.catalog.DEFAULT_IMAGE_SIZE["landmarks"]
     if isinstance(size, int):
@@ -1602,7 +1605,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--image-size", type=int, default=None, metavar="N",
         help="--task detect: scenes of NxN pixels (default: 64 for yolo_v1_small, else the "
         "detector's own input size; 64 for SSD, which resizes its input itself; --task "
-        "segment: 64; --task landmarks: 32, a multiple of 8)",
+        "segment: 64; --task landmarks: 32; landmark_regressor takes multiples of 8)",
     )
     t.add_argument(
         "--noise", type=float, default=None, metavar="SIGMA",

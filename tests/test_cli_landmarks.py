@@ -110,6 +110,7 @@ def test_landmark_resume_after_a_kill_equals_the_uninterrupted_run(run2, tmp_pat
         (["--model", "landmark_regressor", "--image-size", "36"],
          "image_size must be a positive multiple of 2 ** depth = 8, got 36"),
         (["--model", "landmark_unett"], "did you mean landmark_unet"),
+        (["--task", "landmarks", "--data-dir", "."], "--task landmarks reads no files"),
     ],
 )
 def test_bad_landmark_arguments_give_one_line(tmp_path, capsys, args, message):

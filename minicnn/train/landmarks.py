@@ -68,7 +68,7 @@ DEFAULTS = {
 }
 IMAGE_SIZE = 32
 NUM_LANDMARKS = 5
-SIGMA = 1.5  # the Gaussian's standard deviation in pixels
+SIGMA = 1.0  # the target Gaussian's standard deviation in pixels (sharper than 1.5: better)
 TRAIN_OCCLUSION = 0.5  # the probability that a training scene gets an occluder
 DECODER = "taylor"
 DECODE_SMOOTH = 1.0  # DARK's modulation: the probabilities smoothed by this sigma, then Taylor
