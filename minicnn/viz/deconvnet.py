@@ -104,7 +104,8 @@ def project_activation(model: Module, images, layer: str | None, channel: int | 
     with inspecting(model):
         scores, caught = with_grad(model, x, [] if layer is None else [layer],
                                    stop=layer is not None)
-        out = scores if layer is None else caught[layer]
+        out = caught[layer] if layer is not None else (
+            scores[0] if isinstance(scores, tuple | list) else scores)
         if out.grad_fn is None:
             raise ValueError(f"layer {layer!r}'s output does not depend on the input")
         for node in graph_functions(out):

@@ -59,26 +59,33 @@ def filter_images(layer, channel: int | None = None) -> np.ndarray:
 def plot_filters(layer, path: str | os.PathLike | None = None, channel: int | None = None,
                  max_filters: int = 64, title: str | None = None):
     """A grid of the first ``max_filters`` filters of ``layer`` (see :func:`filter_images`):
-    colour for RGB filters, otherwise red positive, blue negative on one shared scale.
+    colour for RGB filters, otherwise red positive, blue negative on one shared scale (with
+    a colour bar).
     Returns the Figure; saves it when ``path`` is given."""
     images = filter_images(layer, channel)[:max_filters]
     n = len(images)
     cols = min(16, n)
     rows = -(-n // cols)
-    fig = new_figure(0.75 * cols + 0.3, 0.75 * rows + 0.5)
+    cell = 1.2 if n <= 16 else 0.75  # inches per filter: a few filters drawn larger
+    fig = new_figure(max(cell * cols + 0.3, 4.0), cell * rows + 0.5)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     bound = float(np.abs(images).max()) or 1.0
     for ax in axes:
         ax.axis("off")
+    shown = None
     for ax, image in zip(axes, images, strict=False):
         if image.ndim == 3:
             ax.imshow(image, interpolation="nearest")
         else:
-            ax.imshow(image, cmap="RdBu_r", vmin=-bound, vmax=bound, interpolation="nearest")
+            shown = ax.imshow(image, cmap="RdBu_r", vmin=-bound, vmax=bound,
+                              interpolation="nearest")
     weight_shape = _weight(layer).shape
     what = ("RGB" if images.ndim == 4 else
-            f"input channel {channel}" if channel is not None else "mean over input channels")
+            f"input channel {channel}" if channel is not None else
+            "one input channel" if weight_shape[1] == 1 else "mean over input channels")
     fig.suptitle(title or f"{weight_shape[0]} filters {weight_shape[2]}x{weight_shape[3]} "
                  f"({what})", fontsize=10)
     fig.tight_layout()
+    if shown is not None:  # the weights' scale, shared by all filters
+        fig.colorbar(shown, ax=list(axes), fraction=0.03, pad=0.02)
     return finish(fig, path)

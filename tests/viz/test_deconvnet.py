@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from minicnn import nn
+from minicnn.nn import functional as F
 from minicnn.viz import deconvnet_projection, guided_backprop, top_activations
 from minicnn.viz.deconvnet import project_activation
 from tests.viz.nets import images, twin
@@ -152,3 +154,48 @@ def test_bad_arguments_are_named():
         project_activation(model, images(), "1", 0, rule="magic")
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         deconvnet_projection(model, images()[0], "1", 0)
+
+
+class _FunctionalReLUs(nn.Module):
+    """The twin's first layers with F.relu in forward instead of ReLU modules, and a
+    residual addition: the rules must reach every ReLU of the graph, not only modules."""
+
+    def __init__(self, modules):
+        super().__init__()
+        self.conv1, self.conv2 = modules[0], modules[3]
+
+    def forward(self, x):
+        h = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        return F.relu(self.conv2(h) + h[:, :1])
+
+
+@pytest.mark.parametrize("rule", ["deconvnet", "guided"])
+def test_rules_reach_functional_relus(rule):
+    model, reference = twin(seed=5)
+    x = images(seed=5)
+    functional = _FunctionalReLUs(list(model))
+    ours = project_activation(functional, x, "conv2", 1, rule=rule)
+    # the same network in PyTorch with ReLU modules and backward hooks
+
+    class Torch(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = reference[0], reference[3]
+            self.relu1, self.relu2 = torch.nn.ReLU(), torch.nn.ReLU()
+
+        def forward(self, x):
+            h = torch.nn.functional.max_pool2d(self.relu1(self.conv1(x)), 2)
+            return self.relu2(self.conv2(h) + h[:, :1])
+
+    net = Torch()
+    caught = {}
+    net.conv2.register_forward_hook(lambda m, a, o: caught.update(conv2=o))
+
+    def hook(module, grad_input, grad_output):
+        return ((grad_output[0] if rule == "deconvnet" else grad_input[0]).clamp(min=0),)
+
+    net.relu1.register_full_backward_hook(hook)
+    xt = torch.tensor(x, requires_grad=True)
+    net(xt)
+    caught["conv2"].backward(_strongest_seed(caught["conv2"].detach(), 1))
+    np.testing.assert_allclose(ours, xt.grad.numpy(), rtol=1e-4, atol=1e-6)

@@ -126,3 +126,13 @@ def test_figures_are_returned_and_saved_atomically(tmp_path):
                                                            "maps.png"]  # no temporary left
     with pytest.raises(ValueError, match="suffix '.txt'"):
         save_figure(fig, tmp_path / "x.txt")
+
+
+def test_bad_inputs_are_named():
+    model, _ = twin()
+    with pytest.raises(ValueError, match=r"feature maps \(C, H, W\), got \(1, 4, 16, 16\)"):
+        plot_feature_maps(np.zeros((1, 4, 16, 16)))
+    with pytest.raises(ValueError, match=r"weight \(C_out, C_in, k_h, k_w\), got shape \(3, 3\)"):
+        plot_filters(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"images must be \(N, C, H, W\)"):
+        feature_maps(model, np.zeros((3, 16, 16)), "1")
