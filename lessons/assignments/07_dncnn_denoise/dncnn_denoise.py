@@ -91,8 +91,11 @@ def residual_loss(model: TinyDnCNN, noisy, noise):
 # and the tripod's feet) and `coins` (the bottom row of coins). Training patches come from
 # five of its training photographs (`TRAIN_PHOTOS`) and from the rest of those two: above the
 # crop, and left and right of it (so the network sees grass and coins, but never the test
-# pixels; the grader checks it by content). Training (`STEPS` steps of 16 patches) takes
-# about 3 minutes of one CPU core.
+# pixels; the grader checks it by content). Training (`STEPS` steps of 16 patches) took
+# 231-245 s of CPU on a busy 2-core machine. Measured with this reference solution (mean
+# PSNR over the two crops; noisy 14.92 dB, non-local means 23.23 dB): seed 0 23.40 dB,
+# seed 1 23.10 dB. The margin is thin: a faithful solution may need another seed or more
+# steps to clear it.
 
 # %%
 TRAIN_PHOTOS = ("chelsea", "rocket", "china", "moon", "clock")
