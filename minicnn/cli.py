@@ -1583,15 +1583,15 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--epochs", type=int, default=None,
-        help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 6; --task "
-        "landmarks: the recipe's; with --resume: the run's own)",
+        help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 10; --task "
+        "landmarks: 4; --task denoise: 10 of 640 patches; with --resume: the run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,
                    help="images per training batch (default: 64; --task detect, segment, "
-                   "landmarks: 16)")
+                   "landmarks, denoise: 16)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
-                   "detect, segment, landmarks: 0.003)")
+                   "detect, segment, landmarks: 0.003; --task denoise: 0.001)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(
@@ -1642,8 +1642,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = command(
         "predict",
-        "classify image files, detect objects in them, segment them or find their landmarks, "
-        "with a trained run",
+        "classify image files, detect objects in them, segment them, find their landmarks or "
+        "denoise them, with a trained run",
         "Print the top-3 classes of each image file. Images are read in the run's channels "
         "(grayscale or RGB), resized to its image size and normalised with its statistics. "
         "For a detection run: print the objects found and draw their boxes, class and score "

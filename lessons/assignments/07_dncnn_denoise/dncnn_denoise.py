@@ -20,15 +20,20 @@
 #    `self.model(y)`, `forward(y)` returns `y - noise(y)`. (The layout is
 #    `minicnn.models.restoration.dncnn`'s, whose weights the grader loads into yours.)
 # 2. `residual_loss`: the mean squared error between the predicted noise and the true noise.
-# 3. The training loop of `train_denoiser`, on random patches of a photograph with Gaussian
+# 3. The training loop of `train_denoiser`, on random patches of photographs with Gaussian
 #    noise drawn on the fly.
 #
-# The grader then denoises a part of the photograph that no training patch came from and
-# wants a PSNR (`minicnn.metrics.psnr`) at least 3 dB above the noisy input; it prints
-# scikit-image's non-local means (given the true sigma) beside it. Beating non-local means
-# takes the full DnCNN and longer training: this small one stays about 0.5 dB below.
+# The grader then trains your network (`train_denoiser(seed=0)`, as it is below), denoises
+# two crops that no training patch comes from and compares it with the classical method a
+# user would otherwise pick: scikit-image's non-local means, told the true sigma
+# (`minicnn.baselines.denoise(noisy, sigma, "nl_means")`). Your mean PSNR
+# (`minicnn.metrics.psnr`) over the two crops must be above non-local means' on the same
+# noisy crops. The noise is strong (sigma = 50 on the 0-255 scale): there non-local means
+# finds few similar patches to average, and a small network trained for minutes can beat it
+# (at sigma = 25 it is much harder: a 5-layer one stayed 0.5 dB below).
 # This assignment needs the restoration parts of minicnn (`minicnn.models.restoration`,
-# `minicnn.metrics.psnr`); without them the grader skips the tests that use them and says so.
+# `minicnn.metrics.psnr`, `minicnn.baselines`) and scikit-image; without them the grader
+# skips the tests that use them and says so.
 
 # %%
 import numpy as np
@@ -37,15 +42,17 @@ import minicnn
 import minicnn.nn.functional as F
 from minicnn import nn, optim
 
-SIGMA = 25.0  # noise standard deviation on the 0-255 scale
-PATCH = 32
+SIGMA = 50.0  # noise standard deviation on the 0-255 scale
+PATCH = 40  # training patches of PATCH x PATCH pixels (DnCNN-S's size)
+STEPS = 1500  # training steps of `train_denoiser` (batches of 16 patches)
+CROP = 128  # the test crops are CROP x CROP
 
 
 # %%
 class TinyDnCNN(nn.Module):
     """DnCNN. y: (N, channels, H, W) noisy image in [0, 1] -> (N, channels, H, W) denoised."""
 
-    def __init__(self, channels: int = 1, depth: int = 5, features: int = 16):
+    def __init__(self, channels: int = 1, depth: int = 7, features: int = 32):
         super().__init__()
         ### BEGIN SOLUTION
         layers = [nn.Conv2d(channels, features, 3, padding=1), nn.ReLU()]
@@ -79,32 +86,75 @@ def residual_loss(model: TinyDnCNN, noisy, noise):
 # %% [markdown]
 # ## Data and training
 #
-# The photograph is scikit-image's `camera` (512 x 512, grey), scaled to [0, 1]; training
-# patches come from its top 320 rows, the test crop from its bottom 128 rows. Training takes
-# a few minutes on 2 CPU cores (the reference: +3.5 dB over the noisy crop after 400 steps,
-# +4.0 dB after 1500, non-local means +4.5 dB).
+# The photographs are those of `minicnn.data.photos` in grey, in [0, 1]. The test crops are
+# the bottom 128 rows, central 128 columns, of two of its test photographs: `camera` (grass
+# and the tripod's feet) and `coins` (the bottom row of coins). Training patches come from
+# five of its training photographs (`TRAIN_PHOTOS`) and from the rest of those two: above the
+# crop, and left and right of it (so the network sees grass and coins, but never the test
+# pixels; the grader checks it by content). Training (`STEPS` steps of 16 patches) took
+# 231-245 s of CPU on a busy 2-core machine. Measured with this reference solution (mean
+# PSNR over the two crops; noisy 14.92 dB, non-local means 23.23 dB): seed 0 23.40 dB,
+# seed 1 23.10 dB. The margin is thin: a faithful solution may need another seed or more
+# steps to clear it.
 
 # %%
-def photograph():
-    """scikit-image's camera as float32 in [0, 1]: (train part (320, 512), test crop (128, 128))."""
-    from skimage import data
-
-    image = data.camera().astype(np.float32) / 255
-    return image[:320], image[384:, 192:320]
+TRAIN_PHOTOS = ("chelsea", "rocket", "china", "moon", "clock")
+HELD_OUT = ("camera", "coins")  # test crops from these; their other pixels train
 
 
-def train_denoiser(steps: int = 600, batch: int = 16, seed: int = 0,
+def _grey(name: str) -> np.ndarray:
+    from minicnn.data.photos import load_photo
+
+    return load_photo(name, "grey")[0]
+
+
+def test_crops() -> dict:
+    """{name: (CROP, CROP) float32 in [0, 1]}: the bottom CROP rows of each photograph of
+    HELD_OUT, central CROP columns."""
+    crops = {}
+    for name in HELD_OUT:
+        image = _grey(name)
+        left = (image.shape[1] - CROP) // 2
+        crops[name] = image[-CROP:, left:left + CROP]
+    return crops
+
+
+def training_images() -> list:
+    """The (H, W) float32 images in [0, 1] training patches come from: TRAIN_PHOTOS, and
+    each photograph of HELD_OUT cut around its test crop (above, bottom left, bottom right)."""
+    images = [_grey(name) for name in TRAIN_PHOTOS]
+    for name in HELD_OUT:
+        image = _grey(name)
+        left = (image.shape[1] - CROP) // 2
+        images += [image[:-CROP], image[-CROP:, :left], image[-CROP:, left + CROP:]]
+    return images
+
+
+def random_patches(images: list, batch: int, rng: np.random.Generator) -> np.ndarray:
+    """batch random PATCH x PATCH patches, each of a random image: (batch, 1, PATCH, PATCH)."""
+    patches = []
+    for k in rng.integers(0, len(images), batch):
+        image = images[k]
+        i, j = rng.integers(0, [image.shape[0] - PATCH + 1, image.shape[1] - PATCH + 1])
+        patches.append(image[i:i + PATCH, j:j + PATCH])
+    return np.stack(patches)[:, None]
+
+
+def train_denoiser(steps: int = STEPS, batch: int = 16, seed: int = 0, lr: float = 1e-2,
                    verbose: bool = False) -> TinyDnCNN:
-    """Train TinyDnCNN with Adam (lr 2e-3) on random PATCH x PATCH patches at sigma SIGMA."""
+    """Train TinyDnCNN with Adam (lr decayed to 0 on a cosine) on random patches at SIGMA.
+    The last convolution starts at zero: the network starts as the identity (no noise
+    predicted), not from a random guess of noise far larger than the true one."""
     minicnn.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    train, _ = photograph()
+    images = training_images()
     model = TinyDnCNN()
-    opt = optim.Adam(model.parameters(), lr=2e-3)
+    nn.init.zeros_(model.model[len(model.model) - 1].weight)
+    opt = optim.Adam(model.parameters(), lr=lr)
+    schedule = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     model.train()
     for step in range(steps):
-        corners = rng.integers(0, [train.shape[0] - PATCH, train.shape[1] - PATCH], (batch, 2))
-        clean = np.stack([train[i:i + PATCH, j:j + PATCH] for i, j in corners])[:, None]
+        clean = random_patches(images, batch, rng)
         noise = (rng.standard_normal(clean.shape) * SIGMA / 255).astype(np.float32)
         ### BEGIN SOLUTION
         loss = residual_loss(model, minicnn.tensor(clean + noise), minicnn.tensor(noise))
@@ -112,6 +162,7 @@ def train_denoiser(steps: int = 600, batch: int = 16, seed: int = 0,
         loss.backward()
         opt.step()
         ### END SOLUTION
+        schedule.step()
         if verbose and step % 100 == 0:
             print(f"step {step}: loss {loss.item():.5f}")
     return model.eval()
@@ -129,14 +180,18 @@ def denoise(model: TinyDnCNN, noisy: np.ndarray) -> np.ndarray:
 
 # %%
 if __name__ == "__main__":
+    from minicnn.baselines import denoise as classical
+    from minicnn.metrics import psnr
+
     y = minicnn.rand(2, 1, 16, 16)
     model = TinyDnCNN()
     assert model(y).shape == y.shape
     model = train_denoiser(verbose=True)
-    _, test = photograph()
-    noisy = test + np.random.default_rng(1).standard_normal(test.shape).astype(np.float32) \
-        * SIGMA / 255
-    mse = float(((denoise(model, noisy) - test) ** 2).mean())
-    print(f"PSNR noisy {10 * np.log10(1 / ((noisy - test) ** 2).mean()):.2f} dB, "
-          f"denoised {10 * np.log10(1 / mse):.2f} dB")
+    for k, (name, clean) in enumerate(test_crops().items()):
+        noisy = clean + np.random.default_rng(k).standard_normal(clean.shape).astype(
+            np.float32) * SIGMA / 255
+        nlm = classical(noisy, SIGMA / 255, "nl_means")
+        print(f"{name}: PSNR noisy {psnr(clean, np.clip(noisy, 0, 1), data_range=1.0):.2f} dB, "
+              f"network {psnr(clean, denoise(model, noisy), data_range=1.0):.2f} dB, non-local "
+              f"means {psnr(clean, np.clip(nlm, 0, 1), data_range=1.0):.2f} dB")
     print("assignment 07: all checks passed")
