@@ -15,7 +15,7 @@ import pytest
 import minicnn
 import minicnn.nn.functional as F
 from minicnn import nn
-from minicnn.homework import load_submission, points
+from minicnn.homework import assert_close, load_submission, points
 
 sub = load_submission("dncnn_denoise")
 
@@ -29,14 +29,9 @@ def need(module: str, name: str):
                     "metrics); this test grades against it")
 
 
+
 def close(name, got, want, tol=1e-5):
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape, f"{name}: shape {got.shape}, expected {want.shape}"
-    bad = np.argwhere(~np.isclose(got, want, rtol=tol, atol=tol))
-    if len(bad):
-        e = tuple(int(i) for i in bad[0])
-        raise AssertionError(f"{name}: element {e} is {got[e]:.6g}, expected {want[e]:.6g} "
-                             f"({len(bad)} of {got.size} elements differ)")
+    assert_close(name, got, want, tol)
 
 
 @points(2)
