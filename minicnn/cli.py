@@ -670,6 +670,25 @@ def _recipe_header(config: dict, model, n_train: int, n_test: int, what: str) ->
     )
 
 
+def _fit_recipe(args, config: dict, lock, done: int, rewrite_config: bool, header: str, model,
+                train_loader, test_loader, trainer_cls, **trainer_kwargs):
+    """Train a task recipe's ``model`` in its run folder: the optimizer and schedule of
+    ``config``, the recipe's Trainer class (``trainer_cls``, given ``trainer_kwargs`` besides
+    the common arguments), then :func:`_fit_in_run_folder`. Returns ``(last epoch's record,
+    run folder, seconds)``."""
+    optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
+
+    def make_trainer(run_dir):
+        return trainer_cls(model, optimizer, scheduler=scheduler, scheduler_interval=interval,
+                           device=config["device"], run_dir=run_dir,
+                           progress=not args.no_progress, **trainer_kwargs)
+
+    history, run_dir, seconds = _fit_in_run_folder(
+        args, config, lock, done, rewrite_config, header, make_trainer, train_loader, test_loader
+    )
+    return history[-1], run_dir, seconds
+
+
 def _train_detect(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
     """The detection recipe (:mod:`minicnn.train.detect`): a new run or a locked resumed one."""
     from minicnn import data
@@ -702,21 +721,12 @@ def _train_detect(args, config: dict, lock, done: int, rewrite_config: bool) -> 
     train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True,
                                    collate_fn=data.detection_collate, prefetch=2)
     test_loader = data.DataLoader(test_set, 64, collate_fn=data.detection_collate)
-    optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
     header = _recipe_header(config, model, len(train_set), len(test_set),
                             f"{num_classes} classes")
-
-    def make_trainer(run_dir):
-        return detect.DetectionTrainer(
-            model, optimizer, scheduler=scheduler, scheduler_interval=interval,
-            device=config["device"], run_dir=run_dir, classes=train_set.classes,
-            progress=not args.no_progress,
-        )
-
-    history, run_dir, seconds = _fit_in_run_folder(
-        args, config, lock, done, rewrite_config, header, make_trainer, train_loader, test_loader
+    last, run_dir, seconds = _fit_recipe(
+        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
+        detect.DetectionTrainer, classes=train_set.classes,
     )
-    last = history[-1]
     print(f"done in {seconds:.1f} s: test mAP@0.5 {last['val_map_50']:.4f}, "
           f"mAP@0.5:0.95 {last['val_map']:.4f}, train loss {last['train_loss']:.4f}")
     _print_written(run_dir, DETECT_RUN_FILES)
@@ -758,21 +768,12 @@ def _train_segment(args, config: dict, lock, done: int, rewrite_config: bool) ->
                                    collate_fn=data.segmentation_collate, prefetch=2)
     test_loader = data.DataLoader(test_set, segment.EVAL_BATCH,
                                   collate_fn=data.segmentation_collate)
-    optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
     header = _recipe_header(config, model, len(train_set), len(test_set),
                             f"{config['num_classes']} classes with the background")
-
-    def make_trainer(run_dir):
-        return segment.SegmentationTrainer(
-            model, optimizer, scheduler=scheduler, scheduler_interval=interval,
-            device=config["device"], run_dir=run_dir, classes=train_set.classes,
-            progress=not args.no_progress,
-        )
-
-    history, run_dir, seconds = _fit_in_run_folder(
-        args, config, lock, done, rewrite_config, header, make_trainer, train_loader, test_loader
+    last, run_dir, seconds = _fit_recipe(
+        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
+        segment.SegmentationTrainer, classes=train_set.classes,
     )
-    last = history[-1]
     print(f"done in {seconds:.1f} s: test mIoU {last['val_miou']:.4f}, Dice "
           f"{last['val_dice']:.4f}, pixel accuracy {100 * last['val_pixel_acc']:.2f}%")
     _print_written(run_dir, SEGMENT_RUN_FILES)
@@ -824,21 +825,12 @@ def _train_landmarks(args, config: dict, lock, done: int, rewrite_config: bool) 
     train_loader, test_loader, occluded_loader = _landmark_loaders(config, config["batch_size"])
     model = _build_landmarks(config)
     _check_device_and_model(model, config["device"], test_loader.dataset[0][0], config)
-    optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
     header = _recipe_header(config, model, len(train_loader.dataset), len(test_loader.dataset),
                             f"{len(LANDMARK_NAMES)} landmarks")
-
-    def make_trainer(run_dir):
-        return landmarks.LandmarkTrainer(
-            model, optimizer, occluded_loader=occluded_loader, scheduler=scheduler,
-            scheduler_interval=interval, device=config["device"], run_dir=run_dir,
-            progress=not args.no_progress,
-        )
-
-    history, run_dir, seconds = _fit_in_run_folder(
-        args, config, lock, done, rewrite_config, header, make_trainer, train_loader, test_loader
+    last, run_dir, seconds = _fit_recipe(
+        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
+        landmarks.LandmarkTrainer, occluded_loader=occluded_loader,
     )
-    last = history[-1]
     print(f"done in {seconds:.1f} s: mean landmark error {last['val_error']:.3f} px on the "
           f"test scenes, {last['val_error_occluded']:.3f} px on the occluded ones")
     _print_written(run_dir, LANDMARK_RUN_FILES)
@@ -945,7 +937,6 @@ def _train_denoise(args, config: dict, lock, done: int, rewrite_config: bool) ->
     _check_device_and_model(model, config["device"], test_set[0][0], config)
     train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True, prefetch=2)
     test_loader = data.DataLoader(test_set, 1)
-    optimizer, scheduler, interval = _optimization(config, model, len(train_loader))
     n_params = sum(p.numel() for p in model.parameters())
     size = config["patch_size"]
     header = (
@@ -955,18 +946,10 @@ def _train_denoise(args, config: dict, lock, done: int, rewrite_config: bool) ->
         f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
         f"device {config['device']}"
     )
-
-    def make_trainer(run_dir):
-        return denoise.DenoiseTrainer(
-            model, optimizer, sigma=config["noise"], scheduler=scheduler,
-            scheduler_interval=interval, device=config["device"], run_dir=run_dir,
-            progress=not args.no_progress,
-        )
-
-    history, run_dir, seconds = _fit_in_run_folder(
-        args, config, lock, done, rewrite_config, header, make_trainer, train_loader, test_loader
+    last, run_dir, seconds = _fit_recipe(
+        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
+        denoise.DenoiseTrainer, sigma=config["noise"],
     )
-    last = history[-1]
     print(f"done in {seconds:.1f} s: test PSNR {last['val_psnr']:.2f} dB, SSIM "
           f"{last['val_ssim']:.4f} (best classical denoiser {last['baseline_psnr']:.2f} dB, "
           f"{last['baseline_ssim']:.4f})")
