@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import sys
 
 import numpy as np
@@ -120,6 +121,14 @@ def backend(request):
         return
     with minicnn.use_backend(name):
         yield name
+
+
+@pytest.fixture
+def run2(base_run, tmp_path):
+    """A copy of the module's ``base_run`` (a run folder its tests share, trained once per
+    module) that a test may change: resume, predict into it, break its files."""
+    shutil.copytree(base_run, tmp_path / "run2")
+    return tmp_path / "run2"
 
 
 @pytest.fixture

@@ -30,12 +30,6 @@ def base_run(tmp_path_factory):
     return out
 
 
-@pytest.fixture
-def run2(base_run, tmp_path):
-    shutil.copytree(base_run, tmp_path / "run2")
-    return tmp_path / "run2"
-
-
 def test_landmark_run_folder_metrics_eval_and_predict(run2, tmp_path, capsys):
     for name in FILES:
         assert (run2 / name).is_file(), name

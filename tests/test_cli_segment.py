@@ -44,12 +44,6 @@ def base_run(tiny, tmp_path_factory):
     return out
 
 
-@pytest.fixture
-def run2(base_run, tmp_path):
-    shutil.copytree(base_run, tmp_path / "run2")
-    return tmp_path / "run2"
-
-
 def test_segment_run_folder_metrics_eval_and_predict(run2, tmp_path, capsys):
     for name in FILES:
         assert (run2 / name).is_file(), name
