@@ -1488,8 +1488,9 @@ def _add_homework_parser(command) -> None:
                    "directly or in NN_topic/ folders)")
     g.add_argument("--assignment", action="append", default=None, metavar="NN",
                    help="grade only this assignment (01 or 01_autograd; repeatable)")
-    g.add_argument("--timeout", type=float, default=900.0,
-                   help="seconds allowed per assignment (default: 900)")
+    g.add_argument("--timeout", type=float, default=1800.0,
+                   help="seconds allowed per assignment (default: 1800; assignment 07 trains a "
+                   "network: about 7 min of CPU on a quiet machine)")
     g.set_defaults(func=cmd_homework_grade)
     for p in (b, g):
         p.add_argument("--source", default=None, metavar="DIR",

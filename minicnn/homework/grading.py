@@ -114,7 +114,7 @@ def _run_grader(a: Assignment, code: str, submitted: Path, timeout: float) -> Gr
 
 
 def grade(submission: str | Path, source: str | Path | None = None,
-          only: list[str] | None = None, timeout: float = 900.0) -> list[GradeReport]:
+          only: list[str] | None = None, timeout: float = 1800.0) -> list[GradeReport]:
     """Grade every assignment whose file is in ``submission``.
 
     Args:
