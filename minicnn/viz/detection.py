@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from minicnn.viz.figure import save_figure
 from minicnn.viz.training import _pyplot, _text
 
 __all__ = ["draw_boxes", "plot_detection_curves", "plot_detections", "plot_precision_recall",
@@ -72,7 +73,7 @@ def plot_detections(images: np.ndarray, preds: Sequence[dict], classes: Sequence
                                                if targets is not None else "")
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -90,7 +91,7 @@ def save_detections(image: np.ndarray, pred: dict, classes: Sequence[str], path,
     keep = np.asarray(pred["scores"]) >= min_score
     draw_boxes(ax, np.asarray(pred["boxes"])[keep], np.asarray(pred["labels"])[keep], classes,
                np.asarray(pred["scores"])[keep], fontsize=10)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -122,7 +123,7 @@ def plot_detection_curves(history: Sequence[dict], path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -159,5 +160,5 @@ def plot_precision_recall(precision: np.ndarray, labels: Sequence[int], classes:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2, loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)

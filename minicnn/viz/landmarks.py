@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from minicnn.viz.detection import _PRED_COLOUR, _TRUE_COLOUR, _as_hwc
+from minicnn.viz.figure import save_figure
 from minicnn.viz.training import _pyplot
 
 __all__ = ["draw_landmarks", "plot_landmark_curves", "plot_landmarks"]
@@ -56,7 +57,7 @@ def plot_landmarks(images, pred, true, path, heatmaps=None, max_images: int = 8,
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -79,5 +80,5 @@ def plot_landmark_curves(history: Sequence[dict], path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from minicnn.viz.figure import save_figure
 from minicnn.viz.training import _pyplot
 
 __all__ = ["plot_restoration", "plot_restoration_curves"]
@@ -34,7 +35,7 @@ def plot_restoration(panels: Sequence[tuple[str, np.ndarray]], path,
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -56,5 +57,5 @@ def plot_restoration_curves(history: Sequence[dict], path) -> None:
         ax.grid(alpha=0.3)
     ax_psnr.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from minicnn.viz.detection import _as_hwc
+from minicnn.viz.figure import save_figure
 from minicnn.viz.training import _pyplot, _text
 
 __all__ = ["mask_colours", "overlay_mask", "plot_segmentation_curves", "plot_segmentations",
@@ -75,7 +76,7 @@ def plot_segmentations(images: np.ndarray, truths: np.ndarray, preds: np.ndarray
                 ax.set_title(title)
     _legend(fig, classes)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -91,7 +92,7 @@ def save_segmentation(image: np.ndarray, mask: np.ndarray, classes: Sequence[str
     ax.axis("off")
     ax.imshow(overlay_mask(image, mask, len(classes)), interpolation="nearest")
     _legend(fig, classes)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -119,5 +120,5 @@ def plot_segmentation_curves(history: Sequence[dict], path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)

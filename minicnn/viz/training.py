@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from minicnn.viz.figure import save_figure
+
 
 def _pyplot():
     import matplotlib
@@ -48,7 +50,7 @@ def plot_curves(history: Sequence[dict], path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -75,7 +77,7 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path) -> None:
     ax.set_yticks(range(n), labels)
     ax.set(xlabel="predicted", ylabel="true", title="Confusion matrix")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -106,5 +108,5 @@ def plot_predictions(
         ok = predictions[i] == targets[i]
         ax.set_title(_text(classes[predictions[i]]), color="green" if ok else "red", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
