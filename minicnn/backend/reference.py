@@ -1061,8 +1061,9 @@ def roi_align_axis(rois, n_out: int, size: int, spatial_scale: float, sampling_r
     return weights.astype(rois.dtype).reshape(k_rois, n_out, size), grid
 
 
-def _roi_align_weights(rois, output_size, x_shape, spatial_scale, sampling_ratio, aligned):
-    """Both axes' weights and each RoI's sample count ``max(grid_y * grid_x, 1)``, ``(K,)``."""
+def roi_align_weights(rois, output_size, x_shape, spatial_scale, sampling_ratio, aligned):
+    """Both axes' weights ``wy: (K, oh, H)``, ``wx: (K, ow, W)`` and each RoI's sample count
+    ``max(grid_y * grid_x, 1)``, ``(K,)``: what every backend's RoIAlign computes from."""
     wy, gy = roi_align_axis(rois, output_size[0], x_shape[2], spatial_scale, sampling_ratio,
                             aligned, axis=1)
     wx, gx = roi_align_axis(rois, output_size[1], x_shape[3], spatial_scale, sampling_ratio,
@@ -1076,7 +1077,7 @@ def roi_align(x, rois, output_size: tuple[int, int], spatial_scale: float,
     bilinearly interpolated samples of each bin (see :func:`roi_align_axis`). Loops over
     RoIs; each is two matrix products over all channels."""
     xp = array_module(x)
-    wy, wx, count = _roi_align_weights(rois, output_size, x.shape, spatial_scale,
+    wy, wx, count = roi_align_weights(rois, output_size, x.shape, spatial_scale,
                                        sampling_ratio, aligned)
     out = xp.empty((rois.shape[0], x.shape[1]) + tuple(output_size), dtype=x.dtype)
     for k, n in enumerate(rois[:, 0].astype(xp.int64).tolist()):
@@ -1089,7 +1090,7 @@ def roi_align_backward(grad, rois, x_shape, spatial_scale: float, sampling_ratio
     """Gradient of :func:`roi_align` with respect to ``x``: ``grad: (K, C, oh, ow) ->
     (N, C, H, W)``, each RoI's gradient spread back through the same weights."""
     xp = array_module(grad)
-    wy, wx, count = _roi_align_weights(rois, grad.shape[2:], x_shape, spatial_scale,
+    wy, wx, count = roi_align_weights(rois, grad.shape[2:], x_shape, spatial_scale,
                                        sampling_ratio, aligned)
     grad = grad / count[:, None, None, None]
     dx = xp.zeros(x_shape, dtype=grad.dtype)
