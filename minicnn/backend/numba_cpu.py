@@ -1098,17 +1098,6 @@ def nms(boxes, scores, iou_threshold: float):
 # plane of the gradient.
 
 
-def _roi_support(weights):
-    """First and one-past-last cell with a nonzero weight of each row of ``weights: (K, n, S)``,
-    ``lo, hi: (K, n)`` (0, 0 for a row without any): a bin's samples read one contiguous run
-    of cells, so the loops visit only that run."""
-    nonzero = weights != 0
-    anything = nonzero.any(axis=2)
-    lo = np.where(anything, nonzero.argmax(axis=2), 0)
-    hi = np.where(anything, weights.shape[2] - nonzero[:, :, ::-1].argmax(axis=2), 0)
-    return lo.astype(np.int64), hi.astype(np.int64)
-
-
 @numba.njit(cache=True, parallel=True)
 def _roi_align_kernel(x, batch, wy, y0, y1, wx, x0, x1, count, out):
     # out[k, c, p, q] = sum over rows r, columns s of wy[k, p, r] wx[k, q, s] x[batch[k], c, r, s]
@@ -1147,7 +1136,8 @@ def _roi_align_geometry(rois, output_size, x_shape, spatial_scale, sampling_rati
     """The reference's weights with the run of cells each bin reads, and the batch indices."""
     wy, wx, count = reference.roi_align_weights(rois, output_size, x_shape, spatial_scale,
                                                 sampling_ratio, aligned)
-    return (rois[:, 0].astype(np.int64), wy, *_roi_support(wy), wx, *_roi_support(wx), count)
+    return (rois[:, 0].astype(np.int64), wy, *reference.roi_align_support(wy), wx,
+            *reference.roi_align_support(wx), count)
 
 
 def roi_align(x, rois, output_size, spatial_scale, sampling_ratio, aligned):

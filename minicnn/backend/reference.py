@@ -1071,6 +1071,19 @@ def roi_align_weights(rois, output_size, x_shape, spatial_scale, sampling_ratio,
     return wy, wx, array_module(rois).maximum(gy * gx, 1).astype(rois.dtype)
 
 
+
+def roi_align_support(weights):
+    """First and one-past-last cell with a nonzero weight of each row of ``weights: (K, n, S)``,
+    ``lo, hi: (K, n)`` int64 (0, 0 for a row without any): a bin's samples read one
+    contiguous run of cells, so the compiled kernels visit only that run."""
+    xp = array_module(weights)
+    nonzero = weights != 0
+    anything = nonzero.any(axis=2)
+    lo = xp.where(anything, nonzero.argmax(axis=2), 0)
+    hi = xp.where(anything, weights.shape[2] - nonzero[:, :, ::-1].argmax(axis=2), 0)
+    return lo.astype(xp.int64), hi.astype(xp.int64)
+
+
 def roi_align(x, rois, output_size: tuple[int, int], spatial_scale: float,
               sampling_ratio: int, aligned: bool):
     """RoIAlign: ``x: (N, C, H, W), rois: (K, 5) -> (K, C, oh, ow)``, the mean of the
