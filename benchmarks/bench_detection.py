@@ -1,8 +1,9 @@
-"""Detection speed: minicnn's NMS and SSD forward beside torchvision's, same device, same run.
+"""Detection speed: minicnn's NMS, RoI ops and SSD forward beside torchvision's, same run.
 
     python benchmarks/bench_detection.py                 # CPU: numpy and numba backends vs torch
     python benchmarks/bench_detection.py --quick         # a fast smoke run (no JSON written)
     python benchmarks/bench_detection.py --only nms      # only the cases whose name contains "nms"
+    python benchmarks/bench_detection.py --only roi --merge  # only the RoI rows, others kept
     python benchmarks/bench_detection.py --device cuda   # GPU: the cupy backend vs torch on CUDA
 
 NMS (IoU threshold 0.5) on 1,000 and 10,000 boxes in a 1000x1000 image, drawn two ways:
@@ -11,6 +12,13 @@ compares almost every pair) and "clustered" (the boxes jitter around 100 objects
 detector's raw output: most are suppressed early). minicnn's ``ops.nms`` runs on each
 available backend (the numba kernel is the fast CPU one) beside ``torchvision.ops.nms``;
 every implementation's kept indices are checked against torchvision's.
+
+RoI ops: ``ops.roi_align`` forward, and forward + backward (the input's gradient for a
+fixed random output gradient), beside ``torchvision.ops.roi_align`` on FPN-like shapes:
+features ``(2, 256, 50, 50)`` (stride 16 of two 800 x 800 images), 512 boxes of 32-400 px
+pooled to 7 x 7 (``sampling_ratio`` 2 and adaptive), and 256 boxes to 14 x 14 (the mask
+head's size, ``aligned=True``); ``ops.roi_pool`` forward + backward at 7 x 7. Each
+implementation's output and gradient are checked against torchvision's.
 
 SSD: the eval forward (backbone, heads, decoding, per-class NMS) of
 ``minicnn.models.detection.ssd300_vgg16`` and ``ssdlite320_mobilenet_v3_large`` beside

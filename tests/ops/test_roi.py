@@ -137,6 +137,23 @@ def test_roi_pool_gradcheck(backend):
     assert minicnn.gradcheck(lambda t: ops.roi_pool(t, rois, (2, 3)), [x])
 
 
+@pytest.mark.parametrize("op", ["roi_align", "roi_pool"])
+def test_strided_input_view(backend, op):
+    """Every second channel of a larger map (a non-contiguous view) as torchvision's."""
+    rng = np.random.default_rng(7)
+    device = device_of(backend)
+    base = rng.standard_normal((2, 6, 9, 10)).astype(np.float32)
+    rois = random_rois(12, 2, 10, rng)
+    xm, xt = _pair(base, device, requires_grad=True)
+    out_m = getattr(ops, op)(xm[:, ::2], minicnn.tensor(rois, device=device), (3, 2))
+    out_t = getattr(torchvision.ops, op)(xt[:, ::2], torch.tensor(rois), (3, 2))
+    assert max_rel_err(out_m, out_t) < 2e-6
+    g = rng.standard_normal(tuple(out_t.shape)).astype(np.float32)
+    out_m.backward(minicnn.tensor(g, device=device))
+    out_t.backward(torch.tensor(g))
+    assert max_rel_err(xm.grad, xt.grad) < 2e-6
+
+
 def test_modules_equal_the_functions():
     rng = np.random.default_rng(5)
     x = minicnn.tensor(rng.standard_normal((2, 3, 8, 8)).astype(np.float32))
