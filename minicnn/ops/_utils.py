@@ -80,6 +80,8 @@ def roi_arguments(fn: str, input, boxes, output_size, spatial_scale) -> tuple[Te
     if rois.dtype != input.dtype:
         rois = Tensor._wrap(rois.array.astype(input.dtype))
     if rois.shape[0]:
+        if not bool(backend_of(rois.array).xp.isfinite(rois.array).all()):
+            raise ValueError(f"{fn}: boxes must be finite, got NaN or infinite coordinates")
         batch = to_device(rois.array[:, 0], "cpu")
         if batch.min() < 0 or batch.max() >= input.shape[0] or (batch % 1 != 0).any():
             raise ValueError(f"{fn}: the batch indices in boxes[:, 0] must be integers in "

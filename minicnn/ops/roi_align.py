@@ -13,6 +13,8 @@ the boxes, as in torchvision.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 from minicnn.autograd import Tensor
 from minicnn.autograd.function import Function
 from minicnn.backend import backend_of
@@ -53,6 +55,9 @@ def roi_align(input: Tensor, boxes: Tensor | list[Tensor], output_size: int | tu
         aligned: shift the boxes by -0.5 cell, so that a box's edge meets pixel centres.
     """
     rois, size = roi_arguments("roi_align", input, boxes, output_size, spatial_scale)
+    if not isinstance(sampling_ratio, Integral) or isinstance(sampling_ratio, bool):
+        raise TypeError(f"roi_align: sampling_ratio must be an int (<= 0: adaptive), got "
+                        f"{sampling_ratio!r}")
     return RoIAlignFunction.apply(input, rois, size, float(spatial_scale), int(sampling_ratio),
                                   bool(aligned))
 

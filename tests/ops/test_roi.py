@@ -137,6 +137,26 @@ def test_roi_pool_gradcheck(backend):
     assert minicnn.gradcheck(lambda t: ops.roi_pool(t, rois, (2, 3)), [x])
 
 
+@pytest.mark.parametrize("aligned", [False, True])
+@pytest.mark.parametrize("sampling_ratio", [-1, 2])
+def test_degenerate_boxes(backend, aligned, sampling_ratio):
+    """Zero width, zero height, a point, boxes wholly outside on each side, on a cell's edge;
+    with a fixed sampling ratio also inverted boxes (x2 < x1): all as torchvision."""
+    device = device_of(backend)
+    x = np.random.default_rng(8).standard_normal((2, 3, 7, 9)).astype(np.float32)
+    rows = [[0, 2, 1, 2, 5], [1, 1, 3, 6, 3], [0, 4, 4, 4, 4], [1, -9, -9, -2, -3],
+            [0, 10, 1, 14, 5], [1, 1, 8.5, 4, 12], [0, 0, 0, 9, 7], [1, 3, 2, 4, 3]]
+    if sampling_ratio > 0:
+        rows += [[0, 6, 5, 2, 1], [1, 5, 1, 1, 6]]
+    rois = np.asarray(rows, np.float32)
+    rm, rt = _pair(rois, device)
+    for op, kw in (("roi_align", {"sampling_ratio": sampling_ratio, "aligned": aligned}),
+                   ("roi_pool", {})):
+        _compare(lambda t, op=op, kw=kw: getattr(ops, op)(t, rm, (2, 3), **kw),
+                 lambda t, op=op, kw=kw: getattr(torchvision.ops, op)(t, rt, (2, 3), **kw),
+                 x, device)
+
+
 @pytest.mark.parametrize("op", ["roi_align", "roi_pool"])
 def test_strided_input_view(backend, op):
     """Every second channel of a larger map (a non-contiguous view) as torchvision's."""
@@ -232,6 +252,9 @@ def test_bad_input_names_the_argument():
         (ValueError, r"batch indices in boxes\[:, 0\] must be integers in \[0, 2\)",
          lambda: ops.roi_pool(x, minicnn.tensor([[2.0, 0, 0, 4, 4]]), 2)),
         (ValueError, "boxes must hold one", lambda: ops.roi_align(x, [], 2)),
+        (ValueError, "boxes must be finite", lambda: ops.roi_align(
+            x, minicnn.tensor([[0.0, 1, 2, float("nan"), 4]]), 2)),
+        (TypeError, "sampling_ratio must be an int", lambda: ops.roi_align(x, rois, 2, 1.0, 2.5)),
         (ValueError, r"features has no map named \['p9'\]",
          lambda: ops.MultiScaleRoIAlign(["p9"], 7, 2)({"0": x}, [minicnn.zeros(1, 4)],
                                                        [(32, 32)])),
