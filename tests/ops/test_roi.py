@@ -16,8 +16,8 @@ import torchvision
 
 import minicnn
 from minicnn import ops
-from minicnn.backend import to_device
-from tests.conftest import device_of
+from minicnn.backend import get_backend, to_device
+from tests.conftest import AVAILABLE_BACKENDS, device_of
 from tests.helpers import max_rel_err
 
 DTYPES = [np.float32, np.float64]
@@ -172,6 +172,16 @@ def test_strided_input_view(backend, op):
     out_m.backward(minicnn.tensor(g, device=device))
     out_t.backward(torch.tensor(g))
     assert max_rel_err(xm.grad, xt.grad) < 2e-6
+
+
+@pytest.mark.parametrize("backend_name", [b for b in AVAILABLE_BACKENDS if b != "numpy"])
+def test_fast_backends_have_their_own_kernels(backend_name):
+    """The tests above ran the compiled kernels, not the reference: numba has all four,
+    cupy all but roi_pool's backward (the reference's bincount runs on the GPU)."""
+    own = {"roi_align", "roi_align_backward", "roi_pool"}
+    if backend_name == "numba":
+        own.add("roi_pool_backward")
+    assert own <= set(get_backend(backend_name).overrides())
 
 
 def test_modules_equal_the_functions():
