@@ -1071,7 +1071,6 @@ def roi_align_weights(rois, output_size, x_shape, spatial_scale, sampling_ratio,
     return wy, wx, array_module(rois).maximum(gy * gx, 1).astype(rois.dtype)
 
 
-
 def roi_align_support(weights):
     """First and one-past-last cell with a nonzero weight of each row of ``weights: (K, n, S)``,
     ``lo, hi: (K, n)`` int64 (0, 0 for a row without any): a bin's samples read one
@@ -1091,7 +1090,7 @@ def roi_align(x, rois, output_size: tuple[int, int], spatial_scale: float,
     RoIs; each is two matrix products over all channels."""
     xp = array_module(x)
     wy, wx, count = roi_align_weights(rois, output_size, x.shape, spatial_scale,
-                                       sampling_ratio, aligned)
+                                      sampling_ratio, aligned)
     out = xp.empty((rois.shape[0], x.shape[1]) + tuple(output_size), dtype=x.dtype)
     for k, n in enumerate(rois[:, 0].astype(xp.int64).tolist()):
         out[k] = wy[k] @ x[n] @ wx[k].T  # (oh, H) @ (C, H, W) @ (W, ow) -> (C, oh, ow)
@@ -1104,7 +1103,7 @@ def roi_align_backward(grad, rois, x_shape, spatial_scale: float, sampling_ratio
     (N, C, H, W)``, each RoI's gradient spread back through the same weights."""
     xp = array_module(grad)
     wy, wx, count = roi_align_weights(rois, grad.shape[2:], x_shape, spatial_scale,
-                                       sampling_ratio, aligned)
+                                      sampling_ratio, aligned)
     grad = grad / count[:, None, None, None]
     dx = xp.zeros(x_shape, dtype=grad.dtype)
     for k, n in enumerate(rois[:, 0].astype(xp.int64).tolist()):
