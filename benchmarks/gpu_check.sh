@@ -81,7 +81,7 @@ torch.cuda.get_device_name(0))' 2>&1 | tee -a "$log"
 # ---- tests on the device: the GPU-marked tests, then every cupy case of the suite
 step "pytest -m gpu" 120 "$python" -m pytest -q -p no:cacheprovider -m gpu -rs
 step "pytest cupy backend" 240 "$python" -m pytest -q -p no:cacheprovider -x -k cupy \
-    tests/backend tests/nn tests/autograd tests/optim
+    tests/backend tests/nn tests/autograd tests/optim tests/ops
 
 # ---- benchmarks: minicnn's cupy backend beside PyTorch, both on the GPU
 step bench_conv 90 "$python" benchmarks/bench_conv.py --device cuda --rounds 5
