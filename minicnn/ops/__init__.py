@@ -14,9 +14,15 @@ from minicnn.ops.boxes import (
     nms,
     remove_small_boxes,
 )
+from minicnn.ops.feature_pyramid_network import (
+    ExtraFPNBlock,
+    FeaturePyramidNetwork,
+    LastLevelMaxPool,
+)
 from minicnn.ops.focal_loss import sigmoid_focal_loss
 
 __all__ = [
     "batched_nms", "box_area", "box_convert", "box_iou", "clip_boxes_to_image",
     "generalized_box_iou", "nms", "remove_small_boxes", "sigmoid_focal_loss",
+    "ExtraFPNBlock", "FeaturePyramidNetwork", "LastLevelMaxPool",
 ]
