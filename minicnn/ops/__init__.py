@@ -20,9 +20,10 @@ from minicnn.ops.feature_pyramid_network import (
     LastLevelMaxPool,
 )
 from minicnn.ops.focal_loss import sigmoid_focal_loss
+from minicnn.ops.misc import FrozenBatchNorm2d
 
 __all__ = [
     "batched_nms", "box_area", "box_convert", "box_iou", "clip_boxes_to_image",
     "generalized_box_iou", "nms", "remove_small_boxes", "sigmoid_focal_loss",
-    "ExtraFPNBlock", "FeaturePyramidNetwork", "LastLevelMaxPool",
+    "ExtraFPNBlock", "FeaturePyramidNetwork", "FrozenBatchNorm2d", "LastLevelMaxPool",
 ]
