@@ -156,12 +156,80 @@ def ssd_case(name: str, ctor: str, size: int) -> dict:
     return {"name": name, "build": build, "needs": "minicnn.models.detection." + ctor}
 
 
+# ---------------------------------------------------------------- RoI cases
+
+
+def roi_inputs(n_boxes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """FPN-like: features ``(2, 256, 50, 50)`` (stride 16 of two 800 x 800 images) and
+    ``n_boxes`` rois ``(batch_index, x1, y1, x2, y2)`` of 32-400 px, some off the edges."""
+    rng = np.random.default_rng(seed)
+    features = rng.standard_normal((2, 256, 50, 50)).astype(np.float32)
+    xy = rng.uniform(-20, 780, (n_boxes, 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(32, 400, (n_boxes, 2))], axis=1)
+    batch = rng.integers(0, 2, (n_boxes, 1))
+    return features, np.concatenate([batch, boxes], axis=1).astype(np.float32)
+
+
+def roi_case(name: str, op: str, n_boxes: int, output_size: int, backward: bool,
+             **kwargs) -> dict:
+    """A row: ``ops.<op>`` (roi_align or roi_pool) forward, or forward and backward, beside
+    ``torchvision.ops.<op>`` on the same features and boxes (spatial scale 1/16); the check
+    compares the outputs and input gradients with torchvision's."""
+    kwargs = {"output_size": output_size, "spatial_scale": 1 / 16, **kwargs}
+
+    def build(framework: str, device: str, batch: int):
+        features, rois = roi_inputs(n_boxes)
+        grad = np.random.default_rng(1).standard_normal(
+            (n_boxes, 256, output_size, output_size)).astype(np.float32)
+        if framework == "torch":
+            x = torch.tensor(features, device=device, requires_grad=backward)
+            r, g = torch.tensor(rois, device=device), torch.tensor(grad, device=device)
+            fn, sync = getattr(torchvision.ops, op), _torch_sync(device)
+        else:
+            x = minicnn.tensor(features, device=device, requires_grad=backward)
+            r, g = minicnn.tensor(rois, device=device), minicnn.tensor(grad, device=device)
+            fn, sync = getattr(ops, op), _minicnn_sync(device)
+
+        def run():
+            x.grad = None
+            out = fn(x, r, **kwargs)
+            if backward:
+                out.backward(g)
+            sync()
+            return out
+
+        def check() -> dict:
+            out = run()
+            tx = torch.tensor(features, requires_grad=True)
+            expected = getattr(torchvision.ops, op)(tx, torch.tensor(rois), **kwargs)
+            expected.backward(torch.tensor(grad))
+            got = out.detach().cpu().numpy() if framework == "torch" else out.detach().numpy()
+            info = {"boxes": n_boxes, "max_abs_err": float(np.abs(got - expected.detach()
+                                                                  .numpy()).max())}
+            if backward:
+                dx = x.grad.cpu().numpy() if framework == "torch" else x.grad.numpy()
+                info["grad_max_abs_err"] = float(np.abs(dx - tx.grad.numpy()).max())
+            if max(info["max_abs_err"], info.get("grad_max_abs_err", 0.0)) > 1e-3:
+                raise AssertionError(f"{name}: {framework} differs from torchvision: {info}")
+            return info
+
+        return run, check
+
+    return {"name": name, "build": build}
+
+
 CASES: list[dict] = [
     nms_case("nms 1k uniform", lambda: uniform_boxes(1_000)),
     nms_case("nms 10k uniform", lambda: uniform_boxes(10_000)),
     nms_case("nms 1k clustered", lambda: clustered_boxes(1_000)),
     nms_case("nms 10k clustered", lambda: clustered_boxes(10_000)),
     ssd_case("ssd300_vgg16 eval", "ssd300_vgg16", 300),
+    roi_case("roi_align 7x7 sr2 fwd", "roi_align", 512, 7, False, sampling_ratio=2),
+    roi_case("roi_align 7x7 sr2 fwd+bwd", "roi_align", 512, 7, True, sampling_ratio=2),
+    roi_case("roi_align 7x7 adaptive fwd+bwd", "roi_align", 512, 7, True, sampling_ratio=-1),
+    roi_case("roi_align 14x14 sr2 fwd+bwd (mask)", "roi_align", 256, 14, True,
+             sampling_ratio=2, aligned=True),
+    roi_case("roi_pool 7x7 fwd+bwd", "roi_pool", 512, 7, True),
     ssd_case("ssdlite320_mobilenet_v3_large eval", "ssdlite320_mobilenet_v3_large", 320),
 ]
 

@@ -676,8 +676,149 @@ def nms(boxes, scores, iou_threshold: float):
         removed |= rows[i]
     return order[cupy.asarray(numpy.asarray(keep, dtype=numpy.int64))]
 
+# ---- RoI pooling
+# As the Numba kernels: the weights and bins come from the reference (run by CuPy), and the
+# kernels run one thread per output cell (k, c, p, q). RoIAlign's backward scatters each
+# output's gradient over the cells it read by atomic adds (RoIs overlap); RoIPool's backward
+# is the reference's scatter-add (``bincount``), which CuPy runs on the GPU.
+
+_ROI_SRC = r"""
+__device__ inline void roi_cell(long long t, int c, int oh, int ow, long long* k, int* ch,
+                                int* p, int* q) {
+  // the (RoI, channel, row, column) of output cell t of a (K, C, oh, ow) array
+  *q = t % ow;
+  *p = (t / ow) % oh;
+  *ch = (t / ((long long)ow * oh)) % c;
+  *k = t / ((long long)ow * oh * c);
+}
+
+extern "C" __global__ void roi_align_fwd(
+    const T* x, const long long* batch, const T* wy, const long long* y0, const long long* y1,
+    const T* wx, const long long* x0, const long long* x1, const T* count, T* out,
+    long long total, int c, int h, int w, int oh, int ow) {
+  // out[k, ch, p, q] = sum over r, s of wy[k, p, r] wx[k, q, s] x[batch[k], ch, r, s] / count[k]
+  long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= total) return;
+  long long k; int ch, p, q;
+  roi_cell(t, c, oh, ow, &k, &ch, &p, &q);
+  const T* plane = x + (batch[k] * c + ch) * h * w;
+  const T* wyr = wy + (k * oh + p) * h;
+  const T* wxr = wx + (k * ow + q) * w;
+  long long r0 = y0[k * oh + p], r1 = y1[k * oh + p], s0 = x0[k * ow + q], s1 = x1[k * ow + q];
+  T acc = 0;
+  for (long long r = r0; r < r1; r++) {
+    T row = 0;
+    for (long long s = s0; s < s1; s++) row += wxr[s] * plane[r * w + s];
+    acc += wyr[r] * row;
+  }
+  out[t] = acc / count[k];
+}
+
+extern "C" __global__ void roi_align_bwd(
+    const T* g, const long long* batch, const T* wy, const long long* y0, const long long* y1,
+    const T* wx, const long long* x0, const long long* x1, const T* count, T* dx,
+    long long total, int c, int h, int w, int oh, int ow) {
+  // dx[batch[k], ch, r, s] += g[k, ch, p, q] wy[k, p, r] wx[k, q, s] / count[k], atomically
+  long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= total) return;
+  long long k; int ch, p, q;
+  roi_cell(t, c, oh, ow, &k, &ch, &p, &q);
+  T* plane = dx + (batch[k] * c + ch) * h * w;
+  const T* wyr = wy + (k * oh + p) * h;
+  const T* wxr = wx + (k * ow + q) * w;
+  long long r0 = y0[k * oh + p], r1 = y1[k * oh + p], s0 = x0[k * ow + q], s1 = x1[k * ow + q];
+  T gv = g[t] / count[k];
+  for (long long r = r0; r < r1; r++) {
+    T gr = gv * wyr[r];
+    for (long long s = s0; s < s1; s++) atomicAdd(&plane[r * w + s], gr * wxr[s]);
+  }
+}
+
+extern "C" __global__ void roi_pool_fwd(
+    const T* x, const long long* batch, const long long* h_lo, const long long* h_hi,
+    const long long* w_lo, const long long* w_hi, T* out, long long* argmax, long long total,
+    int c, int h, int w, int oh, int ow, T flt_max) {
+  // out[k, ch, p, q] = the first maximum of bin (p, q) of RoI k, argmax its r * W + s;
+  // an empty bin gives 0 and -1
+  long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (t >= total) return;
+  long long k; int ch, p, q;
+  roi_cell(t, c, oh, ow, &k, &ch, &p, &q);
+  const T* plane = x + (batch[k] * c + ch) * h * w;
+  long long r0 = h_lo[k * oh + p], r1 = h_hi[k * oh + p];
+  long long s0 = w_lo[k * ow + q], s1 = w_hi[k * ow + q];
+  T best = (r1 <= r0 || s1 <= s0) ? (T)0 : -flt_max;
+  long long best_i = -1;
+  for (long long r = r0; r < r1; r++) {
+    for (long long s = s0; s < s1; s++) {
+      if (plane[r * w + s] > best) { best = plane[r * w + s]; best_i = r * w + s; }
+    }
+  }
+  out[t] = best;
+  argmax[t] = best_i;
+}
+"""
+
+
+def _roi_ints(shape):
+    """``c, h, w, oh, ow`` for the RoI kernels from ``(N, C, H, W)`` and ``(oh, ow)``."""
+    return [numpy.int32(v) for v in shape]
+
+
+def _roi_align_launch(name, source_array, rois, output_size, x_shape, spatial_scale,
+                      sampling_ratio, aligned, result):
+    """Run ``roi_align_fwd`` or ``roi_align_bwd``: one thread per output cell."""
+    wy, wx, count = reference.roi_align_weights(rois, output_size, x_shape, spatial_scale,
+                                                sampling_ratio, aligned)
+    y0, y1 = reference.roi_align_support(wy)
+    x0, x1 = reference.roi_align_support(wx)
+    total = rois.shape[0] * x_shape[1] * output_size[0] * output_size[1]
+    _launch(_kernel(name, source_array.dtype.name, _ROI_SRC), total,
+            (cupy.ascontiguousarray(source_array), rois[:, 0].astype(cupy.int64), wy, y0, y1,
+             wx, x0, x1, count, result, numpy.int64(total),
+             *_roi_ints((*x_shape[1:], *output_size))))
+    return result
+
+
+def roi_align(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
+    """CUDA :func:`reference.roi_align`."""
+    if not _float_gpu(x, rois):
+        return reference.roi_align(x, rois, output_size, spatial_scale, sampling_ratio, aligned)
+    out = cupy.empty((rois.shape[0], x.shape[1]) + tuple(output_size), dtype=x.dtype)
+    return _roi_align_launch("roi_align_fwd", x, rois, tuple(output_size), x.shape,
+                             spatial_scale, sampling_ratio, aligned, out)
+
+
+def roi_align_backward(grad, rois, x_shape, spatial_scale, sampling_ratio, aligned):
+    """CUDA :func:`reference.roi_align_backward`: a scatter by atomic adds."""
+    if not _float_gpu(grad, rois):
+        return reference.roi_align_backward(grad, rois, x_shape, spatial_scale, sampling_ratio,
+                                            aligned)
+    dx = cupy.zeros(x_shape, dtype=grad.dtype)
+    return _roi_align_launch("roi_align_bwd", grad, rois, tuple(grad.shape[2:]), x_shape,
+                             spatial_scale, sampling_ratio, aligned, dx)
+
+
+def roi_pool(x, rois, output_size, spatial_scale):
+    """CUDA :func:`reference.roi_pool`."""
+    if not _float_gpu(x, rois):
+        return reference.roi_pool(x, rois, output_size, spatial_scale)
+    shape = (rois.shape[0], x.shape[1]) + tuple(output_size)
+    out = cupy.empty(shape, dtype=x.dtype)
+    argmax = cupy.empty(shape, dtype=cupy.int64)
+    h_lo, h_hi = reference.roi_pool_bins(rois, output_size[0], x.shape[2], spatial_scale, axis=1)
+    w_lo, w_hi = reference.roi_pool_bins(rois, output_size[1], x.shape[3], spatial_scale, axis=0)
+    _launch(_kernel("roi_pool_fwd", x.dtype.name, _ROI_SRC), out.size,
+            (cupy.ascontiguousarray(x), rois[:, 0].astype(cupy.int64), h_lo, h_hi, w_lo, w_hi,
+             out, argmax, numpy.int64(out.size), *_roi_ints((*x.shape[1:], *output_size)),
+             x.dtype.type(reference.FLT_MAX)))
+    return out, argmax
+
 
 KERNELS = {
+    "roi_align": roi_align,
+    "roi_align_backward": roi_align_backward,
+    "roi_pool": roi_pool,
     "nms": nms,
     "max_pool2d": max_pool2d,
     "max_pool2d_backward": max_pool2d_backward,

@@ -1091,7 +1091,141 @@ def nms(boxes, scores, iou_threshold: float):
     return order[keep].astype(np.int64)
 
 
+# ---- RoI pooling
+# The weights and bins come from the reference (vectorized, cheap: a few numbers per RoI
+# and bin); the compiled loops do the work over channels. Forward runs over the RoIs in
+# parallel (prange), backward over the channels, so that no two threads add into the same
+# plane of the gradient.
+
+
+@numba.njit(cache=True, parallel=True)
+def _roi_align_kernel(x, batch, wy, y0, y1, wx, x0, x1, count, out):
+    # out[k, c, p, q] = sum over rows r, columns s of wy[k, p, r] wx[k, q, s] x[batch[k], c, r, s]
+    # / count[k]; prange over RoIs k, then channels c, bins (p, q), rows r, columns s
+    for k in numba.prange(out.shape[0]):
+        b = batch[k]
+        for c in range(out.shape[1]):
+            for p in range(out.shape[2]):
+                for q in range(out.shape[3]):
+                    acc = 0.0
+                    for r in range(y0[k, p], y1[k, p]):
+                        row = 0.0
+                        for s in range(x0[k, q], x1[k, q]):
+                            row += wx[k, q, s] * x[b, c, r, s]
+                        acc += wy[k, p, r] * row
+                    out[k, c, p, q] = acc / count[k]
+
+
+@numba.njit(cache=True, parallel=True)
+def _roi_align_backward_kernel(g, batch, wy, y0, y1, wx, x0, x1, count, dx):
+    # dx[batch[k], c, r, s] += g[k, c, p, q] wy[k, p, r] wx[k, q, s] / count[k];
+    # prange over channels c, then RoIs k, bins (p, q), rows r, columns s
+    for c in numba.prange(g.shape[1]):
+        for k in range(g.shape[0]):
+            b = batch[k]
+            for p in range(g.shape[2]):
+                for q in range(g.shape[3]):
+                    gv = g[k, c, p, q] / count[k]
+                    for r in range(y0[k, p], y1[k, p]):
+                        gr = gv * wy[k, p, r]
+                        for s in range(x0[k, q], x1[k, q]):
+                            dx[b, c, r, s] += gr * wx[k, q, s]
+
+
+def _roi_align_geometry(rois, output_size, x_shape, spatial_scale, sampling_ratio, aligned):
+    """The reference's weights with the run of cells each bin reads, and the batch indices."""
+    wy, wx, count = reference.roi_align_weights(rois, output_size, x_shape, spatial_scale,
+                                                sampling_ratio, aligned)
+    return (rois[:, 0].astype(np.int64), wy, *reference.roi_align_support(wy), wx,
+            *reference.roi_align_support(wx), count)
+
+
+def roi_align(x, rois, output_size, spatial_scale, sampling_ratio, aligned):
+    """Numba :func:`reference.roi_align`."""
+    if not _pn_float(x, rois) or x.dtype != rois.dtype:
+        return reference.roi_align(x, rois, output_size, spatial_scale, sampling_ratio, aligned)
+    out = np.empty((rois.shape[0], x.shape[1]) + tuple(output_size), dtype=x.dtype)
+    _roi_align_kernel(np.ascontiguousarray(x), *_roi_align_geometry(
+        rois, output_size, x.shape, spatial_scale, sampling_ratio, aligned), out)
+    return out
+
+
+def roi_align_backward(grad, rois, x_shape, spatial_scale, sampling_ratio, aligned):
+    """Numba :func:`reference.roi_align_backward`."""
+    if not _pn_float(grad, rois) or grad.dtype != rois.dtype:
+        return reference.roi_align_backward(grad, rois, x_shape, spatial_scale, sampling_ratio,
+                                            aligned)
+    dx = np.zeros(x_shape, dtype=grad.dtype)
+    _roi_align_backward_kernel(np.ascontiguousarray(grad), *_roi_align_geometry(
+        rois, grad.shape[2:], x_shape, spatial_scale, sampling_ratio, aligned), dx)
+    return dx
+
+
+@numba.njit(cache=True, parallel=True)
+def _roi_pool_kernel(x, batch, h_lo, h_hi, w_lo, w_hi, flt_max, out, argmax):
+    # out[k, c, p, q] = the first maximum of bin (p, q) of RoI k in plane (batch[k], c), argmax
+    # its h * W + w; an empty bin gives 0 and -1; prange over RoIs k, then c, p, q, the bin
+    w = x.shape[3]
+    for k in numba.prange(out.shape[0]):
+        b = batch[k]
+        for c in range(out.shape[1]):
+            for p in range(out.shape[2]):
+                for q in range(out.shape[3]):
+                    empty = h_hi[k, p] <= h_lo[k, p] or w_hi[k, q] <= w_lo[k, q]
+                    best = 0.0 if empty else -flt_max
+                    best_i = -1
+                    for r in range(h_lo[k, p], h_hi[k, p]):
+                        for s in range(w_lo[k, q], w_hi[k, q]):
+                            if x[b, c, r, s] > best:
+                                best = x[b, c, r, s]
+                                best_i = r * w + s
+                    out[k, c, p, q] = best
+                    argmax[k, c, p, q] = best_i
+
+
+@numba.njit(cache=True, parallel=True)
+def _roi_pool_backward_kernel(g, argmax, batch, dx):
+    # dx[batch[k], c, argmax[k, c, o]] += g[k, c, o] (nothing where argmax < 0); prange over
+    # channels c, then RoIs k and outputs o
+    for c in numba.prange(g.shape[1]):
+        for k in range(g.shape[0]):
+            for o in range(g.shape[2]):
+                if argmax[k, c, o] >= 0:
+                    dx[batch[k], c, argmax[k, c, o]] += g[k, c, o]
+
+
+def roi_pool(x, rois, output_size, spatial_scale):
+    """Numba :func:`reference.roi_pool`."""
+    if not _pn_float(x, rois) or x.dtype != rois.dtype:
+        return reference.roi_pool(x, rois, output_size, spatial_scale)
+    shape = (rois.shape[0], x.shape[1]) + tuple(output_size)
+    out = np.empty(shape, dtype=x.dtype)
+    argmax = np.empty(shape, dtype=np.int64)
+    h_lo, h_hi = reference.roi_pool_bins(rois, output_size[0], x.shape[2], spatial_scale, axis=1)
+    w_lo, w_hi = reference.roi_pool_bins(rois, output_size[1], x.shape[3], spatial_scale, axis=0)
+    _roi_pool_kernel(np.ascontiguousarray(x), rois[:, 0].astype(np.int64), h_lo, h_hi, w_lo,
+                     w_hi, reference.FLT_MAX, out, argmax)
+    return out, argmax
+
+
+def roi_pool_backward(grad, argmax, rois, x_shape):
+    """Numba :func:`reference.roi_pool_backward`."""
+    if not _pn_float(grad):
+        return reference.roi_pool_backward(grad, argmax, rois, x_shape)
+    k, c, oh, ow = grad.shape
+    n, _, h, w = x_shape
+    dx = np.zeros((n, c, h * w), dtype=grad.dtype)
+    _roi_pool_backward_kernel(np.ascontiguousarray(grad).reshape(k, c, oh * ow),
+                              np.ascontiguousarray(argmax).reshape(k, c, oh * ow),
+                              rois[:, 0].astype(np.int64), dx)
+    return dx.reshape(x_shape)
+
+
 KERNELS = {
+    "roi_align": roi_align,
+    "roi_align_backward": roi_align_backward,
+    "roi_pool": roi_pool,
+    "roi_pool_backward": roi_pool_backward,
     "nms": nms,
     "max_pool2d": max_pool2d,
     "max_pool2d_backward": max_pool2d_backward,

@@ -929,8 +929,194 @@ def nms(boxes, scores, iou_threshold: float):
         suppressed[i + 1:] |= iou > iou_threshold
     return order[xp.asarray(keep, dtype=xp.int64)].astype(xp.int64)
 
+# ---------------------------------------------------------------- RoI pooling
+#
+# ``rois: (K, 5)`` rows ``(batch_index, x1, y1, x2, y2)`` in input pixels; ``spatial_scale``
+# maps them onto the feature map ``x: (N, C, H, W)``. Both kernels follow torchvision's CPU
+# kernels to the rounding: coordinates are computed in the input's dtype.
+
+FLT_MAX = float(np.finfo(np.float32).max)  # torchvision's "no maximum yet" for every dtype
+
+
+def _roi_round(v, xp):
+    """``std::round``: halves away from zero (NumPy's ``round`` takes halves to even)."""
+    a = xp.abs(v)
+    r = xp.floor(a)
+    return xp.copysign(r + (a - r >= 0.5), v)
+
+
+def roi_pool_bins(rois, n_out: int, size: int, spatial_scale: float, axis: int):
+    """Fast R-CNN's bins of every RoI along one axis (0: x, 1: y): ``lo, hi: (K, n_out)``.
+
+    The RoI's ends are rounded to feature cells, ``[start, end]`` inclusive, split into
+    ``n_out`` bins of ``length / n_out`` cells; bin ``p`` covers the cells
+    ``floor(p * bin) .. ceil((p + 1) * bin) - 1`` after ``start``, clipped to ``[0, size)``.
+    """
+    xp = array_module(rois)
+    dtype = rois.dtype.type
+    start = _roi_round(rois[:, 1 + axis] * dtype(spatial_scale), xp).astype(xp.int64)
+    end = _roi_round(rois[:, 3 + axis] * dtype(spatial_scale), xp).astype(xp.int64)
+    length = xp.maximum(end - start + 1, 1)
+    bin_size = length.astype(rois.dtype) / dtype(n_out)
+    p = xp.arange(n_out, dtype=rois.dtype)
+    lo = xp.floor(p * bin_size[:, None]).astype(xp.int64) + start[:, None]
+    hi = xp.ceil((p + 1) * bin_size[:, None]).astype(xp.int64) + start[:, None]
+    return xp.clip(lo, 0, size), xp.clip(hi, 0, size)
+
+
+def roi_pool(x, rois, output_size: tuple[int, int], spatial_scale: float):
+    """Fast R-CNN's RoI max pooling: ``x: (N, C, H, W), rois: (K, 5) -> out, argmax:
+    (K, C, oh, ow)``.
+
+    Each bin's output is the maximum of its cells (the first one in row-major order among
+    equal maxima); ``argmax`` is its flat position ``h * W + w`` in the (n, c) plane, -1
+    with output 0 for an empty bin (a RoI hanging off the map). Loops over RoIs and bins;
+    each window's maximum is taken over all channels at once.
+    """
+    xp = array_module(x)
+    k_rois, c = rois.shape[0], x.shape[1]
+    h, w = x.shape[2:]
+    oh, ow = output_size
+    out = xp.zeros((k_rois, c, oh, ow), dtype=x.dtype)
+    argmax = xp.full((k_rois, c, oh, ow), -1, dtype=xp.int64)
+    if k_rois == 0:
+        return out, argmax
+    h_lo, h_hi = (a.tolist() for a in roi_pool_bins(rois, oh, h, spatial_scale, axis=1))
+    w_lo, w_hi = (a.tolist() for a in roi_pool_bins(rois, ow, w, spatial_scale, axis=0))
+    batch = rois[:, 0].astype(xp.int64).tolist()
+    for k in range(k_rois):
+        for p in range(oh):
+            for q in range(ow):
+                r0, r1, c0, c1 = h_lo[k][p], h_hi[k][p], w_lo[k][q], w_hi[k][q]
+                if r1 <= r0 or c1 <= c0:
+                    continue  # an empty bin: 0, argmax -1
+                window = x[batch[k], :, r0:r1, c0:c1].reshape(c, -1)
+                i = xp.argmax(window, axis=1)
+                best = window[xp.arange(c), i]
+                wins = best > -FLT_MAX  # torchvision starts from -FLT_MAX with a strict >
+                out[k, :, p, q] = xp.where(wins, best, -FLT_MAX)
+                flat = (r0 + i // (c1 - c0)) * w + c0 + i % (c1 - c0)
+                argmax[k, :, p, q] = xp.where(wins, flat, -1)
+    return out, argmax
+
+
+def roi_pool_backward(grad, argmax, rois, x_shape):
+    """Gradient of :func:`roi_pool`: each bin's gradient goes to the cell its argmax names
+    (nothing for an empty bin). ``grad, argmax: (K, C, oh, ow) -> (N, C, H, W)``."""
+    xp = array_module(grad)
+    n, c, h, w = x_shape
+    batch = rois[:, 0].astype(xp.int64)
+    plane = (batch[:, None] * c + xp.arange(c)) * (h * w)  # (K, C): start of each plane
+    hit = argmax >= 0
+    flat = (plane[:, :, None, None] + argmax)[hit]
+    dx = xp.bincount(flat, weights=grad[hit], minlength=n * c * h * w)
+    return dx.astype(grad.dtype).reshape(x_shape)
+
+
+def roi_align_axis(rois, n_out: int, size: int, spatial_scale: float, sampling_ratio: int,
+                   aligned: bool, axis: int):
+    """Mask R-CNN's RoIAlign along one axis (0: x, 1: y): ``weights: (K, n_out, size)`` and
+    the number of samples per bin ``grid: (K,)``.
+
+    Each RoI's extent ``[start, end]`` (shifted by half a cell when ``aligned``; at least
+    one cell long when not) is split into ``n_out`` bins; each bin takes ``grid`` evenly
+    spaced samples (``sampling_ratio``, or ``ceil(bin size)`` when it is <= 0). A sample at
+    ``y`` reads cells ``floor(y)`` and ``floor(y) + 1`` with weights ``1 - frac``, ``frac``
+    (clamped at the edges; 0 beyond one cell outside the map). ``weights[k, p]`` sums the
+    weights of bin ``p``'s samples. Bilinear interpolation is separable, so RoIAlign of one
+    RoI is ``weights_y @ x[n] @ weights_x^T / (grid_y * grid_x)``.
+    """
+    xp = array_module(rois)
+    dtype = rois.dtype.type
+    offset = dtype(0.5 if aligned else 0.0)
+    start = rois[:, 1 + axis] * dtype(spatial_scale) - offset
+    end = rois[:, 3 + axis] * dtype(spatial_scale) - offset
+    length = end - start
+    if not aligned:
+        length = xp.maximum(length, dtype(1))
+    bin_size = length / dtype(n_out)
+    k_rois = rois.shape[0]
+    if sampling_ratio > 0:
+        grid = xp.full(k_rois, sampling_ratio, dtype=xp.int64)
+    else:
+        grid = xp.ceil(bin_size).astype(xp.int64)
+    g_max = int(grid.max()) if k_rois else 0
+    # sample i of bin p: start + p * bin + (i + 0.5) * bin / grid, shape (K, n_out, g_max)
+    p = xp.arange(n_out, dtype=rois.dtype)
+    i = xp.arange(g_max, dtype=rois.dtype) + dtype(0.5)
+    y = ((start[:, None] + p * bin_size[:, None])[:, :, None]
+         + (i * bin_size[:, None] / xp.maximum(grid, 1)[:, None].astype(rois.dtype))[:, None, :])
+    valid = (y >= -1) & (y <= size) & (xp.arange(g_max) < grid[:, None, None])
+    y = xp.maximum(y, 0)
+    low = y.astype(xp.int64)  # floor: y >= 0
+    edge = low >= size - 1
+    low = xp.where(edge, size - 1, low)
+    high = xp.where(edge, size - 1, low + 1)
+    frac = xp.where(edge, dtype(0), y - low.astype(rois.dtype))
+    row = (xp.arange(k_rois)[:, None] * n_out + xp.arange(n_out))[:, :, None] * size
+    weights = xp.bincount(
+        xp.concatenate([(row + low)[valid], (row + high)[valid]]),
+        weights=xp.concatenate([(1 - frac)[valid], frac[valid]]),
+        minlength=k_rois * n_out * size)
+    return weights.astype(rois.dtype).reshape(k_rois, n_out, size), grid
+
+
+def roi_align_weights(rois, output_size, x_shape, spatial_scale, sampling_ratio, aligned):
+    """Both axes' weights ``wy: (K, oh, H)``, ``wx: (K, ow, W)`` and each RoI's sample count
+    ``max(grid_y * grid_x, 1)``, ``(K,)``: what every backend's RoIAlign computes from."""
+    wy, gy = roi_align_axis(rois, output_size[0], x_shape[2], spatial_scale, sampling_ratio,
+                            aligned, axis=1)
+    wx, gx = roi_align_axis(rois, output_size[1], x_shape[3], spatial_scale, sampling_ratio,
+                            aligned, axis=0)
+    return wy, wx, array_module(rois).maximum(gy * gx, 1).astype(rois.dtype)
+
+
+
+def roi_align_support(weights):
+    """First and one-past-last cell with a nonzero weight of each row of ``weights: (K, n, S)``,
+    ``lo, hi: (K, n)`` int64 (0, 0 for a row without any): a bin's samples read one
+    contiguous run of cells, so the compiled kernels visit only that run."""
+    xp = array_module(weights)
+    nonzero = weights != 0
+    anything = nonzero.any(axis=2)
+    lo = xp.where(anything, nonzero.argmax(axis=2), 0)
+    hi = xp.where(anything, weights.shape[2] - nonzero[:, :, ::-1].argmax(axis=2), 0)
+    return lo.astype(xp.int64), hi.astype(xp.int64)
+
+
+def roi_align(x, rois, output_size: tuple[int, int], spatial_scale: float,
+              sampling_ratio: int, aligned: bool):
+    """RoIAlign: ``x: (N, C, H, W), rois: (K, 5) -> (K, C, oh, ow)``, the mean of the
+    bilinearly interpolated samples of each bin (see :func:`roi_align_axis`). Loops over
+    RoIs; each is two matrix products over all channels."""
+    xp = array_module(x)
+    wy, wx, count = roi_align_weights(rois, output_size, x.shape, spatial_scale,
+                                       sampling_ratio, aligned)
+    out = xp.empty((rois.shape[0], x.shape[1]) + tuple(output_size), dtype=x.dtype)
+    for k, n in enumerate(rois[:, 0].astype(xp.int64).tolist()):
+        out[k] = wy[k] @ x[n] @ wx[k].T  # (oh, H) @ (C, H, W) @ (W, ow) -> (C, oh, ow)
+    return out / count[:, None, None, None]
+
+
+def roi_align_backward(grad, rois, x_shape, spatial_scale: float, sampling_ratio: int,
+                       aligned: bool):
+    """Gradient of :func:`roi_align` with respect to ``x``: ``grad: (K, C, oh, ow) ->
+    (N, C, H, W)``, each RoI's gradient spread back through the same weights."""
+    xp = array_module(grad)
+    wy, wx, count = roi_align_weights(rois, grad.shape[2:], x_shape, spatial_scale,
+                                       sampling_ratio, aligned)
+    grad = grad / count[:, None, None, None]
+    dx = xp.zeros(x_shape, dtype=grad.dtype)
+    for k, n in enumerate(rois[:, 0].astype(xp.int64).tolist()):
+        dx[n] += wy[k].T @ grad[k] @ wx[k]  # (H, oh) @ (C, oh, ow) @ (ow, W) -> (C, H, W)
+    return dx
+
 
 KERNELS = {
+    "roi_align": roi_align,
+    "roi_align_backward": roi_align_backward,
+    "roi_pool": roi_pool,
+    "roi_pool_backward": roi_pool_backward,
     "nms": nms,
     "max_pool2d": max_pool2d,
     "max_pool2d_backward": max_pool2d_backward,
