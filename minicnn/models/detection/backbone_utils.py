@@ -23,7 +23,8 @@ from minicnn.models._utils import IntermediateLayerGetter
 from minicnn.models.detection._utils import freeze_backbone_stages
 from minicnn.ops import ExtraFPNBlock, FeaturePyramidNetwork, FrozenBatchNorm2d, LastLevelMaxPool
 
-__all__ = ["BackboneWithFPN", "mobilenet_backbone", "resnet_fpn_backbone"]
+__all__ = ["BackboneWithFPN", "mobilenet_backbone", "mobilenet_extractor", "resnet_fpn_backbone",
+           "resnet_fpn_extractor"]
 
 RESNET_NAMES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 MOBILENET_NAMES = ("mobilenet_v3_large", "mobilenet_v3_small")
@@ -77,13 +78,15 @@ def resnet_fpn_backbone(*, backbone_name: str, weights=None,
         raise ValueError("resnet_fpn_backbone: weights must be None (load a weight file into "
                          "the detector with its weights= argument)")
     backbone = getattr(resnet, backbone_name)(norm_layer=norm_layer)
-    return _resnet_fpn_extractor(backbone, trainable_layers, returned_layers, extra_blocks)
+    return resnet_fpn_extractor(backbone, trainable_layers, returned_layers, extra_blocks)
 
 
-def _resnet_fpn_extractor(backbone: resnet.ResNet, trainable_layers: int,
+def resnet_fpn_extractor(backbone: resnet.ResNet, trainable_layers: int,
                           returned_layers: list[int] | None = None,
                           extra_blocks: ExtraFPNBlock | None = None,
                           norm_layer: Callable[..., nn.Module] | None = None) -> BackboneWithFPN:
+    """Freeze all but the last ``trainable_layers`` (0..5) stages of a built ResNet and put a
+    256-channel FPN (``norm_layer``: its norm) on the ``returned_layers`` (of 1..4)."""
     if not 0 <= trainable_layers <= 5:
         raise ValueError(f"trainable_layers must be in [0, 5], got {trainable_layers}")
     layers_to_train = ["layer4", "layer3", "layer2", "layer1", "conv1"][:trainable_layers]
@@ -117,13 +120,16 @@ def mobilenet_backbone(*, backbone_name: str, weights=None, fpn: bool,
         raise ValueError("mobilenet_backbone: weights must be None (load a weight file into "
                          "the detector with its weights= argument)")
     backbone = getattr(mobilenetv3, backbone_name)(norm_layer=norm_layer)
-    return _mobilenet_extractor(backbone, fpn, trainable_layers, returned_layers, extra_blocks)
+    return mobilenet_extractor(backbone, fpn, trainable_layers, returned_layers, extra_blocks)
 
 
-def _mobilenet_extractor(backbone: mobilenetv3.MobileNetV3, fpn: bool, trainable_layers: int,
+def mobilenet_extractor(backbone: mobilenetv3.MobileNetV3, fpn: bool, trainable_layers: int,
                          returned_layers: list[int] | None = None,
                          extra_blocks: ExtraFPNBlock | None = None,
                          norm_layer: Callable[..., nn.Module] | None = None) -> nn.Module:
+    """Freeze all but the last ``trainable_layers`` stages of a built MobileNetV3's
+    ``features``; with ``fpn`` a :class:`BackboneWithFPN` on ``returned_layers`` (default
+    the last two stages), else the features and a 1x1 convolution to 256 channels."""
     features = backbone.features
     stage_indices = ([0] + [i for i, b in enumerate(features) if getattr(b, "_is_cn", False)]
                      + [len(features) - 1])

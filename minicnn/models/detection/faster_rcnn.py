@@ -23,7 +23,7 @@ from minicnn import nn
 from minicnn.autograd import Tensor
 from minicnn.models.detection._utils import validate_trainable_layers
 from minicnn.models.detection.anchor_utils import AnchorGenerator
-from minicnn.models.detection.backbone_utils import _mobilenet_extractor, _resnet_fpn_extractor
+from minicnn.models.detection.backbone_utils import mobilenet_extractor, resnet_fpn_extractor
 from minicnn.models.detection.generalized_rcnn import GeneralizedRCNN
 from minicnn.models.detection.roi_heads import RoIHeads
 from minicnn.models.detection.rpn import RegionProposalNetwork, RPNHead
@@ -178,8 +178,9 @@ def load_detection_weights(model: nn.Module, path: str | os.PathLike) -> None:
     model.load_state_dict(arrays, strict=True)
 
 
-def _trained_setup(weights, weights_backbone, num_classes: int | None,
-                   trainable_backbone_layers: int | None, max_layers: int, default_layers: int):
+def backbone_setup(weights, weights_backbone, num_classes: int | None,
+                   trainable_backbone_layers: int | None, max_layers: int,
+                   default_layers: int) -> tuple:
     """torchvision's bookkeeping: a whole-model file overrides the backbone's; 91 classes by
     default; the trainable stages; frozen BatchNorm when trained weights are loaded."""
     if weights is not None:
@@ -213,12 +214,12 @@ def fasterrcnn_resnet50_fpn(*, weights: str | os.PathLike | None = None, progres
             with ``weights`` or ``weights_backbone`` (default 3), else all 5.
         kwargs: passed to :class:`FasterRCNN` (``min_size``, ``box_score_thresh``, ...).
     """
-    weights_backbone, num_classes, layers, norm_layer = _trained_setup(
+    weights_backbone, num_classes, layers, norm_layer = backbone_setup(
         weights, weights_backbone, num_classes, trainable_backbone_layers, 5, 3)
     backbone = resnet50(norm_layer=norm_layer)
     if weights_backbone is not None:
         load_detection_weights(backbone, weights_backbone)
-    model = FasterRCNN(_resnet_fpn_extractor(backbone, layers), num_classes=num_classes,
+    model = FasterRCNN(resnet_fpn_extractor(backbone, layers), num_classes=num_classes,
                        **kwargs)
     if weights is not None:
         load_detection_weights(model, weights)
@@ -234,14 +235,14 @@ def fasterrcnn_mobilenet_v3_large_fpn(*, weights: str | os.PathLike | None = Non
     and 32, plus P6), anchors of sizes 32..512 on every level, ``rpn_score_thresh=0.05``,
     as torchvision's: 19,386,354 parameters for 91 classes. Arguments as
     :func:`fasterrcnn_resnet50_fpn`; ``trainable_backbone_layers`` in 0..6 (default 3)."""
-    weights_backbone, num_classes, layers, norm_layer = _trained_setup(
+    weights_backbone, num_classes, layers, norm_layer = backbone_setup(
         weights, weights_backbone, num_classes, trainable_backbone_layers, 6, 3)
     backbone = mobilenet_v3_large(norm_layer=norm_layer)
     if weights_backbone is not None:
         load_detection_weights(backbone, weights_backbone)
     anchor_sizes = ((32, 64, 128, 256, 512),) * 3
     anchors = AnchorGenerator(anchor_sizes, ((0.5, 1.0, 2.0),) * len(anchor_sizes))
-    model = FasterRCNN(_mobilenet_extractor(backbone, True, layers), num_classes,
+    model = FasterRCNN(mobilenet_extractor(backbone, True, layers), num_classes,
                        rpn_anchor_generator=anchors, **{"rpn_score_thresh": 0.05, **kwargs})
     if weights is not None:
         load_detection_weights(model, weights)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 
 from minicnn import nn
-from minicnn.models.detection.backbone_utils import _resnet_fpn_extractor
+from minicnn.models.detection.backbone_utils import resnet_fpn_extractor
 from minicnn.models.detection.faster_rcnn import (
     FasterRCNN,
-    _trained_setup,
+    backbone_setup,
     load_detection_weights,
 )
 from minicnn.models.detection.roi_heads import MaskRCNNHeads, MaskRCNNPredictor
@@ -71,12 +71,12 @@ def maskrcnn_resnet50_fpn(*, weights: str | os.PathLike | None = None, progress:
     :func:`~minicnn.models.detection.faster_rcnn.fasterrcnn_resnet50_fpn` (``weights``: a
     whole-model state dict file, e.g. exported from torchvision's
     ``maskrcnn_resnet50_fpn``); ``kwargs`` go to :class:`MaskRCNN`."""
-    weights_backbone, num_classes, layers, norm_layer = _trained_setup(
+    weights_backbone, num_classes, layers, norm_layer = backbone_setup(
         weights, weights_backbone, num_classes, trainable_backbone_layers, 5, 3)
     backbone = resnet50(norm_layer=norm_layer)
     if weights_backbone is not None:
         load_detection_weights(backbone, weights_backbone)
-    model = MaskRCNN(_resnet_fpn_extractor(backbone, layers), num_classes=num_classes, **kwargs)
+    model = MaskRCNN(resnet_fpn_extractor(backbone, layers), num_classes=num_classes, **kwargs)
     if weights is not None:
         load_detection_weights(model, weights)
     return model
