@@ -242,8 +242,12 @@ def fasterrcnn_mobilenet_v3_large_fpn(*, weights: str | os.PathLike | None = Non
         load_detection_weights(backbone, weights_backbone)
     anchor_sizes = ((32, 64, 128, 256, 512),) * 3
     anchors = AnchorGenerator(anchor_sizes, ((0.5, 1.0, 2.0),) * len(anchor_sizes))
+    # torchvision's default pooler names maps "0".."3" and skips the missing ones; this
+    # backbone has "0" and "1" (and "pool"), so name those (the same pooling)
+    pooler = MultiScaleRoIAlign(featmap_names=["0", "1"], output_size=7, sampling_ratio=2)
+    defaults = {"rpn_score_thresh": 0.05, "box_roi_pool": pooler}
     model = FasterRCNN(mobilenet_extractor(backbone, True, layers), num_classes,
-                       rpn_anchor_generator=anchors, **{"rpn_score_thresh": 0.05, **kwargs})
+                       rpn_anchor_generator=anchors, **{**defaults, **kwargs})
     if weights is not None:
         load_detection_weights(model, weights)
     return model

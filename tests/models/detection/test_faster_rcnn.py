@@ -59,10 +59,13 @@ def _images():
     return out
 
 
-def _targets(masks: bool):
+def _targets(masks: bool, empty: bool = False):
+    """Targets of the two images; ``empty``: the second image has no object."""
     boxes = [np.array([[4.0, 6.0, 30.0, 40.0], [20.0, 10.0, 70.0, 45.0]]),
              np.array([[5.0, 20.0, 40.0, 58.0]])]
     labels = [np.array([1, 3]), np.array([2])]
+    if empty:
+        boxes[1], labels[1] = np.zeros((0, 4)), np.zeros(0, np.int64)
     sizes = [(48, 72), (60, 50)]
     targets = []
     for b, lab, (h, w) in zip(boxes, labels, sizes):
@@ -157,14 +160,14 @@ def _compare_eval(ours, tv_model, mask: bool):
             np.testing.assert_allclose(d["masks"].numpy(), d_t["masks"].numpy(), atol=1e-9)
 
 
-def _compare_train(ours, tv_model, mask: bool):
+def _compare_train(ours, tv_model, mask: bool, empty: bool = False):
     ours.train(), tv_model.train()
     for bn in [m for m in tv_model.modules() if isinstance(m, torch.nn.BatchNorm2d)]:
         bn.eval()  # the statistics as loaded: a batch of 2 images is not the point here
     for bn in [m for m in ours.modules() if isinstance(m, nn.BatchNorm2d)]:
         bn.eval()
     images = _images()
-    targets, targets_t = _targets(mask)
+    targets, targets_t = _targets(mask, empty)
     rpn_draws = record_sampler(tv_model.rpn)
     roi_draws = record_sampler(tv_model.roi_heads)
     losses_t = tv_model([torch.tensor(x) for x in images], targets_t)
@@ -192,9 +195,9 @@ def test_small_rcnn_eval_equals_torchvision(mask):
     _compare_eval(*_small_pair(mask), mask)
 
 
-@pytest.mark.parametrize("mask", [False, True])
-def test_small_rcnn_train_losses_equal_torchvision(mask):
-    _compare_train(*_small_pair(mask), mask)
+@pytest.mark.parametrize("mask,empty", [(False, False), (True, False), (True, True)])
+def test_small_rcnn_train_losses_equal_torchvision(mask, empty):
+    _compare_train(*_small_pair(mask), mask, empty)
 
 
 # ---------------------------------------------------------------- the named models
@@ -246,11 +249,11 @@ def test_trainable_layers_and_frozen_bn_with_a_weight_file(tmp_path):
 def test_resnet50_models_equal_torchvision(name, mask, tmp_path):
     torch.manual_seed(0)
     tv_model = getattr(torchvision.models.detection, name)(
-        weights=None, weights_backbone=None, num_classes=5, box_score_thresh=0.2, **SMALL)
+        weights=None, weights_backbone=None, num_classes=5, box_score_thresh=0.01, **SMALL)
     _randomize_(tv_model)
     path = tmp_path / "model.safetensors"
     minicnn.models.export_torchvision(name, path, model=tv_model)
-    ours = getattr(detection, name)(num_classes=5, box_score_thresh=0.2, **SMALL)
+    ours = getattr(detection, name)(num_classes=5, box_score_thresh=0.01, **SMALL)
     minicnn.models.load_weights(ours, path)  # the weight-loading path of weights=
     ours = ours.to(dtype=np.float64)
     tv_model = tv_model.double()
@@ -262,9 +265,9 @@ def test_resnet50_models_equal_torchvision(name, mask, tmp_path):
 def test_mobilenet_model_equals_torchvision():
     torch.manual_seed(0)
     tv_model = torchvision.models.detection.fasterrcnn_mobilenet_v3_large_fpn(
-        weights=None, weights_backbone=None, num_classes=4, box_score_thresh=0.2, **SMALL)
+        weights=None, weights_backbone=None, num_classes=4, box_score_thresh=0.01, **SMALL)
     _randomize_(tv_model)
-    ours = _copy(detection.fasterrcnn_mobilenet_v3_large_fpn(num_classes=4, box_score_thresh=0.2,
+    ours = _copy(detection.fasterrcnn_mobilenet_v3_large_fpn(num_classes=4, box_score_thresh=0.01,
                                                              **SMALL), tv_model)
     _compare_eval(ours, tv_model.double(), False)
 
