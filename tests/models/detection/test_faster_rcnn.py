@@ -87,8 +87,12 @@ def _randomize_(tv_model) -> None:
     randomize_batchnorm_(tv_model.backbone.body, (3, 64, 96))
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        for p in tv_model.roi_heads.box_predictor.parameters():
-            p.copy_(0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        predictor = tv_model.roi_heads.box_predictor
+        std = 3 / predictor.cls_score.in_features ** 0.5  # varied scores, moderate offsets
+        for p in predictor.cls_score.parameters():
+            p.copy_(std * torch.randn(p.shape, generator=g, dtype=p.dtype))
+        for p in predictor.bbox_pred.parameters():
+            p.copy_(0.01 * torch.randn(p.shape, generator=g, dtype=p.dtype))
         for p in tv_model.rpn.head.parameters():
             p.copy_(0.05 * torch.randn(p.shape, generator=g, dtype=p.dtype))
 
