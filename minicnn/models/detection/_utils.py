@@ -32,7 +32,8 @@ from minicnn.backend import backend_of
 from minicnn.random import generator
 
 __all__ = ["BalancedPositiveNegativeSampler", "BoxCoder", "Matcher", "SSDMatcher",
-           "retrieve_out_channels", "stable_descending_order", "validate_trainable_layers"]
+           "overwrite_eps", "retrieve_out_channels", "stable_descending_order",
+           "validate_trainable_layers"]
 
 
 class BalancedPositiveNegativeSampler:
@@ -243,6 +244,15 @@ class SSDMatcher(Matcher):
         best_pred_per_gt = xp.argmax(match_quality_matrix.array, axis=1)
         matches[best_pred_per_gt] = xp.arange(best_pred_per_gt.shape[0], dtype=xp.int64)
         return Tensor(matches)
+
+
+def overwrite_eps(model, eps: float) -> None:
+    """Set the ``eps`` of every ``FrozenBatchNorm2d`` in ``model`` (torchvision does
+    ``overwrite_eps(model, 0.0)`` after loading its COCO weights of
+    ``fasterrcnn_resnet50_fpn`` and ``maskrcnn_resnet50_fpn``, trained with eps 0)."""
+    for module in model.modules():
+        if type(module).__name__ == "FrozenBatchNorm2d":
+            module.eps = eps
 
 
 def retrieve_out_channels(model, size: tuple[int, int]) -> list[int]:

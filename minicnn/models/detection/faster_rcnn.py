@@ -206,7 +206,8 @@ def fasterrcnn_resnet50_fpn(*, weights: str | os.PathLike | None = None, progres
             ``minicnn.models.export_torchvision("fasterrcnn_resnet50_fpn", path,
             model=tv_model)`` of a torchvision model. With it (or ``weights_backbone``) the
             backbone's BatchNorms are :class:`~minicnn.ops.FrozenBatchNorm2d`, as in
-            torchvision (whose COCO weights also set their eps to 0).
+            torchvision (for its COCO weights torchvision also sets their eps to 0:
+            :func:`~minicnn.models.detection._utils.overwrite_eps` ``(model, 0.0)``).
         progress: accepted for torchvision's signature (nothing is downloaded).
         num_classes: object classes + 1 (default 91).
         weights_backbone: a file with ResNet-50's state dict.

@@ -95,3 +95,15 @@ def test_backbone_bad_arguments():
         resnet_fpn_backbone(backbone_name="resnet18", trainable_layers=6)
     with pytest.raises(ValueError, match="returned_layers"):
         resnet_fpn_backbone(backbone_name="resnet18", returned_layers=[0, 1])
+
+
+def test_overwrite_eps_sets_frozen_batchnorm_eps():
+    from minicnn.models.detection._utils import overwrite_eps
+
+    backbone = resnet_fpn_backbone(backbone_name="resnet18")  # FrozenBatchNorm2d by default
+    overwrite_eps(backbone, 0.0)
+    frozen = [m for m in backbone.modules() if isinstance(m, FrozenBatchNorm2d)]
+    assert len(frozen) == 20 and all(m.eps == 0.0 for m in frozen)
+    x = minicnn.tensor(np.ones((1, 3, 2, 2), np.float32))
+    bn = FrozenBatchNorm2d(3, eps=0.0)
+    np.testing.assert_allclose(bn(x).numpy(), 1.0)  # (1 - 0) / sqrt(1 + 0) * 1 + 0
