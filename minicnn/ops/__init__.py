@@ -17,7 +17,13 @@ from minicnn.ops.boxes import (
     nms,
     remove_small_boxes,
 )
+from minicnn.ops.feature_pyramid_network import (
+    ExtraFPNBlock,
+    FeaturePyramidNetwork,
+    LastLevelMaxPool,
+)
 from minicnn.ops.focal_loss import sigmoid_focal_loss
+from minicnn.ops.misc import FrozenBatchNorm2d
 from minicnn.ops.poolers import MultiScaleRoIAlign
 from minicnn.ops.roi_align import RoIAlign, roi_align
 from minicnn.ops.roi_pool import RoIPool, roi_pool
@@ -25,5 +31,6 @@ from minicnn.ops.roi_pool import RoIPool, roi_pool
 __all__ = [
     "batched_nms", "box_area", "box_convert", "box_iou", "clip_boxes_to_image",
     "generalized_box_iou", "nms", "remove_small_boxes", "sigmoid_focal_loss",
+    "ExtraFPNBlock", "FeaturePyramidNetwork", "FrozenBatchNorm2d", "LastLevelMaxPool",
     "MultiScaleRoIAlign", "RoIAlign", "RoIPool", "roi_align", "roi_pool",
 ]

@@ -5,10 +5,25 @@ mode ``model(images)`` returns one dict per image with ``boxes`` ``(x1, y1, x2, 
 ``scores`` and ``labels``.
 """
 
-# SSD (ssd.py, ssdlite.py) and its parts (_utils.py, anchor_utils.py, transform.py)
-from minicnn.models.detection._utils import BoxCoder, Matcher, SSDMatcher
-from minicnn.models.detection.anchor_utils import DefaultBoxGenerator
+# SSD (ssd.py, ssdlite.py), Faster R-CNN (rpn.py, ...) and their parts (_utils.py,
+# anchor_utils.py, transform.py)
+from minicnn.models.detection._utils import (
+    BalancedPositiveNegativeSampler,
+    BoxCoder,
+    Matcher,
+    SSDMatcher,
+)
+from minicnn.models.detection.anchor_utils import AnchorGenerator, DefaultBoxGenerator
+from minicnn.models.detection.faster_rcnn import (
+    FasterRCNN,
+    fasterrcnn_mobilenet_v3_large_fpn,
+    fasterrcnn_resnet50_fpn,
+)
+from minicnn.models.detection.generalized_rcnn import GeneralizedRCNN
 from minicnn.models.detection.image_list import ImageList
+from minicnn.models.detection.mask_rcnn import MaskRCNN, maskrcnn_resnet50_fpn
+from minicnn.models.detection.roi_heads import RoIHeads
+from minicnn.models.detection.rpn import RegionProposalNetwork, RPNHead
 from minicnn.models.detection.ssd import SSD, SSDHead, ssd300_vgg16
 from minicnn.models.detection.ssdlite import SSDLiteHead, ssdlite320_mobilenet_v3_large
 from minicnn.models.detection.transform import GeneralizedRCNNTransform
@@ -20,3 +35,7 @@ __all__ = ["YoloV1", "yolo_v1", "yolo_v1_small"]
 __all__ += ["BoxCoder", "DefaultBoxGenerator", "GeneralizedRCNNTransform", "ImageList",
             "Matcher", "SSD", "SSDHead", "SSDLiteHead", "SSDMatcher", "ssd300_vgg16",
             "ssdlite320_mobilenet_v3_large"]
+__all__ += ["AnchorGenerator", "BalancedPositiveNegativeSampler", "FasterRCNN",
+            "GeneralizedRCNN", "MaskRCNN", "RegionProposalNetwork", "RoIHeads", "RPNHead",
+            "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn",
+            "maskrcnn_resnet50_fpn"]

@@ -29,9 +29,54 @@ import numpy as np
 from minicnn.autograd import Tensor, no_grad, zeros
 from minicnn.autograd.ops import cat, clamp, exp, log, stack
 from minicnn.backend import backend_of
+from minicnn.random import generator
 
-__all__ = ["BoxCoder", "Matcher", "SSDMatcher", "retrieve_out_channels",
-           "stable_descending_order", "validate_trainable_layers"]
+__all__ = ["BalancedPositiveNegativeSampler", "BoxCoder", "Matcher", "SSDMatcher",
+           "overwrite_eps", "retrieve_out_channels", "stable_descending_order",
+           "validate_trainable_layers"]
+
+
+class BalancedPositiveNegativeSampler:
+    """Draw, per image, a training batch of ``batch_size_per_image`` elements of which at
+    most ``positive_fraction`` are positive (Faster R-CNN, section 3.1.3: 256 anchors, up
+    to half positive, the rest negative; the RoI heads: 512 proposals, a quarter positive).
+
+    ``__call__(matched_idxs)``: per image a ``(A,)`` integer Tensor, ``>= 1`` positive, ``0``
+    negative, ``-1`` ignored -> ``(pos_masks, neg_masks)``, per image ``(A,)`` uint8 masks
+    of the chosen positives and negatives. The choice is uniform without replacement,
+    drawn from minicnn's generator (``minicnn.manual_seed`` repeats it).
+    """
+
+    def __init__(self, batch_size_per_image: int, positive_fraction: float) -> None:
+        if not isinstance(batch_size_per_image, int) or batch_size_per_image < 1:
+            raise ValueError(f"BalancedPositiveNegativeSampler: batch_size_per_image must be a "
+                             f"positive int, got {batch_size_per_image!r}")
+        if not 0.0 <= positive_fraction <= 1.0:
+            raise ValueError(f"BalancedPositiveNegativeSampler: positive_fraction must be in "
+                             f"[0, 1], got {positive_fraction!r}")
+        self.batch_size_per_image = batch_size_per_image
+        self.positive_fraction = positive_fraction
+
+    def __call__(self, matched_idxs: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+        pos_masks, neg_masks = [], []
+        for matched in matched_idxs:
+            m = matched.array
+            xp = backend_of(m).xp
+            positive = xp.nonzero(m >= 1)[0]
+            negative = xp.nonzero(m == 0)[0]
+            num_pos = min(int(positive.shape[0]),
+                          int(self.batch_size_per_image * self.positive_fraction))
+            num_neg = min(int(negative.shape[0]), self.batch_size_per_image - num_pos)
+            rng = generator()  # on the CPU, so that a seed gives the same draw on any device
+            perm1 = xp.asarray(rng.permutation(positive.shape[0])[:num_pos])
+            perm2 = xp.asarray(rng.permutation(negative.shape[0])[:num_neg])
+            pos_mask = xp.zeros(m.shape, dtype=xp.uint8)
+            neg_mask = xp.zeros(m.shape, dtype=xp.uint8)
+            pos_mask[positive[perm1]] = 1
+            neg_mask[negative[perm2]] = 1
+            pos_masks.append(Tensor(pos_mask))
+            neg_masks.append(Tensor(neg_mask))
+        return pos_masks, neg_masks
 
 
 class BoxCoder:
@@ -199,6 +244,15 @@ class SSDMatcher(Matcher):
         best_pred_per_gt = xp.argmax(match_quality_matrix.array, axis=1)
         matches[best_pred_per_gt] = xp.arange(best_pred_per_gt.shape[0], dtype=xp.int64)
         return Tensor(matches)
+
+
+def overwrite_eps(model, eps: float) -> None:
+    """Set the ``eps`` of every ``FrozenBatchNorm2d`` in ``model`` (torchvision does
+    ``overwrite_eps(model, 0.0)`` after loading its COCO weights of
+    ``fasterrcnn_resnet50_fpn`` and ``maskrcnn_resnet50_fpn``, trained with eps 0)."""
+    for module in model.modules():
+        if type(module).__name__ == "FrozenBatchNorm2d":
+            module.eps = eps
 
 
 def retrieve_out_channels(model, size: tuple[int, int]) -> list[int]:

@@ -1,4 +1,14 @@
-"""SSD's default boxes (torchvision's ``DefaultBoxGenerator`` in ``anchor_utils.py``).
+"""Anchors (torchvision's ``anchor_utils.py``): Faster R-CNN's :class:`AnchorGenerator` and
+SSD's default boxes, :class:`DefaultBoxGenerator`.
+
+Faster R-CNN (Ren et al. 2015, arXiv:1506.01497, section 3.1.1 and Fig. 3): at every
+cell of a feature map of stride ``s``, ``k`` anchors centred on the cell's top-left
+pixel ``(s * j, s * i)``, one per (size, aspect ratio) pair; an anchor of size ``a`` and
+aspect ratio ``r = h / w`` has ``w = a / sqrt(r)``, ``h = a * sqrt(r)`` (area ``a^2``),
+its corners rounded to whole pixels. With an FPN each level has its own sizes (32 on P2
+up to 512 on P6) and the three ratios 0.5, 1, 2.
+
+SSD's default boxes:
 
 Liu et al. 2016, "SSD: Single Shot MultiBox Detector", section 2.2 ("Choosing scales and
 aspect ratios for default boxes"). Feature map ``k`` of ``m`` (a grid of ``f_k`` cells)
@@ -24,7 +34,86 @@ from minicnn import nn
 from minicnn.autograd import Tensor
 from minicnn.models.detection.image_list import ImageList
 
-__all__ = ["DefaultBoxGenerator"]
+__all__ = ["AnchorGenerator", "DefaultBoxGenerator"]
+
+
+class AnchorGenerator(nn.Module):
+    """Faster R-CNN's anchors for each feature map of each image.
+
+    Args:
+        sizes: per feature map, the anchor sizes (square roots of the areas) in pixels; a
+            flat tuple gives one size per map.
+        aspect_ratios: per feature map, the ratios ``h / w``; a flat tuple is used for
+            every map.
+
+    ``forward(image_list, feature_maps)``: ``feature_maps`` a list of ``(N, C, H_i, W_i)``
+    maps of the batch ``image_list.tensors: (N, 3, H, W)`` -> one ``(A, 4)`` xyxy Tensor per
+    image with ``A = sum_i H_i * W_i * len(sizes[i]) * len(aspect_ratios[i])`` anchors,
+    ordered by map, row, column, then ratio-major (ratio, size) as torchvision's.
+    """
+
+    def __init__(self, sizes=((128, 256, 512),), aspect_ratios=((0.5, 1.0, 2.0),)) -> None:
+        super().__init__()
+        if not isinstance(sizes, (list, tuple)) or not sizes:
+            raise ValueError(f"AnchorGenerator: sizes must be a non-empty tuple (of tuples), "
+                             f"got {sizes!r}")
+        if not isinstance(sizes[0], (list, tuple)):
+            sizes = tuple((s,) for s in sizes)
+        if not isinstance(aspect_ratios[0], (list, tuple)):
+            aspect_ratios = (aspect_ratios,) * len(sizes)
+        if len(sizes) != len(aspect_ratios):
+            raise ValueError(f"AnchorGenerator: sizes and aspect_ratios need one entry per "
+                             f"feature map, got {len(sizes)} and {len(aspect_ratios)}")
+        self.sizes = sizes
+        self.aspect_ratios = aspect_ratios
+        self.cell_anchors = [self.generate_anchors(s, a) for s, a in zip(sizes, aspect_ratios)]
+
+    @staticmethod
+    def generate_anchors(scales, aspect_ratios) -> np.ndarray:
+        """The anchors of one cell centred on (0, 0): ``(len(ratios) * len(scales), 4)``
+        float32 xyxy, rounded to whole pixels (half to even, as ``torch.round``)."""
+        scales = np.asarray(scales, dtype=np.float32)
+        aspect_ratios = np.asarray(aspect_ratios, dtype=np.float32)
+        h_ratios = np.sqrt(aspect_ratios)
+        w_ratios = np.float32(1) / h_ratios
+        ws = (w_ratios[:, None] * scales[None, :]).reshape(-1)
+        hs = (h_ratios[:, None] * scales[None, :]).reshape(-1)
+        return np.round(np.stack([-ws, -hs, ws, hs], axis=1) / np.float32(2))
+
+    def num_anchors_per_location(self) -> list[int]:
+        """Anchors per cell of each feature map: sizes x aspect ratios."""
+        return [len(s) * len(a) for s, a in zip(self.sizes, self.aspect_ratios)]
+
+    def grid_anchors(self, grid_sizes: list[tuple[int, int]],
+                     strides: list[tuple[int, int]]) -> list[np.ndarray]:
+        """Per feature map, its cell anchors shifted to every cell: ``(H * W * k, 4)``."""
+        if not len(grid_sizes) == len(strides) == len(self.cell_anchors):
+            raise ValueError(f"AnchorGenerator: got {len(grid_sizes)} feature maps but sizes and "
+                             f"aspect_ratios for {len(self.cell_anchors)}; give one tuple of "
+                             f"each per feature map")
+        anchors = []
+        for (grid_h, grid_w), (stride_h, stride_w), base in zip(grid_sizes, strides,
+                                                               self.cell_anchors):
+            shift_y, shift_x = np.meshgrid(np.arange(grid_h) * stride_h,
+                                           np.arange(grid_w) * stride_w, indexing="ij")
+            shift_x, shift_y = shift_x.reshape(-1), shift_y.reshape(-1)
+            shifts = np.stack([shift_x, shift_y, shift_x, shift_y], axis=1)
+            anchors.append((shifts[:, None, :] + base[None, :, :]).reshape(-1, 4)
+                           .astype(np.float32))
+        return anchors
+
+    def forward(self, image_list: ImageList, feature_maps: list[Tensor]) -> list[Tensor]:
+        grid_sizes = [tuple(int(s) for s in f.shape[-2:]) for f in feature_maps]
+        image_h, image_w = image_list.tensors.shape[-2:]
+        strides = [(image_h // g_h, image_w // g_w) for g_h, g_w in grid_sizes]
+        levels = self.grid_anchors(grid_sizes, strides)
+        anchors = Tensor(np.concatenate(levels).astype(feature_maps[0].dtype))
+        anchors = anchors.to(feature_maps[0].device)
+        return [anchors for _ in image_list.image_sizes]
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(sizes={self.sizes}, "
+                f"aspect_ratios={self.aspect_ratios})")
 
 
 class DefaultBoxGenerator(nn.Module):

@@ -151,7 +151,7 @@ class SSDLiteFeatureExtractorMobileNet(nn.Module):
         return OrderedDict((str(i), v) for i, v in enumerate(output))
 
 
-def _mobilenet_extractor(backbone: MobileNetV3, trainable_layers: int,
+def mobilenet_extractor(backbone: MobileNetV3, trainable_layers: int,
                          norm_layer: Callable[..., nn.Module]) -> SSDLiteFeatureExtractorMobileNet:
     """Freeze all but the last ``trainable_layers`` stages (the stem, each strided block
     C1..C4, the last layer), then extract from the C4 block."""
@@ -199,7 +199,7 @@ def ssdlite320_mobilenet_v3_large(*, weights: str | os.PathLike | None = None,
         load_weights(backbone, weights_backbone)
     else:
         _normal_init(backbone)
-    backbone = _mobilenet_extractor(backbone, trainable_backbone_layers, norm_layer)
+    backbone = mobilenet_extractor(backbone, trainable_backbone_layers, norm_layer)
 
     size = (320, 320)
     anchor_generator = DefaultBoxGenerator([[2, 3] for _ in range(6)], min_ratio=0.2,

@@ -21,6 +21,7 @@ from minicnn.autograd import Tensor
 from minicnn.autograd.ops import stack
 from minicnn.backend import backend_of
 from minicnn.models.detection.image_list import ImageList
+from minicnn.models.detection.roi_heads import paste_masks_in_image
 from minicnn.nn import functional as F
 from minicnn.random import generator
 
@@ -174,14 +175,14 @@ class GeneralizedRCNNTransform(nn.Module):
     def postprocess(self, result: list[dict], image_shapes: list[tuple[int, int]],
                     original_image_sizes: list[tuple[int, int]]) -> list[dict]:
         """Map the predicted boxes (and keypoints) from the resized images back to the
-        original sizes (eval mode; in training ``result`` is returned as it is)."""
+        original sizes and paste predicted ``masks`` into them (eval mode; in training
+        ``result`` is returned as it is)."""
         if self.training:
             return result
         for pred, im_s, o_im_s in zip(result, image_shapes, original_image_sizes):
-            if "masks" in pred:
-                raise NotImplementedError("GeneralizedRCNNTransform.postprocess: pasting "
-                                          "predicted masks into the image is not implemented")
             pred["boxes"] = resize_boxes(pred["boxes"], im_s, o_im_s)
+            if "masks" in pred:  # (D, 1, M, M) -> (D, 1, H, W) in the original image
+                pred["masks"] = paste_masks_in_image(pred["masks"], pred["boxes"], o_im_s)
             if "keypoints" in pred:
                 pred["keypoints"] = resize_keypoints(pred["keypoints"], im_s, o_im_s)
         return result
