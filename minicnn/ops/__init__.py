@@ -10,6 +10,8 @@ from minicnn.ops.boxes import (
     box_convert,
     box_iou,
     clip_boxes_to_image,
+    complete_box_iou,
+    complete_box_iou_loss,
     generalized_box_iou,
     nms,
     remove_small_boxes,
@@ -19,4 +21,5 @@ from minicnn.ops.focal_loss import sigmoid_focal_loss
 __all__ = [
     "batched_nms", "box_area", "box_convert", "box_iou", "clip_boxes_to_image",
     "generalized_box_iou", "nms", "remove_small_boxes", "sigmoid_focal_loss",
+    "complete_box_iou", "complete_box_iou_loss",
 ]
