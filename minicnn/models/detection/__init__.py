@@ -20,3 +20,15 @@ __all__ = ["YoloV1", "yolo_v1", "yolo_v1_small"]
 __all__ += ["BoxCoder", "DefaultBoxGenerator", "GeneralizedRCNNTransform", "ImageList",
             "Matcher", "SSD", "SSDHead", "SSDLiteHead", "SSDMatcher", "ssd300_vgg16",
             "ssdlite320_mobilenet_v3_large"]
+
+# YOLOv5 (yolov5.py, yolov5_loss.py)
+from minicnn.models.detection.yolov5 import (  # noqa: E402
+    YOLOv5,
+    yolov5l,
+    yolov5m,
+    yolov5n,
+    yolov5s,
+    yolov5x,
+)
+
+__all__ += ["YOLOv5", "yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x"]
