@@ -161,7 +161,7 @@ scenes = data.digit_scenes(train=True, n=8, size=64, max_digits=3)
 image, target = scenes[1]
 objects = targets_to_array([target])
 levels = build_targets(objects, [(64 // s, 64 // s) for s in STRIDES], ANCHORS, STRIDES)
-fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
+fig, axes = plt.subplots(1, 3, figsize=(12, 4.8))
 colors = ["red", "cyan", "yellow"]
 for ax, level, stride, anchors in zip(axes, levels, STRIDES, ANCHORS):
     ax.imshow(np.asarray(image).transpose(1, 2, 0))
