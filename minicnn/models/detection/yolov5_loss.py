@@ -29,10 +29,8 @@ Gains from the release's ``hyp.scratch.yaml``: box 0.05, obj 1.0, cls 0.5; ``YOL
 scales them as the release's ``train.py`` does: cls by ``nc / 80``, obj by ``(image size /
 640)^2`` -- objectness is a mean over every anchor of the image, of which an object's few
 positives are a larger share at a smaller size. As in the release, each term is then
-multiplied by the batch size: the gains are small, and without that factor weight decay
-(added to the gradient) outweighs the class term's gradient -- measured: trained on
-per-batch means with Adam and weight decay 5e-4 (the detect recipe), yolov5n's class term
-had not moved off its prior after 3 epochs of 2,000 scenes.
+multiplied by the batch size (the scale its SGD learning rate and weight decay are tuned
+for).
 """
 
 from __future__ import annotations
