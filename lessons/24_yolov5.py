@@ -214,8 +214,9 @@ for size in SIZES:
     print(f"YOLOv5{size}: {speed[size] * 1000:7.1f} ms per {SPEED_SIZE}x{SPEED_SIZE} image "
           f"({gflops:.2f} GFLOPs: {gflops / speed[size]:.1f} GFLOP/s)")
     del model
-if not args.quick:  # more work takes longer
+if not args.quick:  # more work takes longer, but the small network uses the CPU worse
     assert speed["n"] < speed["l"] < speed["x"]
+    assert table["n"][1] / speed["n"] < table["l"][1] / speed["l"]
 
 # %% [markdown]
 # ## 5. Put them together: speed against accuracy
@@ -325,8 +326,8 @@ plt.close(fig)
 # (`minicnn train --task detect --model yolov5n`: 10 epochs of 2,000 scenes) it reaches
 # mAP@0.5 0.845 and mAP@0.5:0.95 0.447, against 0.904 and 0.556 for the small YOLO v1.
 # Section 4 measured the other side of speed: the larger sizes use this CPU better
-# (yolov5n reached about 3.5 GFLOP/s, yolov5l about 24): a small network does little work
-# per layer, and the per-layer overhead dominates.
+# (yolov5n reached 3.5-7.6 GFLOP/s in two runs, yolov5l 24-28): a small network does
+# little work per layer, and the per-layer overhead dominates.
 #
 # ## What to remember
 #
