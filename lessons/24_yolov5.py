@@ -306,7 +306,7 @@ for name, r in results.items():
                 xytext=(5, 5), textcoords="offset points")
 for name, ms in timed.items():
     ax.axvline(ms, ls="--", color="gray")
-    ax.text(ms, 0.05, f" {name}\n (timed only)", fontsize=7, color="gray")
+    ax.text(ms, 0.05, f"{name} \n(timed only) ", fontsize=7, color="gray", ha="right")
 ax.set_xscale("log")
 ax.set_xlabel("ms per 64x64 scene (eval, this CPU)")
 ax.set_ylabel("mAP@0.5 on held-out digit scenes")
