@@ -1542,7 +1542,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--model", default="small_resnet", type=_train_model_name, metavar="MODEL",
         help="architecture: a name of minicnn.models ('minicnn models' lists them) "
         "(default: small_resnet); --task detect takes a detector: yolo_v1_small (used when "
-        "--model is not given), yolo_v1, ssd300_vgg16, ssdlite320_mobilenet_v3_large; "
+        "--model is not given), yolo_v1, ssd300_vgg16, ssdlite320_mobilenet_v3_large, yolov5n; "
         "--task segment a segmenter, CPU-sized: unet (used when --model is not given; same "
         "padding, 16 -> 128 channels), resunet, deconvnet; --task landmarks: landmark_unet "
         "(heatmaps; used when --model is not given) or landmark_regressor (the L2-regression "

@@ -13,6 +13,8 @@ from minicnn.ops.boxes import (
     box_convert,
     box_iou,
     clip_boxes_to_image,
+    complete_box_iou,
+    complete_box_iou_loss,
     generalized_box_iou,
     nms,
     remove_small_boxes,
@@ -33,4 +35,5 @@ __all__ = [
     "generalized_box_iou", "nms", "remove_small_boxes", "sigmoid_focal_loss",
     "ExtraFPNBlock", "FeaturePyramidNetwork", "FrozenBatchNorm2d", "LastLevelMaxPool",
     "MultiScaleRoIAlign", "RoIAlign", "RoIPool", "roi_align", "roi_pool",
+    "complete_box_iou", "complete_box_iou_loss",
 ]

@@ -10,13 +10,16 @@ gradients flow through them. ``nms``, ``batched_nms`` and ``remove_small_boxes``
 
 from __future__ import annotations
 
-from minicnn.autograd import Tensor
-from minicnn.autograd.ops import clamp, maximum, minimum, stack
+import math
+
+from minicnn.autograd import Tensor, no_grad
+from minicnn.autograd.ops import atan, clamp, maximum, minimum, stack
 from minicnn.backend import backend_of
 
 __all__ = [
     "batched_nms", "box_area", "box_convert", "box_iou", "clip_boxes_to_image",
-    "generalized_box_iou", "nms", "remove_small_boxes",
+    "complete_box_iou", "complete_box_iou_loss", "generalized_box_iou", "nms",
+    "remove_small_boxes",
 ]
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
@@ -126,6 +129,63 @@ def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     wh = clamp(rb - lt, min=0)
     enclosing = wh[..., 0] * wh[..., 1]
     return iou - (enclosing - union) / enclosing
+
+
+def _ciou_penalties(b1: tuple, b2: tuple, iou: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """CIoU's two penalties for boxes given as columns ``(x1, y1, x2, y2)`` that broadcast
+    together: ``rho^2 / c^2`` (the squared distance of the centres over the squared diagonal
+    of the smallest enclosing box) and ``alpha * v`` (the aspect ratios' disagreement
+    ``v = 4/pi^2 (atan(w1/h1) - atan(w2/h2))^2``, weighted by ``alpha = v / (1 - IoU + v)``,
+    a constant for the gradient as in the paper and torchvision)."""
+    (x1, y1, x2, y2), (x1g, y1g, x2g, y2g) = b1, b2
+    diagonal2 = (clamp(maximum(x2, x2g) - minimum(x1, x1g), min=0) ** 2
+                 + clamp(maximum(y2, y2g) - minimum(y1, y1g), min=0) ** 2 + eps)
+    centres2 = ((x1 + x2 - x1g - x2g) / 2) ** 2 + ((y1 + y2 - y1g - y2g) / 2) ** 2
+    v = (4 / math.pi ** 2) * (atan((x2 - x1) / (y2 - y1)) - atan((x2g - x1g) / (y2g - y1g))) ** 2
+    with no_grad():
+        alpha = v.detach() / (1 - iou.detach() + v.detach() + eps)
+    return centres2 / diagonal2, alpha * v
+
+
+def complete_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> Tensor:
+    """Complete IoU (CIoU) of every pair: ``IoU - rho^2/c^2 - alpha v``; differentiable.
+
+    Zheng et al. 2020, "Distance-IoU Loss" (AAAI): beyond the overlap, CIoU penalises the
+    distance between the centres (``rho``, over the enclosing box's diagonal ``c``) and the
+    difference of the aspect ratios (``v``, weighted by ``alpha``; see :func:`_ciou_penalties`).
+    ``(..., N, 4), (..., M, 4) -> (..., N, M)``, values in [-1.5, 1]; as torchvision's.
+    """
+    inter, union = _inter_union(boxes1, boxes2, "complete_box_iou")
+    iou = inter / union
+    b1 = [c[..., :, None] for c in _columns(boxes1)]
+    b2 = [c[..., None, :] for c in _columns(boxes2)]
+    distance, aspect = _ciou_penalties(b1, b2, iou, eps)
+    return iou - distance - aspect
+
+
+def complete_box_iou_loss(boxes1: Tensor, boxes2: Tensor, reduction: str = "none",
+                          eps: float = 1e-7) -> Tensor:
+    """``1 - CIoU`` of each box of ``boxes1`` with the box of ``boxes2`` at the same place
+    (not every pair): ``(..., 4), (..., 4) -> (...)``, or its ``"mean"``/``"sum"``
+    (``reduction``); differentiable; as torchvision's (IoU ``inter / (union + eps)``).
+
+    The box loss of YOLOv5 (see ``minicnn.models.detection.yolov5_loss``).
+    """
+    if reduction not in ("none", "mean", "sum"):
+        raise ValueError(f"complete_box_iou_loss: reduction must be 'none', 'mean' or 'sum', "
+                         f"got {reduction!r}")
+    boxes1 = _check_boxes(boxes1, "boxes1", "complete_box_iou_loss", "(..., 4)")
+    boxes2 = _check_boxes(boxes2, "boxes2", "complete_box_iou_loss", "(..., 4)")
+    b1, b2 = _columns(boxes1), _columns(boxes2)
+    inter = (clamp(minimum(b1[2], b2[2]) - maximum(b1[0], b2[0]), min=0)
+             * clamp(minimum(b1[3], b2[3]) - maximum(b1[1], b2[1]), min=0))
+    union = box_area(boxes1) + box_area(boxes2) - inter
+    iou = inter / (union + eps)
+    distance, aspect = _ciou_penalties(b1, b2, iou, eps)
+    loss = 1 - iou + distance + aspect
+    if reduction == "mean":
+        return loss.mean() if loss.numel() else (loss * 0).sum()
+    return loss.sum() if reduction == "sum" else loss
 
 
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:

@@ -1,7 +1,7 @@
 """Element-wise ops against PyTorch: forward and backward, float32 and float64, gradcheck.
 
 Covers add, sub, mul, div, neg, pow (tensor and number exponents, number base), exp,
-log, sqrt, abs, clamp, maximum, minimum, where, sigmoid, tanh, relu; broadcasting, 0-d
+log, sqrt, abs, clamp, maximum, minimum, where, sigmoid, tanh, atan, relu; broadcasting, 0-d
 tensors and non-contiguous inputs; the gradient conventions at kinks and ties; dtype
 promotion with Python numbers and mixed dtypes.
 """
@@ -30,6 +30,7 @@ UNARY = {
     "abs": (minicnn.abs, torch.abs, (-2, 2)),
     "sigmoid": (minicnn.sigmoid, torch.sigmoid, (-4, 4)),
     "tanh": (minicnn.tanh, torch.tanh, (-3, 3)),
+    "atan": (ops.atan, torch.atan, (-3, 3)),
     "relu": (ops.relu, torch.relu, (-2, 2)),
     "clamp_both": (
         lambda x: minicnn.clamp(x, -0.5, 0.7),

@@ -178,7 +178,7 @@ def _positive_boxes(n, seed):
 
 
 @pytest.mark.parametrize("batch", [(), (2,)])
-@pytest.mark.parametrize("fn", ["box_iou", "generalized_box_iou"])
+@pytest.mark.parametrize("fn", ["box_iou", "generalized_box_iou", "complete_box_iou"])
 def test_pairwise_gradients_equal_torch(fn, batch):
     n = int(np.prod(batch))
     (m1, t1) = pair(_positive_boxes(6 * n, 0).reshape(batch + (6, 4)))
@@ -208,6 +208,40 @@ def test_unary_gradients_equal_torch(fn):
     (out_m * minicnn.tensor(w, dtype=np.float64)).sum().backward()
     (out_t * torch.tensor(w)).sum().backward()
     assert_close(m.grad, t.grad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_complete_box_iou_and_its_loss_equal_torchvision(backend, dtype):
+    """CIoU (pairwise, with leading dimensions) and the CIoU loss (element by element, each
+    reduction) on boxes of positive area -- overlapping, nested, disjoint, identical --
+    forward and backward against torchvision.ops."""
+    device = device_of(backend)
+    b1 = _positive_boxes(12, 5).astype(dtype)
+    b2 = _positive_boxes(12, 6).astype(dtype)
+    b2[0] = b1[0]  # identical
+    b2[1] = b1[1] + np.array([20, 20, 20, 20], dtype)  # far apart
+    b2[2] = b1[2] + np.array([0.2, 0.2, -0.2, -0.2], dtype)  # nested
+    ours = ops.complete_box_iou(_t(b1.reshape(3, 4, 4), device), _t(b2[:5], device))
+    theirs = torchvision.ops.complete_box_iou(torch.tensor(b1.reshape(3, 4, 4)),
+                                              torch.tensor(b2[:5]))
+    assert ours.shape == (3, 4, 5)
+    assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    for reduction in ("none", "mean", "sum"):
+        ours = ops.complete_box_iou_loss(_t(b1, device), _t(b2, device), reduction)
+        theirs = torchvision.ops.complete_box_iou_loss(torch.tensor(b1), torch.tensor(b2),
+                                                       reduction)
+        assert_close(ours, theirs, rtol=1e-5, atol=1e-6, msg=reduction)
+    m1, t1 = pair(b1.astype(np.float64))
+    m2, t2 = pair(b2.astype(np.float64))
+    w = np.random.default_rng(7).standard_normal(12)
+    (ops.complete_box_iou_loss(m1, m2) * minicnn.tensor(w)).sum().backward()
+    (torchvision.ops.complete_box_iou_loss(t1, t2) * torch.tensor(w)).sum().backward()
+    assert_close(m1.grad, t1.grad)
+    assert_close(m2.grad, t2.grad)
+    empty = _t(np.zeros((0, 4), dtype), device)
+    assert float(ops.complete_box_iou_loss(empty, empty, "mean").item()) == 0.0
+    with pytest.raises(ValueError, match="reduction must be 'none', 'mean' or 'sum', got 'max'"):
+        ops.complete_box_iou_loss(_t(b1, device), _t(b2, device), "max")
 
 
 def test_bad_input_names_the_argument():

@@ -3,7 +3,7 @@
 Each function lives beside the ``Function`` that implements it:
 
 * ``elementwise.py`` -- add, sub, mul, div, neg, pow, exp, log, sqrt, abs, clamp,
-  maximum, minimum, where, sigmoid, tanh, relu
+  maximum, minimum, where, sigmoid, tanh, atan, relu
 * ``reduction.py``   -- sum, mean, amax, amin, max, min, argmax, argmin, var, std,
   logsumexp, softmax, log_softmax
 * ``shape.py``       -- reshape, permute, transpose, flatten, squeeze, unsqueeze, expand,
@@ -19,6 +19,7 @@ from minicnn.autograd.ops.conversion import clone, to_copy
 from minicnn.autograd.ops.elementwise import (
     abs,
     add,
+    atan,
     clamp,
     clip,
     div,
@@ -77,5 +78,5 @@ __all__ = [
     "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mm", "mul", "neg",
     "permute", "pow", "raw_index", "relu", "reshape", "sigmoid", "softmax", "split", "sqrt",
     "squeeze", "stack", "std", "sub", "sum", "tanh", "to_copy", "transpose", "unsqueeze", "var",
-    "view", "where",
+    "view", "where", "atan",
 ]

@@ -387,6 +387,24 @@ def tanh(input):
     return Tanh.apply(input)
 
 
+class Atan(Function):
+    """arctan(a); the gradient is 1 / (1 + a^2)."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return array_module(a).arctan(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / (1 + a * a)
+
+
+def atan(input):
+    return Atan.apply(input)
+
+
 class ReLU(Function):
     """max(a, 0); the gradient at 0 is 0."""
 

@@ -39,3 +39,15 @@ __all__ += ["AnchorGenerator", "BalancedPositiveNegativeSampler", "FasterRCNN",
             "GeneralizedRCNN", "MaskRCNN", "RegionProposalNetwork", "RoIHeads", "RPNHead",
             "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn",
             "maskrcnn_resnet50_fpn"]
+
+# YOLOv5 (yolov5.py, yolov5_loss.py)
+from minicnn.models.detection.yolov5 import (  # noqa: E402
+    YOLOv5,
+    yolov5l,
+    yolov5m,
+    yolov5n,
+    yolov5s,
+    yolov5x,
+)
+
+__all__ += ["YOLOv5", "yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x"]
