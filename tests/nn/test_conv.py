@@ -590,8 +590,8 @@ def test_workspace_hands_out_only_free_buffers():
     ("winograd", 64, 8),  # V: 16 x 64 x 2048 floats, 8 MB (one chunk of images)
 ])
 def test_saved_buffers_survive_other_convolutions(backend, monkeypatch, algorithm, c_in, c_out):
-    """A retained graph keeps x (backward rebuilds its column matrix, or Winograd's V, in
-    workspace buffers); other convolutions in between must not change a second backward."""
+    """A retained graph keeps x (backward rebuilds its column matrix in workspace buffers)
+    or Winograd's V (from the workspace); other convolutions must not reuse what it keeps."""
     from minicnn.nn.functional import conv as conv_module
 
     monkeypatch.setattr(conv_module, "_conv_algorithm", algorithm)

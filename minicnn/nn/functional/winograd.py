@@ -13,9 +13,9 @@ into 16 GEMMs, one per element ``xi`` of the 4x4 transformed tile::
     y     = A^T M A            per tile, cropped to (H_out, W_out)
 
 An output pixel costs 16/4 = 4 multiplies per input channel instead of im2col's 9, so
-the GEMMs, most of a convolution's time, shrink 2.25x. Backward is the same chain read
-backwards: every step is linear, so its gradient is its transpose (``V`` is rebuilt from
-``x`` chunk by chunk rather than kept from forward: 4 values per input pixel)::
+the GEMMs, most of a convolution's time, shrink 2.25x. ``V`` (4 values per input pixel)
+is also smaller than im2col's column matrix (9 per pixel). Backward is the same chain
+read backwards: every step is linear, so its gradient is its transpose::
 
     dM = A dY A^T              per tile (the adjoint of the output transform)
     dV = U^T @ dM              then dx = the adjoint of the input transform (overlap-add)
@@ -73,11 +73,13 @@ def _chunks(n: int, tiles_per_image: int, c_in: int, c_out: int, itemsize: int):
     return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
 
 
-def forward(x, weight, padding, out_hw):
-    """``x: (N, C_in, H, W)``, ``weight: (C_out, C_in, 3, 3) -> (y, U)``.
+def forward(x, weight, padding, out_hw, keep_v: bool = True):
+    """``x: (N, C_in, H, W)``, ``weight: (C_out, C_in, 3, 3) -> (y, U, Vs)``.
 
-    ``y: (N, C_out, H_out, W_out)``; ``U: (16, C_out, C_in)`` is the transformed filters,
-    which backward needs for dx. ``padding`` is ((top, bottom), (left, right)).
+    ``y: (N, C_out, H_out, W_out)``; ``U: (16, C_out, C_in)`` is the transformed filters
+    and ``Vs`` the transformed input, one ``(16, C_in, T_chunk)`` array per chunk of images
+    (None unless ``keep_v``): backward needs U for dx and Vs for dW. ``padding`` is
+    ((top, bottom), (left, right)).
     """
     backend = backend_of(x)
     xp = backend.xp
@@ -86,6 +88,7 @@ def forward(x, weight, padding, out_hw):
     th, tw = winograd_tiles(out_hw)
     u = backend.winograd_filter_transform(weight)  # (16, C_out, C_in)
     y = xp.empty((n, o, *out_hw), dtype=x.dtype)
+    vs = []
     for n0, n1 in _chunks(n, th * tw, c, o, x.dtype.itemsize):
         t = (n1 - n0) * th * tw
         v = WORKSPACE.empty((16, c, t), x.dtype, xp)
@@ -93,15 +96,15 @@ def forward(x, weight, padding, out_hw):
         m = WORKSPACE.empty((16, o, t), x.dtype, xp)
         xp.matmul(u, v, out=m)  # 16 GEMMs, one per tile element: (16, C_out, T)
         backend.winograd_output_transform(m, n1 - n0, out_hw, out=y[n0:n1])
-    return y, u
+        vs.append(v)
+    return y, u, vs if keep_v else None
 
 
-def backward(grad, u, x, x_shape, padding, need_x: bool = True, need_w: bool = True):
+def backward(grad, u, vs, x_shape, padding, need_x: bool = True, need_w: bool = True):
     """Gradients of :func:`forward`: ``grad: (N, C_out, H_out, W_out) -> (dx, dW)``.
 
-    ``u`` is what forward returned (needed only for ``dx``) and ``x`` the input (needed
-    only for ``dW``: its transform ``V`` is recomputed here, chunk by chunk, rather than
-    kept from forward); a gradient that is not needed comes back as None.
+    ``u`` and ``vs`` are what forward returned (``u`` is needed only for ``dx``, ``vs``
+    only for ``dW``); a gradient that is not needed comes back as None.
     """
     backend = backend_of(grad)
     xp = backend.xp
@@ -111,7 +114,7 @@ def backward(grad, u, x, x_shape, padding, need_x: bool = True, need_w: bool = T
     th, tw = winograd_tiles(out_hw)
     dx = xp.empty(x_shape, dtype=grad.dtype) if need_x else None
     du = xp.zeros((16, o, c), dtype=grad.dtype) if need_w else None
-    for n0, n1 in _chunks(n, th * tw, c, o, grad.dtype.itemsize):
+    for i, (n0, n1) in enumerate(_chunks(n, th * tw, c, o, grad.dtype.itemsize)):
         t = (n1 - n0) * th * tw
         dm = WORKSPACE.empty((16, o, t), grad.dtype, xp)
         backend.winograd_output_transform_backward(grad[n0:n1], out=dm)  # (16, C_out, T)
@@ -121,7 +124,5 @@ def backward(grad, u, x, x_shape, padding, need_x: bool = True, need_w: bool = T
             backend.winograd_input_transform_backward(dv, (n1 - n0, *x_shape[1:]), padding,
                                                       out_hw, out=dx[n0:n1])
         if need_w:
-            v = WORKSPACE.empty((16, c, t), grad.dtype, xp)
-            backend.winograd_input_transform(x[n0:n1], padding, out_hw, out=v)
-            du += xp.matmul(dm, v.transpose(0, 2, 1))  # (16, C_out, C_in)
+            du += xp.matmul(dm, vs[i].transpose(0, 2, 1))  # (16, C_out, C_in)
     return dx, backend.winograd_filter_transform_backward(du) if need_w else None
