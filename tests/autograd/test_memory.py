@@ -76,3 +76,75 @@ def test_every_node_is_freed_and_no_graph_is_left_reachable():
     for node in nodes:
         assert node.freed and node.saved_tensors == () and node.inputs == (), node
     assert all(p.grad is not None and p.grad.grad_fn is None for p in params)
+
+
+# ---------------------------------------------------------------- a small ResNet's step
+
+
+def _saved_arrays(node) -> list:
+    """Every array a graph node holds for backward: saved tensors and array attributes."""
+    held = [a for a in node.saved_tensors if isinstance(a, np.ndarray)]
+    held += [v for v in vars(node).values() if isinstance(v, np.ndarray)]
+    for v in vars(node).values():  # lists or tuples of arrays (e.g. chunks)
+        if isinstance(v, (list, tuple)) and v is not node.saved_tensors:
+            held += [a for a in v if isinstance(a, np.ndarray)]
+    return held
+
+
+def _resnet_step(model, x, y):
+    from minicnn.nn import functional as F
+
+    return F.cross_entropy(model(x), y)
+
+
+def test_small_resnet_step_keeps_only_what_backward_needs():
+    """Before backward, no node of a small ResNet's training step holds an array larger
+    than the largest activation (convolution keeps its input, not its 9x larger column
+    matrix), and every convolution holds only views of its own input and weight; after
+    backward every node is freed, and 30 training steps leave the memory flat."""
+    from minicnn.models import small_resnet
+
+    rng = np.random.default_rng(2)
+    model = small_resnet(num_classes=3, in_channels=1, width=8)
+    x = minicnn.tensor(rng.standard_normal((4, 1, 16, 16)).astype(np.float32))
+    y = rng.integers(0, 3, size=4)
+    loss = _resnet_step(model, x, y)
+    nodes, stack = [], [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and all(node is not n for n in nodes):
+            nodes.append(node)
+            stack.extend(t.grad_fn for t in node.inputs if t is not None)
+    activations = [t.array.nbytes for n in nodes for t in n.inputs if t is not None]
+    convolutions = [n for n in nodes if n.name() == "Convolution2dBackward"]
+    assert len(convolutions) == 9
+    for node in nodes:
+        for a in _saved_arrays(node):
+            assert a.nbytes <= max(activations), (node, a.shape)
+    for node in convolutions:
+        own = [t.array for t in node.inputs if t is not None]
+        for a in _saved_arrays(node):
+            assert any(np.shares_memory(a, b) for b in own), (node, a.shape)
+    loss.backward()
+    assert all(n.freed and n.saved_tensors == () and n.inputs == () for n in nodes)
+    del loss, nodes, stack, convolutions, node
+
+    params = list(model.parameters())
+    current = {}
+    tracemalloc.start()
+    try:
+        for step in range(1, 31):
+            loss = _resnet_step(model, x, y)
+            loss.backward()
+            with minicnn.no_grad():
+                for p in params:
+                    p.array -= 0.01 * p.grad.array
+                    p.grad = None
+            del loss
+            if step in (10, 30):
+                gc.collect()
+                current[step] = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    grown = current[30] - current[10]
+    assert grown < 64 * 1024, f"memory grew by {grown} bytes between step 10 and 30"

@@ -13,6 +13,8 @@ atol 1e-12); the sums run in a different order than PyTorch's, well inside both.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -177,14 +179,34 @@ SWEEP = settings(max_examples=40, deadline=None, derandomize=True,
                  suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-def _check_sweep(op, x_shape, w_shape, kwargs, with_bias, device):
+@contextlib.contextmanager
+def _chunk_bytes(value: int):
+    """im2col's chunk size (conv.CHUNK_BYTES) set to ``value`` inside the block."""
+    from minicnn.nn.functional import conv as conv_module
+
+    previous, conv_module.CHUNK_BYTES = conv_module.CHUNK_BYTES, value
+    try:
+        yield
+    finally:
+        conv_module.CHUNK_BYTES = previous
+
+
+def _check_sweep(op, x_shape, w_shape, kwargs, with_bias, device, chunk_bytes):
     transposed = op == "conv_transpose2d"
     x, w, b = _random_case(x_shape, w_shape, transposed, with_bias)
     if with_bias:
         c_out = w_shape[1] * kwargs["groups"] if transposed else w_shape[0]
         b = np.random.default_rng(2).standard_normal(c_out)
-    for mine, theirs, name in _run_both(op, x, w, b, kwargs, device, np.float64):
-        assert_close(mine, theirs, np.float64, msg=f"{x_shape} {w_shape} {kwargs}: {name}")
+    with _chunk_bytes(chunk_bytes):
+        results = _run_both(op, x, w, b, kwargs, device, np.float64)
+    for mine, theirs, name in results:
+        assert_close(mine, theirs, np.float64,
+                     msg=f"{x_shape} {w_shape} {kwargs} chunks of {chunk_bytes} B: {name}")
+
+
+# im2col's chunks of images: every image its own chunk (1 byte), chunks of two images of
+# the sweep's largest column matrices (4 KiB), and the default (the whole small batch)
+CHUNK_SIZES = st.sampled_from([1, 4096, 6 << 20])
 
 
 @SWEEP
@@ -211,10 +233,10 @@ def test_conv2d_sweep(backend, data):
                      for d, k, p in zip(dilation, kernel, pads, strict=True))
     h = draw(st.integers(need[0], need[0] + 5), "H")
     w = draw(st.integers(need[1], need[1] + 5), "W")
-    n = draw(st.integers(1, 2), "N")
+    n = draw(st.integers(1, 3), "N")
     kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     _check_sweep("conv2d", (n, c_in, h, w), (c_out, c_in // groups, *kernel), kwargs,
-                 draw(st.booleans(), "bias"), device_of(backend))
+                 draw(st.booleans(), "bias"), device_of(backend), draw(CHUNK_SIZES, "chunk"))
 
 
 @SWEEP
@@ -237,11 +259,76 @@ def test_conv_transpose2d_sweep(backend, data):
         while (lo - 1) * s - 2 * p + d * (k - 1) + a + 1 < 1:
             lo += 1
         size.append(draw(st.integers(lo, lo + 4)))
-    n = draw(st.integers(1, 2), "N")
+    n = draw(st.integers(1, 3), "N")
     kwargs = dict(stride=stride, padding=padding, output_padding=output_padding,
                   dilation=dilation, groups=groups)
     _check_sweep("conv_transpose2d", (n, c_in, *size), (c_in, out_per_group, *kernel),
-                 kwargs, draw(st.booleans(), "bias"), device_of(backend))
+                 kwargs, draw(st.booleans(), "bias"), device_of(backend),
+                 draw(CHUNK_SIZES, "chunk"))
+
+
+# ---------------------------------------------------------------- im2col in chunks of images
+
+
+def test_image_chunks_split_by_column_bytes():
+    """conv.CHUNK_BYTES bounds the column matrix of a chunk; at least one image each."""
+    from minicnn.nn.functional.conv import ConvGeometry, _image_chunks
+
+    g = ConvGeometry((3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    per_image = 16 * 9 * 32 * 32 * 4  # a 16-channel 32x32 layer, float32: 576 KiB
+    with _chunk_bytes(3 * per_image):
+        assert _image_chunks((8, 16, 32, 32), g, (32, 32), 4, np) == [(0, 3), (3, 6), (6, 8)]
+    with _chunk_bytes(3 * per_image - 1):
+        assert _image_chunks((5, 16, 32, 32), g, (32, 32), 4, np) == [(0, 2), (2, 4), (4, 5)]
+    with _chunk_bytes(1):
+        assert _image_chunks((2, 16, 32, 32), g, (32, 32), 4, np) == [(0, 1), (1, 2)]
+    with _chunk_bytes(8 * per_image):
+        assert _image_chunks((8, 16, 32, 32), g, (32, 32), 4, np) == [(0, 8)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("images_per_chunk", [1, 2])  # of 3 images
+@pytest.mark.parametrize("op,case", [("conv2d", c) for c in (
+    "plain", "stride-pad-dilation", "grouped", "pointwise", "pointwise-strided-grouped",
+    "pointwise-padded")] + [("conv_transpose2d", c) for c in (
+        "plain", "stride-output-padding", "grouped", "pointwise")])
+def test_im2col_in_chunks_of_images(backend, op, case, images_per_chunk, dtype):
+    """Forward, and backward rebuilding the columns, chunk by chunk (3 images)."""
+    from minicnn.nn.functional.conv import _image_chunks
+
+    x_shape, w_shape, kwargs = (CONV_CASES if op == "conv2d" else TRANSPOSE_CASES)[case]
+    x_shape = (3, *x_shape[1:])
+    x, w, _ = _random_case(x_shape, w_shape, op == "conv_transpose2d", with_bias=False)
+    # the column matrix of one image: C_in * kh * kw * H_out * W_out of the convolution
+    # (for a transposed one: of the convolution whose input-gradient it is)
+    y_shape = (TF.conv2d if op == "conv2d" else TF.conv_transpose2d)(
+        torch.zeros(x_shape), torch.zeros(w_shape), **kwargs).shape
+    conv_in, conv_out = (x_shape, y_shape) if op == "conv2d" else (y_shape, x_shape)
+    per_image = conv_in[1] * w_shape[2] * w_shape[3] * conv_out[2] * conv_out[3]
+    b = np.random.default_rng(2).standard_normal(y_shape[1])
+    chunk_bytes = images_per_chunk * per_image * np.dtype(dtype).itemsize
+    with _chunk_bytes(chunk_bytes):
+        from minicnn.nn.functional.conv import ConvGeometry
+
+        g = ConvGeometry(tuple(w_shape[2:]), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+        expected = [(0, 1), (1, 2), (2, 3)] if images_per_chunk == 1 else [(0, 2), (2, 3)]
+        assert _image_chunks(conv_in, g, conv_out[2:], np.dtype(dtype).itemsize,
+                             np) == expected
+        results = _run_both(op, x, w, b, kwargs, device_of(backend), dtype)
+    for mine, theirs, name in results:
+        assert_close(mine, theirs, dtype,
+                     msg=f"{op} {case} {images_per_chunk} images per chunk: {name}")
+
+
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+def test_im2col_in_chunks_gradcheck(backend, op):
+    device = device_of(backend)
+    x = _leaf((3, 4, 5, 4), 0, device)
+    w = _leaf((4, 2, 3, 2), 1, device)
+    kwargs = dict(stride=(2, 1), padding=1, groups=2)
+    fn = F.conv2d if op == "conv2d" else F.conv_transpose2d
+    with _chunk_bytes(1):
+        assert minicnn.gradcheck(lambda x, w: fn(x, w, **kwargs), [x, w])
 
 
 # ---------------------------------------------------------------- gradcheck
@@ -503,8 +590,8 @@ def test_workspace_hands_out_only_free_buffers():
     ("winograd", 64, 8),  # V: 16 x 64 x 2048 floats, 8 MB (one chunk of images)
 ])
 def test_saved_buffers_survive_other_convolutions(backend, monkeypatch, algorithm, c_in, c_out):
-    """A retained graph keeps its column matrix (or Winograd's V), which came from the
-    workspace; other convolutions must not reuse it."""
+    """A retained graph keeps x (backward rebuilds its column matrix in workspace buffers)
+    or Winograd's V (from the workspace); other convolutions must not reuse what it keeps."""
     from minicnn.nn.functional import conv as conv_module
 
     monkeypatch.setattr(conv_module, "_conv_algorithm", algorithm)
