@@ -1682,14 +1682,14 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--epochs", type=int, default=None,
         help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 10; --task "
-        "landmarks: 4; --task denoise: 10 of 640 patches; with --resume: the run's own)",
+        "landmarks: 4; --task denoise: 10 of 3200 patches; with --resume: the run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,
                    help="images per training batch (default: 64; --task detect, segment, "
                    "landmarks, denoise: 16)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
-                   "detect, segment, landmarks: 0.003; --task denoise: 0.001)")
+                   "detect, segment, landmarks: 0.003; --task denoise: 0.01)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(

@@ -58,7 +58,9 @@ def test_denoise_run_folder_eval_and_predict(run, tmp_path, capsys):
     assert (config["task"], config["model"], config["data"]) == ("denoise", "dncnn", "photos")
     assert config["noise"] == 30 and config["in_channels"] == 1
     assert (config["patch_size"], config["num_patches"], config["test_crop"]) == (16, 16, 24)
-    assert config["lr"] == denoise.DEFAULTS["lr"]  # the recipe's default, not classification's
+    assert config["lr"] == denoise.DEFAULTS["lr"]
+    # the recipe's defaults, not classification's (5e-4; its lr is 0.01 too)
+    assert config["weight_decay"] == denoise.DEFAULTS["weight_decay"] == 0.0
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"]
     # the run's PSNR is scikit-image's, of the saved weights on the same noisy test crops
