@@ -3,7 +3,7 @@
     minicnn train [--model small_resnet] [--data digits] [--epochs 12] ...
     minicnn train --task detect [--model yolo_v1_small] [--data digit_scenes|shapes] ...
     minicnn train --task segment [--model unet|resunet|deconvnet] [--data shapes|digit_scenes] ...
-    minicnn train --task denoise [--model dncnn|dncnn_s] [--noise 25] ...
+    minicnn train --task denoise [--model dncnn|dncnn_s|noise_aware] [--noise 25] ...
     minicnn train --task landmarks [--model landmark_unet|landmark_regressor] ...
     minicnn eval RUN_DIR
     minicnn predict RUN_DIR IMAGE [IMAGE ...] [--invert auto|yes|no]
@@ -12,6 +12,7 @@
     minicnn export-torchvision MODEL OUT [--weights FILE.pth]
     minicnn compress RUN_DIR [--prune 0.9] [--bits 6] [--finetune-epochs N]
     minicnn homework build OUT [--format py|ipynb] | minicnn homework grade SUBMISSION_DIR
+    minicnn denoise IN OUT --run RUN_DIR [--noise SIGMA]
 
 ``minicnn train`` with no arguments trains the default small residual CNN on the real
 handwritten digits bundled with scikit-learn, with Adam and a one-cycle learning-rate
@@ -24,7 +25,8 @@ landmarks of ``shapes`` scenes and reports the mean landmark error in pixels, on
 on occluded test scenes.
 ``--task denoise`` (implied by a denoiser's name) trains a DnCNN on noisy patches of the
 training photographs and reports PSNR/SSIM on the test photographs beside scikit-image's
-denoisers.
+denoisers (``--model noise_aware``: one network for every noise level, told the noise);
+``minicnn denoise`` applies such a run to an image file.
 """
 
 from __future__ import annotations
@@ -414,13 +416,14 @@ def _check_device_and_model(model, device: str, sample: np.ndarray, config: dict
         raise CLIError(f"--device {device}: {e}") from None
     model.to(device)
     model.eval()  # no statistics are updated, no randomness is drawn
+    inputs = sample if isinstance(sample, tuple) else (sample,)  # (noisy, noise_map)
     try:
         with no_grad():
-            model(tensor(sample[None], device=device))
+            model(*(tensor(x[None], device=device) for x in inputs))
     except (ValueError, IndexError, RuntimeError) as e:
         raise CLIError(
             f"--model {config['model']} cannot take the images of --data {config['data']} "
-            f"(shape {list(sample.shape)}): {e}"
+            f"(shape {list(inputs[0].shape)}): {e}"
         ) from None
     model.train()
 
@@ -898,7 +901,9 @@ def _predict_landmarks(args, config: dict, model) -> int:
 
 
 # a denoising run (minicnn.train.denoise): Gaussian noise of --noise on the photographs of
-# minicnn.data.photos (no --data); the recipe's patch settings are recorded for eval
+# minicnn.data.photos (no --data); the recipe's patch settings are recorded for eval. A
+# noise-aware run (model(noisy, noise_map)) trains on levels drawn in its "noise_range" and
+# is tested at --noise.
 DENOISE_RUN_OPTIONS = ("model", "task", "batch_size", "lr", "weight_decay", "optimizer",
                        "scheduler", "backend", "seed", "noise")
 DENOISE_CONFIG_KEYS = {**{k: CONFIG_KEYS[k] for k in (
@@ -909,12 +914,22 @@ DENOISE_RUN_FILES = ("metrics.csv", "metrics.json", "figures/curves.png",
                      "figures/denoising.png")
 
 
-def _denoise_sets(config: dict, train: bool = True):
-    """(train, test) of a denoising run: its noise on the photographs (grey)."""
+def _check_sigma(option: str, sigma: float) -> None:
+    if not 0 < sigma <= 255:
+        raise CLIError(f"{option} must be in (0, 255] (sigma on the 0-255 scale), got "
+                       f"{sigma:g}")
+
+
+def _denoise_sets(config: dict, train: bool = True, noise: float | None = None):
+    """(train, test) of a denoising run: its noise on the photographs (grey); the test
+    photographs at ``noise`` if given, else at the run's --noise."""
     from minicnn.train import denoise
 
-    return denoise.denoise_data(config["noise"], "grey", config["patch_size"],
-                                config["num_patches"] if train else 1, config["test_crop"])
+    aware = denoise.takes_noise_map(config["model"])
+    return denoise.denoise_data(
+        config["noise"] if noise is None else noise, "grey", config["patch_size"],
+        config["num_patches"] if train else 1, config["test_crop"],
+        train_sigma=tuple(config["noise_range"]) if aware else None, noise_map=aware)
 
 
 def _train_denoise(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
@@ -925,13 +940,14 @@ def _train_denoise(args, config: dict, lock, done: int, rewrite_config: bool) ->
     from minicnn.random import manual_seed
     from minicnn.train import denoise
 
-    if not 0 < config["noise"] <= 255:
-        raise CLIError(f"--noise must be in (0, 255] (sigma on the 0-255 scale), got "
-                       f"{config['noise']:g}")
+    _check_sigma("--noise", config["noise"])
     manual_seed(config["seed"])
     for key in ("patch_size", "num_patches", "test_crop"):
         config.setdefault(key, denoise.DEFAULTS[key])
     config.update(data=RECIPES["denoise"].default_data, in_channels=1)
+    aware = denoise.takes_noise_map(config["model"])
+    if aware:
+        config.setdefault("noise_range", list(denoise.NOISE_RANGE))
     train_set, test_set = _denoise_sets(config)
     model = _build_denoise(config)
     _check_device_and_model(model, config["device"], test_set[0][0], config)
@@ -939,10 +955,13 @@ def _train_denoise(args, config: dict, lock, done: int, rewrite_config: bool) ->
     test_loader = data.DataLoader(test_set, 1)
     n_params = sum(p.numel() for p in model.parameters())
     size = config["patch_size"]
+    noise = (f"Gaussian noise of sigma drawn in {config['noise_range']} per patch (the noise "
+             f"map given), tested at sigma {config['noise']:g}" if aware
+             else f"Gaussian noise sigma {config['noise']:g}")
     header = (
         f"minicnn train --task denoise: {config['model']} ({n_params:,} parameters) on "
         f"{len(train_set)} random {size}x{size} patches per epoch of the training photographs "
-        f"(grey), Gaussian noise sigma {config['noise']:g}; {len(test_set)} test photographs; "
+        f"(grey), {noise}; {len(test_set)} test photographs; "
         f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
         f"device {config['device']}"
     )
@@ -968,53 +987,143 @@ def _build_denoise(config: dict):
 
 def _eval_denoise(args, config: dict, model) -> int:
     """PSNR and SSIM of a denoising run on the test photographs, beside the best classical
-    denoiser, per photograph."""
+    denoiser, per photograph; at the run's noise level or at ``--noise``."""
     from minicnn import data
     from minicnn.data.photos import photo_names
     from minicnn.train import denoise
 
-    _, test_set = _denoise_sets(config, train=False)
-    trainer = denoise.DenoiseTrainer(model, None, sigma=config["noise"], device=args.device,
+    sigma = config["noise"] if getattr(args, "noise", None) is None else args.noise
+    _check_sigma("--noise", sigma)
+    _, test_set = _denoise_sets(config, train=False, noise=sigma)
+    trainer = denoise.DenoiseTrainer(model, None, sigma=sigma, device=args.device,
                                      progress=False)
     result = trainer.evaluate(data.DataLoader(test_set, 1))
+    trained = (f"trained on sigma in {config['noise_range']}" if "noise_range" in config
+               else f"trained at sigma {config['noise']:g}")
     print(f"{args.run}: test PSNR {result['val_psnr']:.2f} dB, SSIM {result['val_ssim']:.4f} "
           f"(best classical denoiser {result['baseline_psnr']:.2f} dB, "
           f"{result['baseline_ssim']:.4f}) on {len(test_set)} photographs (central "
-          f"{config['test_crop']}x{config['test_crop']}), noise sigma {config['noise']:g}")
+          f"{config['test_crop']}x{config['test_crop']}), noise sigma {sigma:g} ({trained})")
     for name, row in zip(photo_names("test"), result["per_image"], strict=True):
         print(f"  {name}: {row['psnr']:.2f} dB ({row['baseline']} {row['baseline_psnr']:.2f} "
               f"dB)")
     return 0
 
 
-def _predict_denoise(args, config: dict, model) -> int:
-    """Denoise image files (read in the run's channels, assumed to carry noise like the
-    run's) and write each as IMAGE-denoised.png; prints the noise removed."""
+def _denoise_file(config: dict, model, path, sigma: float | None):
+    """``(noisy, denoised, sigma used, how it was found)`` for the image file ``path``, both
+    ``(C, H, W)`` in [0, 1] in the run's channels. A noise-aware run is told ``sigma`` (0-255
+    scale), or scikit-image's estimate of it (``estimate_sigma``) when None; a DnCNN run
+    removes the noise it was trained for (a different ``sigma`` is refused). A colour image
+    for a grey model is refused (a grey image for a colour model is repeated over RGB)."""
+    from minicnn.data.photos import load_photo
+    from minicnn.errors import DataFileError
+    from minicnn.train.denoise import denoise_image, takes_noise_map
+
+    path = Path(path)
+    if not path.is_file():
+        raise CLIError(f"{path}: no such file")
+    try:
+        image = load_photo(path, "native")
+    except DataFileError as e:
+        raise CLIError(str(e)) from None
+    channels = config["in_channels"]
+    if image.shape[0] == 3 and channels == 1:
+        raise CLIError(f"{path}: a colour image (3 channels); the run's {config['model']} "
+                       f"denoises grey images (1 channel): convert it to grey first")
+    if image.shape[0] != channels:
+        image = np.repeat(image, channels, axis=0)
+    if not takes_noise_map(config["model"]):
+        if sigma is not None and sigma != config["noise"]:
+            raise CLIError(f"--noise {sigma:g}: the run's {config['model']} removes the noise "
+                           f"it was trained for (sigma {config['noise']:g}); --noise is for "
+                           f"noise-aware runs (--model noise_aware)")
+        return image, denoise_image(model, image), config["noise"], "the run's"
+    how = "given"
+    if sigma is None:
+        try:
+            from skimage.restoration import estimate_sigma
+        except ImportError:
+            raise CLIError("--noise: not given, and estimating it needs scikit-image "
+                           '(pip install "minicnn[data]")') from None
+        sigma = 255 * float(estimate_sigma(image[0]))
+        how = "estimated"
+        if sigma <= 0:
+            raise CLIError(f"{path}: no noise found in the image (estimated sigma 0); give "
+                           f"--noise")
+    return image, denoise_image(model, image, noise_level=sigma / 255), sigma, how
+
+
+def _write_image(path, image: np.ndarray) -> None:
+    """Write ``(C, H, W)`` in [0, 1] as an 8-bit image file, its format from ``path``'s
+    suffix, atomically."""
     from PIL import Image
 
-    from minicnn.data.photos import load_photo
     from minicnn.serialization import atomic_write
-    from minicnn.train.denoise import denoise_image
 
+    formats = Image.registered_extensions()
+    fmt = formats.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise CLIError(f"{path}: unknown image format {Path(path).suffix!r}; expected a "
+                       f"suffix such as .png, .jpg, .tif or .bmp")
+    pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, fmt))
+
+
+def _predict_denoise(args, config: dict, model) -> int:
+    """Denoise image files (read in the run's channels, assumed to carry noise like the
+    run's; a noise-aware run estimates it) and write each as IMAGE-denoised.png; prints the
+    noise removed."""
     out_dir = Path(args.out_dir) if args.out_dir else Path(args.run) / "predictions"
     out_dir.mkdir(parents=True, exist_ok=True)
     mode = "grey" if config["in_channels"] == 1 else "rgb"
     for path in args.images:
-        if not Path(path).is_file():
-            raise CLIError(f"{path}: no such file")
-        noisy = load_photo(Path(path), mode)
-        clean = denoise_image(model, noisy)
-        pixels = np.round(clean * 255).astype(np.uint8)
-        pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+        noisy, clean, sigma, how = _denoise_file(config, model, path, None)
         out = out_dir / (Path(path).stem + "-denoised.png")
-        atomic_write(out, lambda tmp, pixels=pixels: Image.fromarray(pixels).save(tmp, "PNG"))
+        _write_image(out, clean)
         removed = 255 * float(np.std(noisy - clean))
         print(f"{path}: {noisy.shape[2]}x{noisy.shape[1]} {mode}, removed noise of standard "
-              f"deviation {removed:.1f} (the run was trained for sigma {config['noise']:g}); "
-              f"written to {out}")
+              f"deviation {removed:.1f} (noise sigma {sigma:g}, {how}); written to {out}")
     return 0
 
 
+def cmd_denoise(args) -> int:
+    """``minicnn denoise IN OUT --run RUN [--noise S]``: denoise one image file with a
+    trained denoising run and write the result to OUT (format from its suffix)."""
+    config, model = _load_run(args.run)
+    if config["task"] != "denoise":
+        raise CLIError(f"--run {args.run}: a {_run_noun(config['task'])} run; minicnn denoise "
+                       f"needs a denoising run (minicnn train --task denoise)")
+    if args.noise is not None:
+        _check_sigma("--noise", args.noise)
+    noisy, clean, sigma, how = _denoise_file(config, model, args.input, args.noise)
+    _write_image(args.output, clean)
+    kind = "grey" if noisy.shape[0] == 1 else "colour"
+    print(f"{args.input}: {noisy.shape[2]}x{noisy.shape[1]} {kind}, noise sigma {sigma:g} "
+          f"({how}), denoised by {config['model']} of {args.run}; written to {args.output}")
+    return 0
+
+
+def _add_denoise_parser(command) -> None:
+    d = command(
+        "denoise",
+        "denoise an image file with a trained denoising run",
+        "Denoise the image file IN with the network of a denoising run (minicnn train --task "
+        "denoise) and write it to OUT (PNG, JPEG, TIFF ...: the format of OUT's suffix; "
+        "8 bits, written atomically). The recipe's runs are grey: a colour IN is refused "
+        "(convert it to grey first). A DnCNN run removes the noise it was trained for; a "
+        "noise-aware run (--model noise_aware) is told the noise's sigma with --noise, or "
+        "estimates it (scikit-image's estimate_sigma).",
+    )
+    d.add_argument("input", metavar="IN", help="the noisy image file (PNG/JPEG ...)")
+    d.add_argument("output", metavar="OUT", help="where the denoised image goes")
+    d.add_argument("--run", required=True, metavar="RUN_DIR",
+                   help="a denoising run folder written by minicnn train --task denoise")
+    d.add_argument("--noise", type=float, default=None, metavar="SIGMA",
+                   help="noise-aware runs: the noise's standard deviation on the 0-255 scale "
+                   "(default: estimated from the image); a DnCNN run takes only its own")
+    d.set_defaults(func=cmd_denoise)
 
 
 def _describe_os_error(e: OSError) -> str:
@@ -1048,6 +1157,9 @@ def cmd_eval(args) -> int:
     from minicnn.train import Trainer
 
     config, model = _load_run(args.run)
+    if getattr(args, "noise", None) is not None and config["task"] != "denoise":
+        raise CLIError(f"--noise is for denoising runs ({args.run} is a "
+                       f"{_run_noun(config['task'])} run)")
     if config["task"] in RECIPES:
         return RECIPES[config["task"]].eval(args, config, model)
     _, test_set = load_data(config["data"], config["data_dir"], config["subset"])
@@ -1536,7 +1648,8 @@ def make_parser() -> argparse.ArgumentParser:
         help="classify, detect, segment, landmarks or denoise (default: the model's task: "
         "detect for a detector (yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter "
         "(unet, resunet, deconvnet), landmarks for landmark_unet and landmark_regressor, "
-        "denoise for a denoiser (dncnn, dncnn_s), else the data's, else classify)",
+        "denoise for a denoiser (dncnn, dncnn_s, noise_aware), else the data's, else "
+        "classify)",
     )
     t.add_argument(
         "--model", default="small_resnet", type=_train_model_name, metavar="MODEL",
@@ -1547,7 +1660,8 @@ def make_parser() -> argparse.ArgumentParser:
         "padding, 16 -> 128 channels), resunet, deconvnet; --task landmarks: landmark_unet "
         "(heatmaps; used when --model is not given) or landmark_regressor (the L2-regression "
         "baseline on the same encoder); --task denoise a denoiser: dncnn (used when --model "
-        "is not given; CPU-sized) or dncnn_s (the paper's DnCNN-S)",
+        "is not given; CPU-sized), dncnn_s (the paper's DnCNN-S) or noise_aware (told the "
+        "noise map, in SNR units; trained on sigma drawn in [5, 55], tested at --noise)",
     )
     t.add_argument(
         "--data",
@@ -1568,14 +1682,14 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--epochs", type=int, default=None,
         help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 10; --task "
-        "landmarks: 4; --task denoise: 10 of 640 patches; with --resume: the run's own)",
+        "landmarks: 4; --task denoise: 10 of 3200 patches; with --resume: the run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,
                    help="images per training batch (default: 64; --task detect, segment, "
                    "landmarks, denoise: 16)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
-                   "detect, segment, landmarks: 0.003; --task denoise: 0.001)")
+                   "detect, segment, landmarks: 0.003; --task denoise: 0.01)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(
@@ -1622,6 +1736,9 @@ def make_parser() -> argparse.ArgumentParser:
     e = command("eval", "evaluate a trained run on its test set")
     e.add_argument("run", metavar="RUN_DIR", help="a run folder written by minicnn train")
     e.add_argument("--device", default="cpu", help="cpu or cuda")
+    e.add_argument("--noise", type=float, default=None, metavar="SIGMA",
+                   help="denoising runs: test at this noise level (0-255 scale) instead of "
+                   "the run's own")
     e.set_defaults(func=cmd_eval)
 
     p = command(
@@ -1714,6 +1831,7 @@ def make_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default="cpu", help="cpu or cuda")
     c.set_defaults(func=cmd_compress)
     _add_homework_parser(command)
+    _add_denoise_parser(command)
     return parser
 
 

@@ -60,6 +60,11 @@ CASES = {
                                  ["C = 1", "C = 7 + 1", "Dice", "background"]),
     "32_landmarks.py": (["32_heatmaps.png", "32_heatmaps_vs_regression.png"],
                         ["soft-argmax", "L2 regression", "occluded"]),
+    "40_dncnn.py": (["40_patches.png", "40_residual_vs_direct.png", "40_vs_nlm.png"],
+                    ["input window", "residual", "direct", "NL-means", "best classical"]),
+    "41_imaging_physics.py": (["41_snr_gfactor.png", "41_rician_bias.png",
+                               "41_noise_aware_vs_blind.png"],
+                              ["g-factor", "sqrt(pi/2)", "noise_aware", "dncnn (sigma 25)"]),
 }
 
 

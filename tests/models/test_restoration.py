@@ -129,13 +129,30 @@ def test_noise_aware_parameter_count():
         ref.NoiseAware(3, 12, 96))
 
 
+@pytest.mark.parametrize("snr", [False, True], ids=["intensity", "snr_units"])
 @pytest.mark.parametrize("hw", [(8, 12), (9, 7)], ids=["even", "odd"])
-def test_noise_aware_matches_torch(hw):
+def test_noise_aware_matches_torch(hw, snr):
     minicnn.manual_seed(1)
-    model = noise_aware_denoiser(1, depth=4, features=12)
+    model = noise_aware_denoiser(1, depth=4, features=12, snr_units=snr)
     y = _images((2, 1, *hw))
-    noise_map = _images((2, 1, *hw), seed=1) * 0.2
-    _compare(model, ref.NoiseAware(1, 4, 12), [y, noise_map])
+    noise_map = _images((2, 1, *hw), seed=1) * 0.2 + (0.05 if snr else 0.0)
+    _compare(model, ref.NoiseAware(1, 4, 12, snr=snr), [y, noise_map])
+
+
+@minicnn.no_grad()
+def test_noise_aware_in_snr_units_is_level_equivariant():
+    """In SNR units the convolutions see y / M: once the map's own channel is cut off (its
+    weights in the first convolution zeroed), scaling an image and its noise map by the same
+    factor scales the output by it; with the map channel, the level is still seen."""
+    model = noise_aware_denoiser(depth=3, features=8, snr_units=True).eval()
+    y = minicnn.tensor(_images((2, 1, 6, 8)))
+    with_map = model(y, 0.1).numpy()
+    # after the 2x2 unshuffle, input channels 0-3 are the image's sub-pixels, 4-7 the map's
+    w = model.model[0].weight
+    w.data[:, 4:] = 0
+    out = model(y, 0.1).numpy()
+    np.testing.assert_allclose(model(y * 3, 0.3).numpy(), 3 * out, rtol=1e-5, atol=1e-6)
+    assert np.abs(with_map - out).max() > 1e-4  # the map channel did matter
 
 
 @minicnn.no_grad()

@@ -44,22 +44,23 @@ class SRCNN(nn.Module):
 
 class NoiseAware(nn.Module):
     """cat(image, map) -> pad to a multiple of s (replicate) -> unshuffle -> DnCNN body ->
-    shuffle -> crop; output image - noise."""
+    shuffle -> crop; output image - noise. ``snr``: the image divided by the map going in,
+    the noise multiplied by it coming out."""
 
-    def __init__(self, channels=1, depth=15, features=64, s=2):
+    def __init__(self, channels=1, depth=15, features=64, s=2, snr=False):
         super().__init__()
-        self.s = s
+        self.s, self.snr = s, snr
         self.model = DnCNN(channels, depth, features).model
         self.model[0] = nn.Conv2d((channels + 1) * s * s, features, 3, padding=1)
         self.model[-1] = nn.Conv2d(features, channels * s * s, 3, padding=1)
 
     def forward(self, y, noise_map):
         h, w = y.shape[2:]
-        x = torch.cat([y, noise_map], 1)
+        x = torch.cat([y / noise_map if self.snr else y, noise_map], 1)
         x = nn.functional.pad(x, (0, -w % self.s, 0, -h % self.s), mode="replicate")
         r = nn.functional.pixel_shuffle(self.model(nn.functional.pixel_unshuffle(x, self.s)),
-                                        self.s)
-        return y - r[:, :, :h, :w]
+                                        self.s)[:, :, :h, :w]
+        return y - (noise_map * r if self.snr else r)
 
 
 # ---------------------------------------------------------------- PyNET

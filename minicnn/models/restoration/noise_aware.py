@@ -22,12 +22,20 @@ multiples of the noise), ``M`` is 1 everywhere for uniform noise, or the g-facto
 ``[0, 1]`` intensity units ``M`` is σ / 255 (σ on the 0-255 scale) times the map. The map
 may be given as a full ``(N, 1, H, W)`` tensor, one value per image ``(N,)``, or a number.
 
+``snr_units=True`` makes the conversion part of the network, for images in intensity units
+with their noise map ``M`` (the standard deviation at each pixel): the convolutions see
+``z = y / M`` (SNR units: unit noise everywhere, whatever σ) beside ``M`` itself, predict the
+*standardised* noise ``r`` (unit variance at every level, so the last layer's scale does not
+depend on σ), and the output is ``y - M r``. Every level gives the convolutions the same
+task, the medical-imaging denoiser's idea (work in SNR units, with knowledge of the noise).
+
 Layout::
 
     y: (N, C, H, W), M: (N, 1, H, W) -> cat -> (N, C + 1, H, W)
       -> pixel unshuffle -> (N, (C + 1) s^2, H / s, W / s)
       -> Conv+ReLU -> (Conv+BN+ReLU) x (depth - 2) -> Conv -> (N, C s^2, H / s, W / s)
       -> pixel shuffle -> R: (N, C, H, W);  output y - R
+    (snr_units: y / M instead of y at the input, output y - M R)
 
 An odd ``H`` or ``W`` is padded (replicating the border) to a multiple of ``s`` and the
 output cropped back. ``state_dict`` keys: ``model.0`` ... as :class:`DnCNN`. Defaults
@@ -58,10 +66,12 @@ class NoiseAwareDenoiser(nn.Module):
         features: channels of the hidden convolutions (64).
         downscale: the pixel-unshuffle factor ``s`` (2, as FFDNet; 1 turns it off).
         batch_norm: BN after the hidden convolutions.
+        snr_units: divide the image by the noise map before the convolutions and multiply
+            their noise estimate by it (see the module's docstring); the map must be > 0.
     """
 
     def __init__(self, channels: int = 1, depth: int = 15, features: int = 64,
-                 downscale: int = 2, batch_norm: bool = True):
+                 downscale: int = 2, batch_norm: bool = True, snr_units: bool = False):
         super().__init__()
         for arg, value in (("channels", channels), ("depth", depth), ("features", features),
                            ("downscale", downscale)):
@@ -70,7 +80,7 @@ class NoiseAwareDenoiser(nn.Module):
                                  f"got {value!r}")
         if depth < 2:
             raise ValueError(f"noise_aware_denoiser: depth must be at least 2, got {depth}")
-        self.channels, self.downscale = channels, downscale
+        self.channels, self.downscale, self.snr_units = channels, downscale, bool(snr_units)
         s2 = downscale * downscale
         layers: list[nn.Module] = [nn.Conv2d((channels + 1) * s2, features, 3, padding=1),
                                    nn.ReLU(inplace=True)]
@@ -104,24 +114,28 @@ class NoiseAwareDenoiser(nn.Module):
         return noise_map
 
     def noise(self, y: Tensor, noise_map) -> Tensor:
-        """The estimated noise ``R(y, M)``: ``(N, channels, H, W)``."""
+        """The estimated noise ``R(y, M)``: ``(N, channels, H, W)``, in ``y``'s units."""
         check_image_input(y, "noise_aware_denoiser", self.channels, 1)
         s = self.downscale
         h, w = y.shape[2], y.shape[3]
-        x = cat([y, self._noise_map(y, noise_map).to(y.device)], 1)
+        m = self._noise_map(y, noise_map).to(y.device)
+        x = cat([y / m if self.snr_units else y, m], 1)
         pad_h, pad_w = -h % s, -w % s
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         r = F.pixel_shuffle(self.model(F.pixel_unshuffle(x, s)), s)
-        return r[:, :, :h, :w] if pad_h or pad_w else r
+        r = r[:, :, :h, :w] if pad_h or pad_w else r
+        return m * r if self.snr_units else r
 
     def forward(self, y: Tensor, noise_map) -> Tensor:
         return y - self.noise(y, noise_map)
 
 
 def noise_aware_denoiser(channels: int = 1, depth: int = 15, features: int = 64,
-                         downscale: int = 2, batch_norm: bool = True) -> NoiseAwareDenoiser:
+                         downscale: int = 2, batch_norm: bool = True,
+                         snr_units: bool = False) -> NoiseAwareDenoiser:
     """The noise-aware (FFDNet-like) denoiser: image + noise-map channel, one network for all
-    noise levels. Defaults: FFDNet's grey size (15 convolutions of 64 channels on 2x2
-    pixel-unshuffled input), 488,708 parameters for one channel."""
-    return NoiseAwareDenoiser(channels, depth, features, downscale, batch_norm)
+    noise levels (``snr_units``: the convolutions work on the image in SNR units). Defaults:
+    FFDNet's grey size (15 convolutions of 64 channels on 2x2 pixel-unshuffled input),
+    488,708 parameters for one channel."""
+    return NoiseAwareDenoiser(channels, depth, features, downscale, batch_norm, snr_units)
