@@ -163,7 +163,8 @@ class SuperResTrainer(Trainer):
             return
         blurry, out, sharp = evaluation["example"]
         s = self.scale
-        small = np.clip(bicubic_resize(sharp, (sharp.shape[1] // s, sharp.shape[2] // s)), 0, 1)
+        small = np.clip(bicubic_resize(sharp, (sharp.shape[1] // s, sharp.shape[2] // s),
+                                       antialias=True), 0, 1)
         blocky = np.repeat(np.repeat(small, s, axis=1), s, axis=2)  # the low-res pixels, enlarged
         inner = (slice(None), slice(s, -s), slice(s, -s))  # measured without the border
 
