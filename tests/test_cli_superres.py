@@ -170,3 +170,4 @@ def test_bad_superres_arguments_give_one_line(small, tmp_path, capsys, args, mes
     assert main(["train", *args, "--no-progress", "--out", str(tmp_path / "x")]) == 2
     assert message in cli_error(capsys)
     assert not (tmp_path / "x").exists()
+

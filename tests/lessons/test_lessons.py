@@ -58,6 +58,9 @@ CASES = {
                                  ["C = 1", "C = 7 + 1", "Dice", "background"]),
     "32_landmarks.py": (["32_heatmaps.png", "32_heatmaps_vs_regression.png"],
                         ["soft-argmax", "L2 regression", "occluded"]),
+    "42_super_resolution.py": (["42_degradation.png", "42_srcnn_layers.png", "42_superres.png"],
+                               ["antialias", "8,129", "bicubic", "patch extraction",
+                                "non-linear mapping", "reconstruction"]),
 }
 
 

@@ -73,7 +73,7 @@ def test_short_training_lowers_the_loss(tmp_path):
     train = SuperResImages(_stripes(4, size=30), 3)  # fixed images: a comparable loss
     test = SuperResImages(_stripes(2, seed=5), 3)
     trainer = SuperResTrainer(model, opt, scale=3, run_dir=tmp_path, progress=False)
-    history = trainer.fit(DataLoader(train, 4), DataLoader(test, 1), epochs=8)
+    history = trainer.fit(DataLoader(train, 1), DataLoader(test, 1), epochs=8)
     last = history[-1]
     assert last["train_loss"] < history[0]["train_loss"]
     final = json.loads((tmp_path / "metrics.json").read_text())["final"]
@@ -131,3 +131,19 @@ def test_upscale_colour_network_on_y_bicubic_on_cbcr():
         upscale_image(model, rgb[:2], 2)
     with pytest.raises(ValueError, match="upscale_image: scale must be an integer >= 2"):
         upscale_image(model, rgb, 1)
+
+
+def test_train_help_gives_the_recipe_defaults(capsys):
+    """minicnn train --help states the recipe's defaults (its text is written out, not
+    imported: this keeps them in step)."""
+    from minicnn.cli import main as cli_main
+    from minicnn.train import superres
+
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    d = superres.DEFAULTS
+    assert f"--task superres: {d['epochs']} of {d['num_patches']} patches" in text
+    assert f"--task superres: {d['batch_size']})" in text
+    assert f"superres: {d['lr']:g})" in text
+    assert "--scale N" in text
