@@ -1732,18 +1732,16 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--epochs", type=int, default=None,
         help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 10; --task "
-        "landmarks: 4; --task denoise: 10 of 640 patches; --task superres: "
-        f"{_superres_default('epochs')} of {_superres_default('num_patches')} patches; with "
-        "--resume: the run's own)",
+        "landmarks: 4; --task denoise: 10 of 640 patches; --task superres: 20 of 3200 "
+        "patches; with --resume: the run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,
                    help="images per training batch (default: 64; --task detect, segment, "
-                   "landmarks, denoise: 16; --task superres: "
-                   f"{_superres_default('batch_size')})")
+                   "landmarks, denoise: 16; --task superres: 32)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
                    "detect, segment, landmarks: 0.003; --task denoise: 0.001; --task "
-                   f"superres: {_superres_default('lr')})")
+                   "superres: 0.002)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(
@@ -1907,13 +1905,6 @@ def make_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_compress)
     _add_homework_parser(command)
     return parser
-
-
-def _superres_default(key: str):
-    """A setting of the super-resolution recipe, for the help texts."""
-    from minicnn.train.superres import DEFAULTS
-
-    return DEFAULTS[key]
 
 
 def _given_options(argv: list[str] | None) -> set[str]:

@@ -38,7 +38,8 @@ from minicnn.train.denoise import denoise_image
 from minicnn.train.metrics import RunningMean
 from minicnn.train.trainer import Trainer
 
-__all__ = ["DEFAULTS", "MODEL_KWARGS", "SUPERRES_MODELS", "SuperResTrainer", "build_superres_model",
+__all__ = ["DEFAULTS", "DEFAULT_MODEL", "MODEL_KWARGS", "SUPERRES_MODELS", "SuperResTrainer",
+           "build_superres_model",
            "superres_data", "upscale_image"]
 
 # the networks of minicnn.models.restoration this recipe trains
@@ -49,15 +50,15 @@ MODEL_KWARGS = {"srcnn": {"residual": True}}
 DEFAULT_MODEL = "srcnn"
 # the recipe's settings (the command line's defaults for --task superres)
 DEFAULTS = {
-    "epochs": 10,
+    "epochs": 20,
     "batch_size": 32,
-    "lr": 1e-3,
+    "lr": 2e-3,
     "weight_decay": 0.0,
     "optimizer": "adam",
     "scheduler": "onecycle",
     "scale": 3,
     "patch_size": 33,  # SRCNN's sub-images
-    "num_patches": 1600,  # per epoch
+    "num_patches": 3200,  # per epoch
     "test_crop": 192,  # the central square of each test photograph (a multiple of 2, 3, 4)
 }
 FIGURE_CROP = 96  # the side of the crops in figures/superres.png
