@@ -1131,9 +1131,7 @@ def _upscale_file(model, config: dict, path: Path, out: Path) -> tuple[np.ndarra
     if fmt not in Image.SAVE:
         raise CLIError(f"{out}: unknown image format {out.suffix!r} (write .png, .jpg, .tif "
                        f"or another format Pillow saves)")
-    image = load_photo(path, "native")
-    if image.shape[0] == 4:  # an RGBA file read as it is stored
-        image = image[:3]
+    image = load_photo(path, "native")  # (3, H, W), or (1, H, W) for a grey picture
     big = upscale_image(model, image, config["scale"])
     pixels = np.round(big * 255).astype(np.uint8)
     pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)

@@ -3,8 +3,8 @@ photographs, measured each epoch on the held-out photographs beside bicubic inte
 
     train, test = superres_data(scale=3)              # Y channel, bicubic down and up
     model = build_superres_model("srcnn")
-    trainer = SuperResTrainer(model, optim.Adam(model.parameters(), 1e-3), run_dir=None)
-    trainer.fit(DataLoader(train, 32, shuffle=True), DataLoader(test, 1), epochs=10)
+    trainer = SuperResTrainer(model, optim.Adam(model.parameters(), 2e-3), run_dir=None)
+    trainer.fit(DataLoader(train, 32, shuffle=True), DataLoader(test, 1), epochs=20)
 
 The model maps the bicubic-upscaled luminance ``(N, 1, H, W)`` to the sharp luminance of
 the same shape (:mod:`minicnn.data.superres` makes the pairs); the loss is the mean squared
@@ -39,8 +39,7 @@ from minicnn.train.metrics import RunningMean
 from minicnn.train.trainer import Trainer
 
 __all__ = ["DEFAULTS", "DEFAULT_MODEL", "MODEL_KWARGS", "SUPERRES_MODELS", "SuperResTrainer",
-           "build_superres_model",
-           "superres_data", "upscale_image"]
+           "build_superres_model", "superres_data", "upscale_image"]
 
 # the networks of minicnn.models.restoration this recipe trains
 SUPERRES_MODELS = ("srcnn",)
