@@ -4,6 +4,7 @@
     minicnn train --task detect [--model yolo_v1_small] [--data digit_scenes|shapes] ...
     minicnn train --task segment [--model unet|resunet|deconvnet] [--data shapes|digit_scenes] ...
     minicnn train --task denoise [--model dncnn|dncnn_s|noise_aware] [--noise 25] ...
+    minicnn train --task superres [--model srcnn] [--scale 3] ...
     minicnn train --task landmarks [--model landmark_unet|landmark_regressor] ...
     minicnn eval RUN_DIR
     minicnn predict RUN_DIR IMAGE [IMAGE ...] [--invert auto|yes|no]
@@ -13,6 +14,7 @@
     minicnn compress RUN_DIR [--prune 0.9] [--bits 6] [--finetune-epochs N]
     minicnn homework build OUT [--format py|ipynb] | minicnn homework grade SUBMISSION_DIR
     minicnn denoise IN OUT --run RUN_DIR [--noise SIGMA]
+    minicnn upscale IN OUT --run RUN_DIR [--scale N]
 
 ``minicnn train`` with no arguments trains the default small residual CNN on the real
 handwritten digits bundled with scikit-learn, with Adam and a one-cycle learning-rate
@@ -27,6 +29,9 @@ on occluded test scenes.
 training photographs and reports PSNR/SSIM on the test photographs beside scikit-image's
 denoisers (``--model noise_aware``: one network for every noise level, told the noise);
 ``minicnn denoise`` applies such a run to an image file.
+``--task superres`` (implied by ``--model srcnn``) trains SRCNN on bicubic-degraded patches of
+the training photographs' luminance and reports PSNR/SSIM on the test photographs beside
+bicubic; ``minicnn upscale`` enlarges an image file with such a run.
 """
 
 from __future__ import annotations
@@ -1126,6 +1131,158 @@ def _add_denoise_parser(command) -> None:
     d.set_defaults(func=cmd_denoise)
 
 
+# a super-resolution run (minicnn.train.superres): the photographs of minicnn.data.photos
+# shrunk --scale times by bicubic and enlarged back (no --data); the patch settings are
+# recorded for eval
+SUPERRES_RUN_OPTIONS = ("model", "task", "batch_size", "lr", "weight_decay", "optimizer",
+                        "scheduler", "backend", "seed", "scale")
+SUPERRES_CONFIG_KEYS = {**{k: CONFIG_KEYS[k] for k in (
+    "model", "task", "data", "epochs", "batch_size", "lr", "weight_decay", "optimizer",
+    "scheduler", "device", "seed", "in_channels")}, "scale": int, "patch_size": int,
+    "num_patches": int, "test_crop": int}
+SUPERRES_RUN_FILES = ("metrics.csv", "metrics.json", "figures/curves.png",
+                      "figures/superres.png")
+SUPERRES_SCALES = range(2, 9)  # the upscaling factors --scale takes
+
+
+def _check_superres_scale(scale) -> int:
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale not in SUPERRES_SCALES:
+        raise CLIError(f"--scale must be an integer from {SUPERRES_SCALES[0]} to "
+                       f"{SUPERRES_SCALES[-1]} (the upscaling factor), got {scale}")
+    return scale
+
+
+def _superres_sets(config: dict, train: bool = True):
+    """(train, test) of a super-resolution run: the photographs' Y channel at its scale."""
+    from minicnn.train import superres
+
+    return superres.superres_data(config["scale"], config["patch_size"],
+                                  config["num_patches"] if train else 1, config["test_crop"])
+
+
+def _train_superres(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
+    """The super-resolution recipe (:mod:`minicnn.train.superres`): a new run or a locked
+    resumed one."""
+    from minicnn import data
+    from minicnn.backend import current_backend
+    from minicnn.random import manual_seed
+    from minicnn.train import superres
+
+    _check_superres_scale(config["scale"])
+    manual_seed(config["seed"])
+    for key in ("patch_size", "num_patches", "test_crop"):
+        config.setdefault(key, superres.DEFAULTS[key])
+    config.update(data=RECIPES["superres"].default_data, in_channels=1)
+    train_set, test_set = _superres_sets(config)
+    model = _build_superres(config)
+    _check_device_and_model(model, config["device"], test_set[0][0], config)
+    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True, prefetch=2)
+    test_loader = data.DataLoader(test_set, 1)
+    n_params = sum(p.numel() for p in model.parameters())
+    size, scale = config["patch_size"], config["scale"]
+    header = (
+        f"minicnn train --task superres: {config['model']} ({n_params:,} parameters) x{scale} "
+        f"on {len(train_set)} random {size}x{size} patches per epoch of the training "
+        f"photographs (Y channel, bicubic down and up); {len(test_set)} test photographs; "
+        f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
+        f"device {config['device']}"
+    )
+    last, run_dir, seconds = _fit_recipe(
+        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
+        superres.SuperResTrainer, scale=scale,
+    )
+    print(f"done in {seconds:.1f} s: test PSNR {last['val_psnr']:.2f} dB, SSIM "
+          f"{last['val_ssim']:.4f} on the Y channel (bicubic {last['bicubic_psnr']:.2f} dB, "
+          f"{last['bicubic_ssim']:.4f}; {last['val_psnr'] - last['bicubic_psnr']:+.2f} dB)")
+    _print_written(run_dir, SUPERRES_RUN_FILES)
+    return 0
+
+
+def _build_superres(config: dict):
+    from minicnn.train import superres
+
+    try:
+        return superres.build_superres_model(config["model"], config["in_channels"])
+    except ValueError as e:
+        raise CLIError(f"--model {config['model']}: {e}") from None
+
+
+def _eval_superres(args, config: dict, model) -> int:
+    """PSNR and SSIM of a super-resolution run on the test photographs' Y channel, beside
+    bicubic, per photograph."""
+    from minicnn import data
+    from minicnn.data.photos import photo_names
+    from minicnn.train import superres
+
+    _, test_set = _superres_sets(config, train=False)
+    trainer = superres.SuperResTrainer(model, None, scale=config["scale"], device=args.device,
+                                       progress=False)
+    result = trainer.evaluate(data.DataLoader(test_set, 1))
+    print(f"{args.run}: x{config['scale']} test PSNR {result['val_psnr']:.2f} dB, SSIM "
+          f"{result['val_ssim']:.4f} on the Y channel (bicubic {result['bicubic_psnr']:.2f} dB, "
+          f"{result['bicubic_ssim']:.4f}) on {len(test_set)} photographs (central "
+          f"{config['test_crop']}x{config['test_crop']})")
+    for name, row in zip(photo_names("test"), result["per_image"], strict=True):
+        print(f"  {name}: {row['psnr']:.2f} dB (bicubic {row['bicubic_psnr']:.2f} dB)")
+    return 0
+
+
+def _upscale_file(model, config: dict, path: Path, out: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read the image file ``path``, enlarge it with a super-resolution run's ``model``
+    and write it to ``out`` atomically (its format from its suffix); returns (in, out)."""
+    from PIL import Image
+
+    from minicnn.data.photos import load_photo
+    from minicnn.serialization import atomic_write
+    from minicnn.train.superres import upscale_image
+
+    if not path.is_file():
+        raise CLIError(f"{path}: no such file")
+    fmt = Image.registered_extensions().get(out.suffix.lower())
+    if fmt not in Image.SAVE:
+        raise CLIError(f"{out}: unknown image format {out.suffix!r} (write .png, .jpg, .tif "
+                       f"or another format Pillow saves)")
+    image = load_photo(path, "native")  # (3, H, W), or (1, H, W) for a grey picture
+    big = upscale_image(model, image, config["scale"])
+    pixels = np.round(big * 255).astype(np.uint8)
+    pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+    atomic_write(out, lambda tmp: Image.fromarray(pixels).save(tmp, fmt))
+    return image, big
+
+
+def _predict_superres(args, config: dict, model) -> int:
+    """Enlarge image files ``scale`` times (network on Y, bicubic on CbCr) and write each
+    as IMAGE-upscaled.png."""
+    out_dir = Path(args.out_dir) if args.out_dir else Path(args.run) / "predictions"
+    for path in args.images:
+        out = out_dir / (Path(path).stem + "-upscaled.png")
+        small, big = _upscale_file(model, config, Path(path), out)
+        print(f"{path}: {small.shape[2]}x{small.shape[1]} -> {big.shape[2]}x{big.shape[1]} "
+              f"(x{config['scale']}); written to {out}")
+    return 0
+
+
+def cmd_upscale(args) -> int:
+    """Enlarge one image file with a trained super-resolution run."""
+    config, model = _load_run(args.run)
+    if config["task"] != "superres":
+        raise CLIError(f"--run {args.run} is a {_run_noun(config['task'])} run; upscale needs "
+                       f"a super-resolution run (minicnn train --task superres)")
+    if args.scale is not None:
+        _check_superres_scale(args.scale)
+        if args.scale != config["scale"]:
+            raise CLIError(f"--scale {args.scale}: the run {args.run} was trained for x"
+                           f"{config['scale']} (its network sharpens that scale's blur); train "
+                           f"a run with --scale {args.scale} to enlarge {args.scale} times")
+    small, big = _upscale_file(model, config, Path(args.input), Path(args.output))
+    print(f"{args.input}: {small.shape[2]}x{small.shape[1]} -> {big.shape[2]}x{big.shape[1]} "
+          f"(x{config['scale']}, {config['model']} on Y, bicubic on CbCr); written to "
+          f"{args.output}")
+    return 0
+
+
+
+
 def _describe_os_error(e: OSError) -> str:
     """``[Errno 28] No space left on device`` -> ``No space left on device: FILE``."""
     text = e.strerror or str(e)
@@ -1539,6 +1696,11 @@ RECIPES: dict[str, TaskRecipe] = {
         DENOISE_RUN_OPTIONS, DENOISE_CONFIG_KEYS, DENOISE_RUN_FILES,
         _train_denoise, _build_denoise, _eval_denoise, _predict_denoise,
     ),
+    "superres": TaskRecipe(
+        "superres", "SUPERRES_MODELS", "DEFAULT_MODEL", "photos", "a super-resolution model",
+        "super-resolution", SUPERRES_RUN_OPTIONS, SUPERRES_CONFIG_KEYS, SUPERRES_RUN_FILES,
+        _train_superres, _build_superres, _eval_superres, _predict_superres,
+    ),
 }
 TASKS = ("classify", *RECIPES)
 # the options of predict that only some tasks take; classification takes --invert
@@ -1644,11 +1806,12 @@ def make_parser() -> argparse.ArgumentParser:
         "Train a CNN; writes metrics, figures and checkpoints to a run folder.",
     )
     t.add_argument(
-        "--task", default=None, choices=TASKS,
-        help="classify, detect, segment, landmarks or denoise (default: the model's task: "
-        "detect for a detector (yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter "
+        "--task", default=None, choices=TASKS, metavar="TASK",
+        help="classify, detect, segment, landmarks, denoise or superres (default: the model's "
+        "task: detect for a detector (yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter "
         "(unet, resunet, deconvnet), landmarks for landmark_unet and landmark_regressor, "
-        "denoise for a denoiser (dncnn, dncnn_s, noise_aware), else the data's, else "
+        "denoise for a denoiser (dncnn, dncnn_s, noise_aware), superres for srcnn, else the "
+        "data's, else "
         "classify)",
     )
     t.add_argument(
@@ -1661,7 +1824,8 @@ def make_parser() -> argparse.ArgumentParser:
         "(heatmaps; used when --model is not given) or landmark_regressor (the L2-regression "
         "baseline on the same encoder); --task denoise a denoiser: dncnn (used when --model "
         "is not given; CPU-sized), dncnn_s (the paper's DnCNN-S) or noise_aware (told the "
-        "noise map, in SNR units; trained on sigma drawn in [5, 55], tested at --noise)",
+        "noise map, in SNR units; trained on sigma drawn in [5, 55], tested at --noise); "
+        "--task superres: srcnn (9-1-5, on the Y channel, with global residual learning)",
     )
     t.add_argument(
         "--data",
@@ -1682,14 +1846,16 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--epochs", type=int, default=None,
         help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 10; --task "
-        "landmarks: 4; --task denoise: 10 of 3200 patches; with --resume: the run's own)",
+        "landmarks: 4; --task denoise: 10 of 3200 patches; --task superres: 20 of 3200 "
+        "patches; with --resume: the run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,
                    help="images per training batch (default: 64; --task detect, segment, "
-                   "landmarks, denoise: 16)")
+                   "landmarks, denoise: 16; --task superres: 32)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
-                   "detect, segment, landmarks: 0.003; --task denoise: 0.01)")
+                   "detect, segment, landmarks: 0.003; --task denoise: 0.01; --task "
+                   "superres: 0.002)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(
@@ -1709,6 +1875,11 @@ def make_parser() -> argparse.ArgumentParser:
         "--noise", type=float, default=None, metavar="SIGMA",
         help="--task denoise: Gaussian noise of standard deviation SIGMA on the 0-255 scale "
         "(default: 25)",
+    )
+    t.add_argument(
+        "--scale", type=int, default=None, metavar="N",
+        help="--task superres: the upscaling factor, 2 to 8 (default: 3): the photographs are "
+        "shrunk N times by bicubic and enlarged back, the network learns to sharpen them",
     )
     t.add_argument("--device", default="cpu", help="cpu or cuda")
     t.add_argument(
@@ -1754,7 +1925,9 @@ def make_parser() -> argparse.ArgumentParser:
         "run: print the landmarks found (in the file's pixels) and draw them, with the "
         "heatmaps, on a copy of each image (IMAGE-landmarks.png in --out-dir). For a "
         "denoising run: denoise each image (assumed noisy like the run's training noise) and "
-        "write it as IMAGE-denoised.png in --out-dir.",
+        "write it as IMAGE-denoised.png in --out-dir. For a super-resolution run: enlarge "
+        "each image by the run's scale (as minicnn upscale) and write it as "
+        "IMAGE-upscaled.png in --out-dir.",
     )
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by minicnn train")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files")
@@ -1768,9 +1941,26 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=float, default=None,
                    help="detection runs: show objects scoring at least this (default: 0.3)")
     p.add_argument("--out-dir", default=None,
-                   help="detection, segmentation, landmark and denoising runs: where the drawn "
-                   "or denoised images go (default: RUN_DIR/predictions)")
+                   help="detection, segmentation, landmark, denoising and super-resolution "
+                   "runs: where the drawn, denoised or enlarged images go (default: "
+                   "RUN_DIR/predictions)")
     p.set_defaults(func=cmd_predict)
+
+    u = command(
+        "upscale",
+        "enlarge an image file with a trained super-resolution run",
+        "Enlarge the image file IN by the run's scale and write OUT (its format from its "
+        "suffix; written atomically): as SRCNN's paper, the image goes to YCbCr, all three "
+        "channels are enlarged by bicubic interpolation, the run's network sharpens the "
+        "luminance Y, Cb and Cr stay bicubic. A grey image stays grey.",
+    )
+    u.add_argument("input", metavar="IN", help="a PNG/JPEG file")
+    u.add_argument("output", metavar="OUT", help="the enlarged image file (.png, .jpg, ...)")
+    u.add_argument("--run", required=True, metavar="RUN_DIR",
+                   help="a run folder written by minicnn train --task superres")
+    u.add_argument("--scale", type=int, default=None, metavar="N",
+                   help="the factor to enlarge by: must be the run's own (default: the run's)")
+    u.set_defaults(func=cmd_upscale)
 
     s = command("summary", "per-layer output shapes, parameters and multiply-adds")
     s.add_argument("model", type=_model_name, metavar="MODEL", help="a name of 'minicnn models'")

@@ -2,7 +2,9 @@
 
 * :func:`bicubic_resize` equals ``torch.nn.functional.interpolate(mode="bicubic")`` (up and
   down, float32 and float64) and minicnn's own ``F.interpolate``, which shares its weights;
-* :func:`degrade` equals PyTorch's bicubic down by the scale and up again, each clipped;
+* with ``antialias=True`` it equals PyTorch's ``antialias=True`` (down and up);
+* :func:`degrade` equals PyTorch's antialiased bicubic down by the scale and bicubic up
+  again, each clipped;
 * a training sample's blurry and sharp patches are the same window (found by content in
   the degraded image, through all 8 flips/rotations);
 * bad scales and sizes raise naming the argument.
@@ -31,8 +33,9 @@ from minicnn.data.superres import (
 )
 
 
-def _torch_bicubic(x: np.ndarray, size) -> np.ndarray:
-    return TF.interpolate(torch.tensor(x)[None], size=size, mode="bicubic")[0].numpy()
+def _torch_bicubic(x: np.ndarray, size, antialias: bool = False) -> np.ndarray:
+    return TF.interpolate(torch.tensor(x)[None], size=size, mode="bicubic",
+                          antialias=antialias)[0].numpy()
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float32, 5e-6), (np.float64, 1e-13)])
@@ -44,6 +47,15 @@ def test_bicubic_resize_matches_torch(size, dtype, tol):
     np.testing.assert_allclose(out, _torch_bicubic(x, size), rtol=0, atol=tol)
 
 
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-6), (np.float64, 1e-13)])
+@pytest.mark.parametrize("size", [(4, 5), (1, 1), (13, 3), (6, 17), (26, 40)])
+def test_antialiased_bicubic_resize_matches_torch(size, dtype, tol):
+    x = np.random.default_rng(2).random((2, 13, 17)).astype(dtype)
+    out = bicubic_resize(x, size, antialias=True)
+    assert out.dtype == dtype and out.shape == (2, *size)
+    np.testing.assert_allclose(out, _torch_bicubic(x, size, antialias=True), rtol=0, atol=tol)
+
+
 def test_bicubic_resize_equals_minicnn_interpolate():
     x = np.random.default_rng(1).random((1, 3, 11, 9))
     ours = F.interpolate(minicnn.tensor(x), size=(20, 4), mode="bicubic").numpy()
@@ -52,13 +64,13 @@ def test_bicubic_resize_equals_minicnn_interpolate():
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_degrade_is_torch_bicubic_down_then_up(scale):
+def test_degrade_is_torch_antialiased_bicubic_down_then_bicubic_up(scale):
     hr = np.random.default_rng(scale).random((1, 26, 31)).astype(np.float32)
     blurry, sharp = degrade(hr, scale)
     h, w = 26 - 26 % scale, 31 - 31 % scale
     assert sharp.shape == blurry.shape == (1, h, w)
     np.testing.assert_array_equal(sharp, hr[:, :h, :w])
-    small = np.clip(_torch_bicubic(sharp, (h // scale, w // scale)), 0, 1)
+    small = np.clip(_torch_bicubic(sharp, (h // scale, w // scale), antialias=True), 0, 1)
     expected = np.clip(_torch_bicubic(small, (h, w)), 0, 1)
     np.testing.assert_allclose(blurry, expected, rtol=0, atol=5e-6)
     assert blurry.dtype == np.float32 and blurry.min() >= 0 and blurry.max() <= 1

@@ -65,6 +65,9 @@ CASES = {
     "41_imaging_physics.py": (["41_snr_gfactor.png", "41_rician_bias.png",
                                "41_noise_aware_vs_blind.png"],
                               ["g-factor", "sqrt(pi/2)", "noise_aware", "dncnn (sigma 25)"]),
+    "42_super_resolution.py": (["42_degradation.png", "42_srcnn_layers.png", "42_superres.png"],
+                               ["antialias", "8,129", "bicubic", "patch extraction",
+                                "non-linear mapping", "reconstruction"]),
 }
 
 

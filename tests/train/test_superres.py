@@ -15,7 +15,7 @@ import minicnn
 from minicnn import optim
 from minicnn.data import DataLoader
 from minicnn.data.superres import SuperResImages
-from minicnn.train.superres import SuperResTrainer, build_superres_model
+from minicnn.train.superres import SuperResTrainer, build_superres_model, upscale_image
 
 
 def _stripes(n: int, size: int = 48, seed: int = 0) -> list[np.ndarray]:
@@ -61,7 +61,8 @@ def test_untrained_residual_srcnn_is_bicubic():
     model = build_superres_model("srcnn")
     trainer = SuperResTrainer(model, optim.Adam(model.parameters()), scale=3, progress=False)
     ev = trainer.evaluate(DataLoader(SuperResImages(_stripes(2), 3), 1))
-    assert abs(ev["val_psnr"] - ev["bicubic_psnr"]) < 0.05
+    assert ev["val_psnr"] == pytest.approx(ev["bicubic_psnr"], abs=1e-4)  # last layer zero
+    assert ev["val_ssim"] == pytest.approx(ev["bicubic_ssim"], abs=1e-5)
 
 
 @pytest.mark.slow
@@ -72,7 +73,7 @@ def test_short_training_lowers_the_loss(tmp_path):
     train = SuperResImages(_stripes(4, size=30), 3)  # fixed images: a comparable loss
     test = SuperResImages(_stripes(2, seed=5), 3)
     trainer = SuperResTrainer(model, opt, scale=3, run_dir=tmp_path, progress=False)
-    history = trainer.fit(DataLoader(train, 4), DataLoader(test, 1), epochs=8)
+    history = trainer.fit(DataLoader(train, 1), DataLoader(test, 1), epochs=8)
     last = history[-1]
     assert last["train_loss"] < history[0]["train_loss"]
     final = json.loads((tmp_path / "metrics.json").read_text())["final"]
@@ -86,3 +87,63 @@ def test_bad_arguments():
         build_superres_model("vdsr")
     with pytest.raises(ValueError, match="SuperResTrainer: scale must be an integer >= 2"):
         SuperResTrainer(model, optim.Adam(model.parameters()), scale=1)
+
+
+def _torch_bicubic(image: np.ndarray, scale: int) -> np.ndarray:
+    """PyTorch's bicubic enlargement of ``(C, H, W)`` (the reference)."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
+    return torch.nn.functional.interpolate(x, scale_factor=scale, mode="bicubic",
+                                           align_corners=False)[0].numpy()
+
+
+def test_untrained_upscale_is_bicubic_for_a_grey_image():
+    """A residual SRCNN starts as the identity: upscale_image is then PyTorch's bicubic (Y is
+    an affine map of a grey value, bicubic weights sum to 1)."""
+    minicnn.manual_seed(0)
+    model = build_superres_model().eval()
+    grey = np.random.default_rng(0).uniform(0.1, 0.9, (1, 11, 14)).astype(np.float32)
+    big = upscale_image(model, grey, 3)
+    assert big.shape == (1, 33, 42) and big.dtype == np.float32
+    np.testing.assert_allclose(big, np.clip(_torch_bicubic(grey, 3), 0, 1), atol=1e-5)
+
+
+def test_upscale_colour_network_on_y_bicubic_on_cbcr():
+    """RGB -> YCbCr (scikit-image), bicubic (PyTorch), the network on Y, back to RGB."""
+    from skimage.color import rgb2ycbcr, ycbcr2rgb
+
+    minicnn.manual_seed(0)
+    model = build_superres_model().eval()
+    for p in model.parameters():  # a network that changes Y
+        p.data.numpy()[:] = np.random.default_rng(1).standard_normal(p.shape) * 0.05
+    rgb = np.random.default_rng(2).uniform(0, 1, (3, 9, 10)).astype(np.float32)
+    ycbcr = rgb2ycbcr(rgb.transpose(1, 2, 0)).transpose(2, 0, 1) / 255
+    up = np.clip(_torch_bicubic(ycbcr, 2), 0, 1)
+    with minicnn.no_grad():
+        y = model(minicnn.tensor(up[None, :1].astype(np.float32))).numpy()[0]
+    want = ycbcr2rgb((np.concatenate([np.clip(y, 0, 1), up[1:]]) * 255).transpose(1, 2, 0))
+    big = upscale_image(model, rgb, 2)
+    assert big.shape == (3, 18, 20)
+    np.testing.assert_allclose(big, np.clip(want.transpose(2, 0, 1), 0, 1), atol=1e-5)
+    assert np.abs(y - up[:1]).max() > 0.01  # the network did change Y
+    with pytest.raises(ValueError, match=r"image must be \(C, H, W\) with C = 1 or 3"):
+        upscale_image(model, rgb[:2], 2)
+    with pytest.raises(ValueError, match="upscale_image: scale must be an integer >= 2"):
+        upscale_image(model, rgb, 1)
+
+
+def test_train_help_gives_the_recipe_defaults(capsys):
+    """minicnn train --help states the recipe's defaults (its text is written out, not
+    imported: this keeps them in step)."""
+    from minicnn.cli import main as cli_main
+    from minicnn.train import superres
+
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    d = superres.DEFAULTS
+    assert f"--task superres: {d['epochs']} of {d['num_patches']} patches" in text
+    assert f"--task superres: {d['batch_size']})" in text
+    assert f"superres: {d['lr']:g})" in text
+    assert "--scale N" in text

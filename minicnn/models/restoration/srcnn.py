@@ -18,14 +18,19 @@ channel where the eye sees detail; Cb and Cr are upscaled bicubically. The 9-1-5
 input in each dimension, 6 on each side, and the loss is taken on the centre); ``"same"``
 (the default, as most PyTorch re-implementations) zero-pads every convolution so the output
 has the input's size. ``state_dict`` keys ``conv1``, ``conv2``, ``conv3``. Initialisation as
-the paper: weights Gaussian with std 0.001, biases 0.
+the paper: weights Gaussian with std 0.001, biases 0 (for ``residual=False``).
 
 ``residual=True`` (not in the paper; VDSR's global residual learning, Kim, Lee & Lee 2016)
-adds the input to the output: the three layers then learn only the detail bicubic lost,
-and the untrained network starts at bicubic's quality (its last layer's outputs are ~0).
+adds the input to the output: the three layers then learn only the detail bicubic lost.
 Without it SRCNN must first learn to copy its input (an untrained one outputs ~0, about
 10 dB PSNR), which the paper's 10^8 back-propagations afford and a few minutes of CPU
-training do not; the parameters are the same 8,129.
+training do not; the parameters are the same 8,129. A residual SRCNN is initialised as
+VDSR: He's normal initialisation for the first two layers (std ``sqrt(2 / fan_in)``) and
+zeros for the last layer's weights, so the untrained network returns its input exactly
+(bicubic's quality) and the first two layers' gradients are not crushed: with the paper's
+std 0.001 in all three layers, the gradient reaching the first layer carries the product
+of the other two layers' tiny weights (~1e-6 smaller), below Adam's epsilon, and those
+layers barely move in a short training.
 """
 
 from __future__ import annotations
@@ -47,7 +52,8 @@ class SRCNN(nn.Module):
         f1, f2, f3: kernel sizes of the three layers (9, 1, 5).
         n1, n2: widths of the first two layers (64, 32).
         padding: "same" or "valid".
-        residual: add the input to the output (its centre, for "valid").
+        residual: add the input to the output (its centre, for "valid"); initialised as
+            VDSR (He normal, the last layer's weights zero).
     """
 
     def __init__(self, channels: int = 1, f1: int = 9, f2: int = 1, f3: int = 5, n1: int = 64,
@@ -71,8 +77,13 @@ class SRCNN(nn.Module):
         self.conv3 = nn.Conv2d(n2, channels, f3, padding=f3 // 2 if same else 0)
         self.relu = nn.ReLU(inplace=True)
         for conv in (self.conv1, self.conv2, self.conv3):
-            nn.init.normal_(conv.weight, std=0.001)
+            if residual:  # VDSR's initialisation (see the module docstring)
+                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            else:  # the paper's
+                nn.init.normal_(conv.weight, std=0.001)
             nn.init.zeros_(conv.bias)
+        if residual:
+            nn.init.zeros_(self.conv3.weight)
 
     def forward(self, x):
         check_image_input(x, "srcnn", self.channels, self.trim + 1)
