@@ -1122,6 +1122,7 @@ def _predict_raw2rgb(args, config: dict, model) -> int:
     seeded by the run's seed), develop the RAW with the network and write it as
     IMAGE-raw2rgb.png (and the bilinear demosaic as IMAGE-bilinear.png); prints the PSNR
     of both against the file."""
+    from minicnn.baselines import bilinear_raw_to_rgb
     from minicnn.data.photos import load_photo
     from minicnn.metrics.image_quality import psnr
     from minicnn.train import raw2rgb
@@ -1139,8 +1140,9 @@ def _predict_raw2rgb(args, config: dict, model) -> int:
                                         config["seed"])
         truth = rgb[:, :2 * raw.shape[1], :2 * raw.shape[2]]
         scores = []
+        bilinear = bilinear_raw_to_rgb(raw, linear=config["linear"])
         for suffix, image in (("raw2rgb", raw2rgb.raw2rgb_image(model, raw)),
-                              ("bilinear", raw2rgb.bilinear_rgb(raw, config["linear"]))):
+                              ("bilinear", bilinear)):
             out = out_dir / f"{Path(path).stem}-{suffix}.png"
             _save_rgb_png(image, out)
             scores.append((psnr(truth, image, 1.0), out))

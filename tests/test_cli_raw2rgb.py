@@ -13,6 +13,7 @@ from PIL import Image
 pytest.importorskip("skimage")
 from skimage.metrics import peak_signal_noise_ratio  # noqa: E402
 
+from minicnn.baselines import bilinear_raw_to_rgb  # noqa: E402
 from minicnn.cli import main  # noqa: E402
 from minicnn.data.photos import photo_names  # noqa: E402
 from minicnn.models import load_weights  # noqa: E402
@@ -64,7 +65,7 @@ def test_raw2rgb_run_folder_eval_and_predict(run2, tmp_path, capsys):
     expected = np.mean([peak_signal_noise_ratio(test[i][1], out, data_range=1)
                         for i, out in enumerate(outs)])
     bilinear = np.mean([peak_signal_noise_ratio(
-        test[i][1], raw2rgb.bilinear_rgb(test[i][0], True), data_range=1)
+        test[i][1], bilinear_raw_to_rgb(test[i][0], linear=True), data_range=1)
         for i in range(len(test))])
     assert float(rows[-1]["val_psnr"]) == pytest.approx(expected, abs=1e-3)
     assert float(rows[-1]["baseline_psnr"]) == pytest.approx(bilinear, abs=1e-3)

@@ -23,8 +23,8 @@ every level of the pyramid learns its own image (and the lesson can show them al
 Each epoch records ``train_loss``, ``train_mse`` (level 0's), and on the test photographs
 (noise fixed by a seed) ``val_psnr``, ``val_ssim`` and ``baseline_psnr`` /
 ``baseline_ssim``: the same for the bilinear demosaic of the same noisy RAW
-(:func:`minicnn.data.raw.demosaic_bilinear`, then the sRGB gamma when the RAW is linear,
-clipped to [0, 1] like the network's sigmoid output). The run folder gets
+(:func:`minicnn.baselines.bilinear_raw_to_rgb`: then the sRGB gamma when the RAW is
+linear, clipped to [0, 1] like the network's sigmoid output). The run folder gets
 ``figures/curves.png`` and ``figures/raw2rgb.png`` (RAW mosaic / bilinear / network /
 truth crops of a test photograph).
 """
@@ -36,23 +36,17 @@ from collections.abc import Callable
 import numpy as np
 
 from minicnn.autograd import no_grad, tensor
+from minicnn.baselines import bilinear_raw_to_rgb
 from minicnn.data.noise import PoissonGaussianNoise
 from minicnn.data.photos import center_crop
-from minicnn.data.raw import (
-    bayer_masks,
-    demosaic_bilinear,
-    linear_to_srgb,
-    raw_photos,
-    simulate_raw,
-    unpack_bayer,
-)
+from minicnn.data.raw import bayer_masks, linear_to_srgb, raw_photos, simulate_raw, unpack_bayer
 from minicnn.metrics.image_quality import psnr
 from minicnn.nn import functional as F
 from minicnn.serialization import save_json
 from minicnn.train.denoise import DenoiseTrainer
 
 __all__ = ["DEFAULTS", "DEFAULT_RAW2RGB", "MULTIPLE", "RAW2RGB_MODELS", "Raw2RGBTrainer",
-           "bilinear_rgb", "build_raw2rgb", "mosaic_colours", "raw2rgb_data", "raw2rgb_image",
+           "build_raw2rgb", "mosaic_colours", "raw2rgb_data", "raw2rgb_image",
            "raw_noise", "simulate_file_raw"]
 
 
@@ -124,13 +118,6 @@ def raw2rgb_data(noise=DEFAULTS["raw_noise"], patch_size: int = DEFAULTS["patch_
     squares, cropped to multiples of :data:`MULTIPLE`) with noise fixed by ``seed``."""
     return raw_photos(raw_noise(noise), patch_size, num_patches, test_crop, linear, seed,
                       multiple=MULTIPLE)
-
-
-def bilinear_rgb(raw: np.ndarray, linear: bool) -> np.ndarray:
-    """The baseline: the bilinear demosaic of packed RAW ``(4, H/2, W/2)`` -> ``(3, H, W)``
-    in [0, 1], through the sRGB gamma when the RAW is ``linear``."""
-    rgb = demosaic_bilinear(unpack_bayer(np.asarray(raw, dtype=np.float32)))
-    return linear_to_srgb(rgb) if linear else np.clip(rgb, 0.0, 1.0)
 
 
 def mosaic_colours(raw: np.ndarray, linear: bool) -> np.ndarray:
@@ -246,7 +233,7 @@ class Raw2RGBTrainer(DenoiseTrainer):
             raise ValueError("evaluate: the loader yielded no images, expected at least one "
                              "(an empty test set?)")
         if self._bilinear is None or len(self._bilinear) != len(raws):
-            self._bilinear = [bilinear_rgb(raw, self.linear) for raw in raws]
+            self._bilinear = [bilinear_raw_to_rgb(raw, linear=self.linear) for raw in raws]
         for row, rgb, base in zip(rows, truths, self._bilinear):
             row.update(baseline_psnr=psnr(rgb, base, self.data_range),
                        baseline_ssim=self._ssim(rgb, base))

@@ -14,13 +14,13 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # no
 import minicnn  # noqa: E402
 from minicnn import optim  # noqa: E402
 from minicnn.autograd import tensor  # noqa: E402
+from minicnn.baselines import bilinear_raw_to_rgb  # noqa: E402
 from minicnn.data import DataLoader  # noqa: E402
 from minicnn.data.raw import demosaic_bilinear, unpack_bayer  # noqa: E402
 from minicnn.models.restoration import PyNET  # noqa: E402
 from minicnn.train.raw2rgb import (  # noqa: E402
     DEFAULTS,
     Raw2RGBTrainer,
-    bilinear_rgb,
     build_raw2rgb,
     raw2rgb_data,
     raw2rgb_image,
@@ -96,9 +96,9 @@ def test_recipe_trains_and_measures_like_scikit_image(tmp_path):
 def test_bilinear_baseline_and_file_simulation():
     rng = np.random.default_rng(1)
     raw = rng.random((4, 8, 10)).astype(np.float32)
-    np.testing.assert_allclose(bilinear_rgb(raw, linear=True),
+    np.testing.assert_allclose(bilinear_raw_to_rgb(raw, linear=True),
                                srgb(demosaic_bilinear(unpack_bayer(raw))), atol=1e-6)
-    np.testing.assert_allclose(bilinear_rgb(raw, linear=False),
+    np.testing.assert_allclose(bilinear_raw_to_rgb(raw, linear=False),
                                np.clip(demosaic_bilinear(unpack_bayer(raw)), 0, 1))
     rgb = rng.random((3, 9, 12)).astype(np.float32)  # an odd height: one row is dropped
     a = simulate_file_raw(rgb, [1e-3, 1e-5], linear=True, seed=5)
