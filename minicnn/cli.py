@@ -4,6 +4,7 @@
     minicnn train --task detect [--model yolo_v1_small] [--data digit_scenes|shapes] ...
     minicnn train --task segment [--model unet|resunet|deconvnet] [--data shapes|digit_scenes] ...
     minicnn train --task denoise [--model dncnn|dncnn_s] [--noise 25] ...
+    minicnn train --task raw2rgb [--model pynet_narrow|pynet] ...
     minicnn train --task landmarks [--model landmark_unet|landmark_regressor] ...
     minicnn eval RUN_DIR
     minicnn predict RUN_DIR IMAGE [IMAGE ...] [--invert auto|yes|no]
@@ -24,7 +25,8 @@ landmarks of ``shapes`` scenes and reports the mean landmark error in pixels, on
 on occluded test scenes.
 ``--task denoise`` (implied by a denoiser's name) trains a DnCNN on noisy patches of the
 training photographs and reports PSNR/SSIM on the test photographs beside scikit-image's
-denoisers.
+denoisers. ``--task raw2rgb`` trains PyNET on RAW images simulated from the colour
+photographs and reports PSNR/SSIM beside bilinear demosaicing.
 """
 
 from __future__ import annotations
@@ -1676,10 +1678,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--task", default=None, choices=TASKS,
-        help="classify, detect, segment, landmarks or denoise (default: the model's task: "
+        help="classify, detect, segment, landmarks, denoise or raw2rgb (default: the model's task: "
         "detect for a detector (yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter "
         "(unet, resunet, deconvnet), landmarks for landmark_unet and landmark_regressor, "
-        "denoise for a denoiser (dncnn, dncnn_s), else the data's, else classify)",
+        "denoise for a denoiser (dncnn, dncnn_s), raw2rgb for pynet_narrow and pynet, else the "
+        "data's, else classify)",
     )
     t.add_argument(
         "--model", default="small_resnet", type=_train_model_name, metavar="MODEL",
@@ -1690,7 +1693,8 @@ def make_parser() -> argparse.ArgumentParser:
         "padding, 16 -> 128 channels), resunet, deconvnet; --task landmarks: landmark_unet "
         "(heatmaps; used when --model is not given) or landmark_regressor (the L2-regression "
         "baseline on the same encoder); --task denoise a denoiser: dncnn (used when --model "
-        "is not given; CPU-sized) or dncnn_s (the paper's DnCNN-S)",
+        "is not given; CPU-sized) or dncnn_s (the paper's DnCNN-S); --task raw2rgb: "
+        "pynet_narrow (used when --model is not given; base width 8) or pynet (as published)",
     )
     t.add_argument(
         "--data",
@@ -1711,14 +1715,16 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--epochs", type=int, default=None,
         help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 10; --task "
-        "landmarks: 4; --task denoise: 10 of 640 patches; with --resume: the run's own)",
+        "landmarks: 4; --task denoise: 10 of 640 patches; --task raw2rgb: 8 of 400 patches; with "
+        "--resume: the run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,
                    help="images per training batch (default: 64; --task detect, segment, "
-                   "landmarks, denoise: 16)")
+                   "landmarks, denoise: 16; --task raw2rgb: 8)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
-                   "detect, segment, landmarks: 0.003; --task denoise: 0.001)")
+                   "detect, segment, landmarks: 0.003; --task denoise: 0.001; --task raw2rgb: "
+                   "0.002)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(
@@ -1780,7 +1786,10 @@ def make_parser() -> argparse.ArgumentParser:
         "run: print the landmarks found (in the file's pixels) and draw them, with the "
         "heatmaps, on a copy of each image (IMAGE-landmarks.png in --out-dir). For a "
         "denoising run: denoise each image (assumed noisy like the run's training noise) and "
-        "write it as IMAGE-denoised.png in --out-dir.",
+        "write it as IMAGE-denoised.png in --out-dir. For a RAW-to-RGB run: each (RGB) image "
+        "is photographed by the run's simulated camera (Bayer mosaic and noise) and developed "
+        "by the network (IMAGE-raw2rgb.png, and the bilinear demosaic IMAGE-bilinear.png, in "
+        "--out-dir); prints the PSNR of both against the image.",
     )
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by minicnn train")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files")
