@@ -58,6 +58,8 @@ CASES = {
                                  ["C = 1", "C = 7 + 1", "Dice", "background"]),
     "32_landmarks.py": (["32_heatmaps.png", "32_heatmaps_vs_regression.png"],
                         ["soft-argmax", "L2 regression", "occluded"]),
+    "43_raw_to_rgb.py": (["43_bayer.png", "43_pyramid_levels.png", "43_vs_bilinear.png"],
+                         ["Bayer", "level 5", "bilinear"]),
 }
 
 
