@@ -114,8 +114,8 @@ fig.savefig(OUT / "43_bayer.png", dpi=90)
 # values are **linear** in the light. So the simulation first undoes the sRGB curve, then
 # takes the mosaic, then adds the sensor's noise: **shot noise** (photon counting is a
 # Poisson process, variance proportional to the signal) plus **read noise** (Gaussian):
-# variance `a x + b` at signal `x`. The recipe's camera has `a = 1e-3` (about 1000 photons
-# at full scale) and `b = 1e-5`.
+# variance `a x + b` at signal `x`. The recipe's camera has `a = 0.01` (about 100 photons
+# at full scale: a small sensor in dim light) and `b = 1e-4` (read noise 0.01).
 #
 # The classical ISP develops it: **bilinear demosaicing** (each missing colour is the mean
 # of the nearest recorded pixels of that colour) and then the sRGB curve. It is the

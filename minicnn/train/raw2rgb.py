@@ -3,22 +3,25 @@ photographs, measured each epoch on the held-out photographs beside bilinear dem
 
     train, test = raw2rgb_data()                       # simulated RAW of the colour photographs
     model = build_raw2rgb("pynet_narrow")              # PyNET at base width 8: the CPU default
-    trainer = Raw2RGBTrainer(model, optim.Adam(model.parameters(), 1e-3), linear=True,
+    trainer = Raw2RGBTrainer(model, optim.Adam(model.parameters(), 2e-3), linear=True,
                              run_dir="runs/pynet")
     trainer.fit(DataLoader(train, 8, shuffle=True), DataLoader(test, 1), epochs=8)
 
 The simulation (:func:`minicnn.data.raw.simulate_raw`): a camera records linear light (the
 sRGB gamma of the photograph undone), one colour per pixel through an RGGB Bayer filter,
 with shot and read noise (Poisson-Gaussian, :data:`DEFAULTS` ``raw_noise`` = ``(a, b)``: the
-variance ``a x + b`` at signal ``x``; ``(1e-3, 1e-5)``: about 1000 photons at full scale).
+variance ``a x + b`` at signal ``x``; ``(1e-2, 1e-4)``: about 100 photons at full scale,
+read noise 0.01, :class:`~minicnn.data.raw.RawPatches`' own default: a small sensor in dim
+light).
 The network gets the packed RAW ``(N, 4, H/2, W/2)`` and must output the photograph
 ``(N, 3, H, W)`` in sRGB: it learns demosaicing, denoising and the tone curve at once.
 
 Training: PyNET's authors train its levels one after the other, coarsest first (level 5
 at 1/32 of the size, then 4, ... then 0 at full size). For the CPU the recipe trains all
-levels at once: the loss is the sum over levels of the mean squared error of each level's
-image against the photograph averaged down to that level's size (``level_weights``), so
-every level of the pyramid learns its own image (and the lesson can show them all).
+levels at once: the loss is a weighted sum over levels of the mean squared error of each
+level's image against the photograph averaged down to that level's size
+(:data:`LEVEL_WEIGHTS`: level 0 weighs most), so every level of the pyramid learns its own
+image (and the lesson can show them all).
 
 Each epoch records ``train_loss``, ``train_mse`` (level 0's), and on the test photographs
 (noise fixed by a seed) ``val_psnr``, ``val_ssim`` and ``baseline_psnr`` /
@@ -31,7 +34,7 @@ truth crops of a test photograph).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -68,11 +71,11 @@ DEFAULTS = {
     "lr": 2e-3,
     "weight_decay": 0.0,
     "optimizer": "adam",
-    "scheduler": "onecycle",
+    "scheduler": "cosine",  # from the peak rate at once: a warm-up wastes the short budget
     "patch_size": 64,  # RGB pixels: packed RAW of 32x32, the least PyNET takes
     "num_patches": 400,  # per epoch
     "test_crop": 256,  # the central square of each test photograph
-    "raw_noise": [1e-3, 1e-5],  # Poisson-Gaussian (a, b): variance a x + b at signal x
+    "raw_noise": [1e-2, 1e-4],  # Poisson-Gaussian (a, b): variance a x + b at signal x
     "linear": True,  # the sensor records linear light; the network outputs sRGB
 }
 MULTIPLE = 32  # PyNET's input (H/2, W/2) must be multiples of 16: H and W of 32
@@ -93,7 +96,7 @@ def build_raw2rgb(name: str):
     return RAW2RGB_MODELS[name](restoration)
 
 
-def raw_noise(noise) -> PoissonGaussianNoise | None:
+def raw_noise(noise: Sequence[float] | None) -> PoissonGaussianNoise | None:
     """The sensor noise of ``noise`` = ``(a, b)`` (None or ``(0, 0)``: none)."""
     if noise is None:
         return None
@@ -108,7 +111,8 @@ def raw_noise(noise) -> PoissonGaussianNoise | None:
     return PoissonGaussianNoise(a, b)
 
 
-def raw2rgb_data(noise=DEFAULTS["raw_noise"], patch_size: int = DEFAULTS["patch_size"],
+def raw2rgb_data(noise: Sequence[float] | None = DEFAULTS["raw_noise"],
+                 patch_size: int = DEFAULTS["patch_size"],
                  num_patches: int = DEFAULTS["num_patches"],
                  test_crop: int | None = DEFAULTS["test_crop"], linear: bool = DEFAULTS["linear"],
                  seed: int = 0):
@@ -193,13 +197,16 @@ class Raw2RGBTrainer(DenoiseTrainer):
                  level_weights: dict[int, float] | None = None, **kwargs):
         super().__init__(model, optimizer, sigma=None, **kwargs)
         self.linear = linear
-        self.level_weights = dict(LEVEL_WEIGHTS if level_weights is None else level_weights)
+        weights = dict(LEVEL_WEIGHTS if level_weights is None else level_weights)
+        if not hasattr(model, "pyramid"):  # one output: level 0's
+            weights = {0: weights.get(0, 1.0)}
+        self.level_weights = {level: w for level, w in weights.items() if w}
         self._bilinear: list | None = None  # per test photograph, computed once
 
     def _batch(self, raw, rgb):
         rgb = np.asarray(rgb, dtype=np.float32)
         targets = {level: tensor(_downsample(rgb, 2 ** level), device=self.device)
-                   for level, weight in self.level_weights.items() if weight}
+                   for level in self.level_weights}
         return self._inputs(raw), targets
 
     def training_step(self, x, targets) -> tuple:

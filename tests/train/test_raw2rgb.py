@@ -61,6 +61,31 @@ def test_pyramid_loss_equals_torch():
         assert np.abs(getattr(model, name).conv2d.weight.grad.numpy()).sum() > 0
 
 
+def test_a_model_without_a_pyramid_is_trained_on_its_output():
+    from minicnn import nn
+    from minicnn.nn import functional as F
+
+    class Shuffle(nn.Module):  # packed RAW -> RGB by one convolution and a pixel shuffle
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 12, 3, padding=1)
+
+        def forward(self, x):
+            return F.pixel_shuffle(self.conv(x), 2).sigmoid()
+
+    minicnn.manual_seed(0)
+    model = Shuffle()
+    rng = np.random.default_rng(3)
+    raw = rng.random((2, 4, 8, 8)).astype(np.float32)
+    rgb = rng.random((2, 3, 16, 16)).astype(np.float32)
+    trainer = Raw2RGBTrainer(model, None, progress=False)  # the default weights of 6 levels
+    loss, sums = trainer.training_step(*trainer._batch(raw, rgb))
+    out = torch.from_numpy(model(tensor(raw)).detach().numpy())
+    expected = torch.nn.functional.mse_loss(out, torch.from_numpy(rgb)).item()
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    assert sums["mse"] == pytest.approx(2 * expected, rel=1e-5)
+
+
 @pytest.mark.slow
 def test_recipe_trains_and_measures_like_scikit_image(tmp_path):
     minicnn.manual_seed(0)
@@ -134,7 +159,7 @@ def test_models_and_noise_settings():
     with pytest.raises(ValueError, match="unknown RAW-to-RGB model 'unet'"):
         build_raw2rgb("unet")
     assert raw_noise(None) is None and raw_noise([0, 0]) is None
-    assert raw_noise(DEFAULTS["raw_noise"]).a == (1e-3, 1e-3)
+    assert raw_noise(DEFAULTS["raw_noise"]).a == (1e-2, 1e-2)
     with pytest.raises(ValueError, match="a, b >= 0"):
         raw_noise([-1, 0])
     with pytest.raises(ValueError, match="shot noise"):
