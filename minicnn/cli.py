@@ -1677,7 +1677,7 @@ def make_parser() -> argparse.ArgumentParser:
         "Train a CNN; writes metrics, figures and checkpoints to a run folder.",
     )
     t.add_argument(
-        "--task", default=None, choices=TASKS,
+        "--task", default=None, choices=TASKS, metavar="TASK",
         help="classify, detect, segment, landmarks, denoise or raw2rgb (default: the model's task: "
         "detect for a detector (yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter "
         "(unet, resunet, deconvnet), landmarks for landmark_unet and landmark_regressor, "
