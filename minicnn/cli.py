@@ -5,6 +5,7 @@
     minicnn train --task segment [--model unet|resunet|deconvnet] [--data shapes|digit_scenes] ...
     minicnn train --task denoise [--model dncnn|dncnn_s|noise_aware] [--noise 25] ...
     minicnn train --task superres [--model srcnn] [--scale 3] ...
+    minicnn train --task raw2rgb [--model pynet_narrow|pynet] ...
     minicnn train --task landmarks [--model landmark_unet|landmark_regressor] ...
     minicnn eval RUN_DIR
     minicnn predict RUN_DIR IMAGE [IMAGE ...] [--invert auto|yes|no]
@@ -32,6 +33,8 @@ denoisers (``--model noise_aware``: one network for every noise level, told the 
 ``--task superres`` (implied by ``--model srcnn``) trains SRCNN on bicubic-degraded patches of
 the training photographs' luminance and reports PSNR/SSIM on the test photographs beside
 bicubic; ``minicnn upscale`` enlarges an image file with such a run.
+``--task raw2rgb`` trains PyNET on RAW images simulated from the colour photographs and
+reports PSNR/SSIM beside bilinear demosaicing.
 """
 
 from __future__ import annotations
@@ -1281,6 +1284,144 @@ def cmd_upscale(args) -> int:
     return 0
 
 
+# a RAW-to-RGB run (minicnn.train.raw2rgb): PyNET on RAW simulated from the colour
+# photographs of minicnn.data.photos (no --data); the recipe's simulation and patch settings
+# are recorded for eval and predict
+RAW2RGB_RUN_OPTIONS = ("model", "task", "batch_size", "lr", "weight_decay", "optimizer",
+                       "scheduler", "backend", "seed")
+RAW2RGB_CONFIG_KEYS = {**{k: CONFIG_KEYS[k] for k in (
+    "model", "task", "data", "epochs", "batch_size", "lr", "weight_decay", "optimizer",
+    "scheduler", "device", "seed")}, "patch_size": int, "num_patches": int, "test_crop": int,
+    "raw_noise": list, "linear": bool}
+RAW2RGB_RUN_FILES = ("metrics.csv", "metrics.json", "figures/curves.png",
+                     "figures/raw2rgb.png")
+
+
+def _raw2rgb_sets(config: dict, train: bool = True):
+    """(train, test) of a RAW-to-RGB run: its simulated RAW of the colour photographs."""
+    from minicnn.train import raw2rgb
+
+    try:
+        return raw2rgb.raw2rgb_data(config["raw_noise"], config["patch_size"],
+                                    config["num_patches"] if train else 1, config["test_crop"],
+                                    config["linear"])
+    except ValueError as e:
+        raise CLIError(f"--task raw2rgb: {e}") from None
+
+
+def _train_raw2rgb(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
+    """The RAW-to-RGB recipe (:mod:`minicnn.train.raw2rgb`): a new run or a locked resumed
+    one."""
+    from minicnn import data
+    from minicnn.backend import current_backend
+    from minicnn.random import manual_seed
+    from minicnn.train import raw2rgb
+
+    manual_seed(config["seed"])
+    for key in ("patch_size", "num_patches", "test_crop", "raw_noise", "linear"):
+        config.setdefault(key, raw2rgb.DEFAULTS[key])
+    config.update(data=RECIPES["raw2rgb"].default_data)
+    train_set, test_set = _raw2rgb_sets(config)
+    model = _build_raw2rgb(config)
+    _check_device_and_model(model, config["device"], test_set[0][0], config)
+    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True, prefetch=2)
+    test_loader = data.DataLoader(test_set, 1)
+    n_params = sum(p.numel() for p in model.parameters())
+    size, (a, b) = config["patch_size"], config["raw_noise"]
+    header = (
+        f"minicnn train --task raw2rgb: {config['model']} ({n_params:,} parameters) on "
+        f"{len(train_set)} random {size}x{size} patches per epoch of the colour training "
+        f"photographs, as RGGB RAW ({'linear light, ' if config['linear'] else ''}"
+        f"Poisson-Gaussian noise a={a:g}, b={b:g}); {len(test_set)} test photographs; "
+        f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
+        f"device {config['device']}"
+    )
+    last, run_dir, seconds = _fit_recipe(
+        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
+        raw2rgb.Raw2RGBTrainer, linear=config["linear"],
+    )
+    print(f"done in {seconds:.1f} s: test PSNR {last['val_psnr']:.2f} dB, SSIM "
+          f"{last['val_ssim']:.4f} (bilinear demosaic {last['baseline_psnr']:.2f} dB, "
+          f"{last['baseline_ssim']:.4f})")
+    _print_written(run_dir, RAW2RGB_RUN_FILES)
+    return 0
+
+
+def _build_raw2rgb(config: dict):
+    from minicnn.train import raw2rgb
+
+    try:
+        return raw2rgb.build_raw2rgb(config["model"])
+    except ValueError as e:
+        raise CLIError(f"--model {config['model']}: {e}") from None
+
+
+def _eval_raw2rgb(args, config: dict, model) -> int:
+    """PSNR and SSIM of a RAW-to-RGB run on the test photographs, beside bilinear
+    demosaicing, per photograph."""
+    from minicnn import data
+    from minicnn.data.photos import photo_names
+    from minicnn.train import raw2rgb
+
+    _, test_set = _raw2rgb_sets(config, train=False)
+    trainer = raw2rgb.Raw2RGBTrainer(model, None, linear=config["linear"], device=args.device,
+                                     progress=False)
+    result = trainer.evaluate(data.DataLoader(test_set, 1))
+    print(f"{args.run}: test PSNR {result['val_psnr']:.2f} dB, SSIM {result['val_ssim']:.4f} "
+          f"(bilinear demosaic {result['baseline_psnr']:.2f} dB, "
+          f"{result['baseline_ssim']:.4f}) on {len(test_set)} colour photographs (central "
+          f"{config['test_crop']}x{config['test_crop']})")
+    for name, row in zip(photo_names("test", colour=True), result["per_image"], strict=True):
+        print(f"  {name}: {row['psnr']:.2f} dB (bilinear {row['baseline_psnr']:.2f} dB)")
+    return 0
+
+
+def _save_rgb_png(image: np.ndarray, path: Path) -> None:
+    """Write ``(3, H, W)`` in [0, 1] as an 8-bit PNG, atomically."""
+    from PIL import Image
+
+    from minicnn.serialization import atomic_write
+
+    pixels = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0)
+    atomic_write(path, lambda tmp: Image.fromarray(pixels).save(tmp, "PNG"))
+
+
+def _predict_raw2rgb(args, config: dict, model) -> int:
+    """Photograph RGB image files with the run's simulated camera (RGGB mosaic and noise,
+    seeded by the run's seed), develop the RAW with the network and write it as
+    IMAGE-raw2rgb.png (and the bilinear demosaic as IMAGE-bilinear.png); prints the PSNR
+    of both against the file."""
+    from minicnn.baselines import bilinear_raw_to_rgb
+    from minicnn.data.photos import load_photo
+    from minicnn.metrics.image_quality import psnr
+    from minicnn.train import raw2rgb
+
+    out_dir = Path(args.out_dir) if args.out_dir else Path(args.run) / "predictions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in args.images:
+        if not Path(path).is_file():
+            raise CLIError(f"{path}: no such file")
+        rgb = load_photo(Path(path), "rgb")
+        if min(rgb.shape[1:]) < 2:
+            raise CLIError(f"{path}: an image of {rgb.shape[2]}x{rgb.shape[1]} pixels has no "
+                           f"2x2 Bayer cell; expected at least 2x2")
+        raw = raw2rgb.simulate_file_raw(rgb, config["raw_noise"], config["linear"],
+                                        config["seed"])
+        truth = rgb[:, :2 * raw.shape[1], :2 * raw.shape[2]]
+        scores = []
+        bilinear = bilinear_raw_to_rgb(raw, linear=config["linear"])
+        for suffix, image in (("raw2rgb", raw2rgb.raw2rgb_image(model, raw)),
+                              ("bilinear", bilinear)):
+            out = out_dir / f"{Path(path).stem}-{suffix}.png"
+            _save_rgb_png(image, out)
+            scores.append((psnr(truth, image, 1.0), out))
+        (net, out), (base, base_out) = scores
+        print(f"{path}: {truth.shape[2]}x{truth.shape[1]}, simulated RAW developed by the "
+              f"network: PSNR {net:.2f} dB against the file (bilinear demosaic {base:.2f} dB); "
+              f"written to {out} and {base_out}")
+    return 0
+
+
 
 
 def _describe_os_error(e: OSError) -> str:
@@ -1701,6 +1842,11 @@ RECIPES: dict[str, TaskRecipe] = {
         "super-resolution", SUPERRES_RUN_OPTIONS, SUPERRES_CONFIG_KEYS, SUPERRES_RUN_FILES,
         _train_superres, _build_superres, _eval_superres, _predict_superres,
     ),
+    "raw2rgb": TaskRecipe(
+        "raw2rgb", "RAW2RGB_MODELS", "DEFAULT_RAW2RGB", "photos", "a RAW-to-RGB network",
+        "RAW-to-RGB", RAW2RGB_RUN_OPTIONS, RAW2RGB_CONFIG_KEYS, RAW2RGB_RUN_FILES,
+        _train_raw2rgb, _build_raw2rgb, _eval_raw2rgb, _predict_raw2rgb,
+    ),
 }
 TASKS = ("classify", *RECIPES)
 # the options of predict that only some tasks take; classification takes --invert
@@ -1807,12 +1953,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--task", default=None, choices=TASKS, metavar="TASK",
-        help="classify, detect, segment, landmarks, denoise or superres (default: the model's "
-        "task: detect for a detector (yolo_v1_small, ssd300_vgg16, ...), segment for a segmenter "
-        "(unet, resunet, deconvnet), landmarks for landmark_unet and landmark_regressor, "
-        "denoise for a denoiser (dncnn, dncnn_s, noise_aware), superres for srcnn, else the "
-        "data's, else "
-        "classify)",
+        help="classify, detect, segment, landmarks, denoise, superres or raw2rgb (default: "
+        "the model's task: detect for a detector (yolo_v1_small, ssd300_vgg16, ...), segment "
+        "for a segmenter (unet, resunet, deconvnet), landmarks for landmark_unet and "
+        "landmark_regressor, denoise for a denoiser (dncnn, dncnn_s, noise_aware), superres "
+        "for srcnn, raw2rgb for pynet_narrow and pynet, else the data's, else classify)",
     )
     t.add_argument(
         "--model", default="small_resnet", type=_train_model_name, metavar="MODEL",
@@ -1825,7 +1970,9 @@ def make_parser() -> argparse.ArgumentParser:
         "baseline on the same encoder); --task denoise a denoiser: dncnn (used when --model "
         "is not given; CPU-sized), dncnn_s (the paper's DnCNN-S) or noise_aware (told the "
         "noise map, in SNR units; trained on sigma drawn in [5, 55], tested at --noise); "
-        "--task superres: srcnn (9-1-5, on the Y channel, with global residual learning)",
+        "--task superres: srcnn (9-1-5, on the Y channel, with global residual learning); "
+        "--task raw2rgb: pynet_narrow (used when --model is not given; base width 8) or "
+        "pynet (as published)",
     )
     t.add_argument(
         "--data",
@@ -1847,15 +1994,15 @@ def make_parser() -> argparse.ArgumentParser:
         "--epochs", type=int, default=None,
         help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 10; --task "
         "landmarks: 4; --task denoise: 10 of 3200 patches; --task superres: 20 of 3200 "
-        "patches; with --resume: the run's own)",
+        "patches; --task raw2rgb: 8 of 400 patches; with --resume: the run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,
                    help="images per training batch (default: 64; --task detect, segment, "
-                   "landmarks, denoise: 16; --task superres: 32)")
+                   "landmarks, denoise: 16; --task superres: 32; --task raw2rgb: 8)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
                    "detect, segment, landmarks: 0.003; --task denoise: 0.01; --task "
-                   "superres: 0.002)")
+                   "superres, raw2rgb: 0.002)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(
@@ -1927,7 +2074,10 @@ def make_parser() -> argparse.ArgumentParser:
         "denoising run: denoise each image (assumed noisy like the run's training noise) and "
         "write it as IMAGE-denoised.png in --out-dir. For a super-resolution run: enlarge "
         "each image by the run's scale (as minicnn upscale) and write it as "
-        "IMAGE-upscaled.png in --out-dir.",
+        "IMAGE-upscaled.png in --out-dir. For a RAW-to-RGB run: each (RGB) image "
+        "is photographed by the run's simulated camera (Bayer mosaic and noise) and developed "
+        "by the network (IMAGE-raw2rgb.png, and the bilinear demosaic IMAGE-bilinear.png, in "
+        "--out-dir); prints the PSNR of both against the image.",
     )
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by minicnn train")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG/JPEG files")

@@ -17,10 +17,14 @@ A Bayer sensor records one colour per pixel through a 2x2 pattern of filters; ``
   and blue), i.e. the classic kernels ``[[0,1,0],[1,4,1],[0,1,0]] / 4`` and
   ``[[1,2,1],[2,4,2],[1,2,1]] / 4`` inside the image; at the border, the mean of the
   neighbours that exist (normalised convolution).
+* :func:`simulate_raw`: what a camera would record of an RGB image: the Bayer mosaic of
+  the image (of its linear light with ``linear=True``), plus sensor noise.
 * :class:`RawPatches`: random patches of photographs as ``(packed RAW, RGB)`` pairs, with
   sensor noise (:class:`~minicnn.data.noise.PoissonGaussianNoise` by default) added to
   the mosaic; ``linear=True`` first undoes the sRGB gamma, as a real sensor records light
-  linearly.
+  linearly. :class:`RawImages`: whole images the same way, the noise fixed by a seed (a
+  test set); :func:`raw_photos`: both, of the colour photographs of
+  :mod:`minicnn.data.photos`.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ import numpy as np
 from minicnn.data import rng as data_rng
 from minicnn.data.dataset import Dataset
 from minicnn.data.noise import PoissonGaussianNoise
+from minicnn.data.photos import load_photos
 from minicnn.data.restoration import NoiseModel, _check_images, random_patch
 
-__all__ = ["BAYER_PATTERNS", "RawPatches", "bayer_masks", "bayer_mosaic", "demosaic_bilinear",
-           "linear_to_srgb", "pack_bayer", "srgb_to_linear", "unpack_bayer"]
+__all__ = ["BAYER_PATTERNS", "RawImages", "RawPatches", "bayer_masks", "bayer_mosaic",
+           "demosaic_bilinear", "linear_to_srgb", "pack_bayer", "raw_photos", "simulate_raw",
+           "srgb_to_linear", "unpack_bayer"]
 
 BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 _CHANNEL = {"R": 0, "G": 1, "B": 2}
@@ -143,6 +149,26 @@ def linear_to_srgb(image: np.ndarray) -> np.ndarray:
                     1.055 * np.maximum(image, 0.0031308) ** (1 / 2.4) - 0.055).astype(image.dtype)
 
 
+def simulate_raw(rgb: np.ndarray, noise: NoiseModel | None, rng: np.random.Generator,
+                 pattern: str = "RGGB", linear: bool = False,
+                 packed: bool = True) -> np.ndarray:
+    """The RAW image a Bayer camera records of ``rgb`` ``(3, H, W)`` in [0, 1] (H, W even):
+    the :func:`bayer_mosaic` (of :func:`srgb_to_linear` of it when ``linear``), plus
+    ``noise(mosaic, rng)`` unless ``noise`` is None. Returns the packed ``(4, H/2, W/2)``
+    (:func:`pack_bayer`) or, with ``packed=False``, the mosaic ``(1, H, W)``; float32,
+    not clipped."""
+    mosaic = bayer_mosaic(srgb_to_linear(rgb) if linear else rgb, pattern)
+    if noise is not None:
+        mosaic = noise(mosaic, rng)[0]
+    mosaic = np.asarray(mosaic, dtype=np.float32)
+    return pack_bayer(mosaic) if packed else mosaic
+
+
+def _default_noise(noise):
+    return PoissonGaussianNoise(0.01, 1e-4) if isinstance(noise, str) and noise == "default" \
+        else noise
+
+
 class RawPatches(Dataset):
     """Random ``patch_size`` squares of RGB ``images`` (each ``(3, H, W)`` in [0, 1]) as
     ``(raw, rgb)``: ``raw`` the packed noisy Bayer mosaic ``(4, p/2, p/2)`` (or
@@ -168,7 +194,7 @@ class RawPatches(Dataset):
         if self.images[0].shape[0] != 3:
             raise ValueError(f"RawPatches: images must be RGB (3, H, W), got "
                              f"{self.images[0].shape}")
-        self.noise = PoissonGaussianNoise(0.01, 1e-4) if noise == "default" else noise
+        self.noise = _default_noise(noise)
         self.pattern = _check_pattern(pattern, "RawPatches")
         self.patch_size, self.num_patches, self.seed = patch_size, num_patches, seed
         self.linear, self.packed, self.augment = linear, packed, augment
@@ -182,7 +208,58 @@ class RawPatches(Dataset):
         rng = (data_rng.current() if self.seed is None
                else np.random.default_rng((self.seed, index % self.num_patches)))
         rgb = random_patch(self.images, self.patch_size, rng, self.augment)
-        mosaic = bayer_mosaic(srgb_to_linear(rgb) if self.linear else rgb, self.pattern)
-        if self.noise is not None:
-            mosaic = self.noise(mosaic, rng)[0]
-        return (pack_bayer(mosaic) if self.packed else mosaic), rgb
+        return simulate_raw(rgb, self.noise, rng, self.pattern, self.linear, self.packed), rgb
+
+
+class RawImages(Dataset):
+    """Whole RGB ``images`` (each ``(3, H, W)`` in [0, 1]) as ``(raw, rgb)`` pairs, as
+    :class:`RawPatches` makes them (same ``noise``, ``pattern``, ``linear``, ``packed``),
+    the noise of image ``i`` drawn from a generator seeded by ``(seed, i)``: the same test
+    set every epoch and every run. ``multiple``: each image is first cropped (centrally)
+    to a multiple of it in height and width (2 for the Bayer cells; PyNET needs 32)."""
+
+    def __init__(self, images: Sequence[np.ndarray], noise: NoiseModel | None = "default",
+                 pattern: str = "RGGB", linear: bool = False, packed: bool = True,
+                 seed: int = 0, multiple: int = 2):
+        if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 2 \
+                or multiple % 2:
+            raise ValueError(f"RawImages: multiple must be an even int >= 2, got {multiple!r}")
+        images = _check_images(images, multiple, "RawImages")
+        if images[0].shape[0] != 3:
+            raise ValueError(f"RawImages: images must be RGB (3, H, W), got {images[0].shape}")
+        self.images = [_crop_to_multiple(im, multiple) for im in images]
+        self.noise = _default_noise(noise)
+        self.pattern = _check_pattern(pattern, "RawImages")
+        self.linear, self.packed, self.seed = linear, packed, seed
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        rgb = self.images[index]
+        rng = np.random.default_rng((self.seed, index % len(self.images)))
+        return simulate_raw(rgb, self.noise, rng, self.pattern, self.linear, self.packed), rgb
+
+
+def _crop_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
+    """The central window of ``(C, H, W)`` whose sides are the largest multiples of
+    ``multiple``."""
+    h, w = image.shape[-2:]
+    hh, ww = h - h % multiple, w - w % multiple
+    top, left = (h - hh) // 2, (w - ww) // 2
+    return np.ascontiguousarray(image[..., top:top + hh, left:left + ww])
+
+
+def raw_photos(noise: NoiseModel | None = "default", patch_size: int = 64,
+               num_patches: int = 3200, test_crop: int | None = None, linear: bool = False,
+               seed: int = 0, multiple: int = 2) -> tuple[RawPatches, RawImages]:
+    """``(train, test)`` for RAW-to-RGB on the photographs stored in colour
+    (:mod:`minicnn.data.photos`; grey ones would teach nothing about colour): random
+    :class:`RawPatches` of the training photographs, and the test photographs (the central
+    ``test_crop`` square of each, if given) as :class:`RawImages` with noise fixed by
+    ``seed``, cropped to a ``multiple`` of pixels."""
+    train = RawPatches(load_photos("train", "rgb", colour_only=True), patch_size, num_patches,
+                       noise, linear=linear)
+    test = RawImages(load_photos("test", "rgb", colour_only=True, crop=test_crop), noise,
+                     linear=linear, seed=seed, multiple=multiple)
+    return train, test

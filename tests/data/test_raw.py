@@ -8,14 +8,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from minicnn.data.noise import PoissonGaussianNoise
 from minicnn.data.raw import (
     BAYER_PATTERNS,
+    RawImages,
     RawPatches,
     bayer_masks,
     bayer_mosaic,
     demosaic_bilinear,
     linear_to_srgb,
     pack_bayer,
+    raw_photos,
+    simulate_raw,
     srgb_to_linear,
     unpack_bayer,
 )
@@ -97,3 +101,48 @@ def test_raw_patches():
         demosaic_bilinear(np.zeros((1, 4, 4)), "RGBG")
     with pytest.raises(ValueError, match="even"):
         bayer_mosaic(np.zeros((3, 5, 4)))
+
+
+def test_simulate_raw_is_the_mosaic_of_linear_light_plus_shot_and_read_noise():
+    rgb = np.full((3, 64, 64), 0.5, np.float32)
+    clean = simulate_raw(rgb, None, RNG, linear=True)
+    np.testing.assert_allclose(clean, pack_bayer(bayer_mosaic(srgb_to_linear(rgb))))
+    a, b = 1e-3, 1e-5
+    noisy = simulate_raw(rgb, PoissonGaussianNoise(a, b), np.random.default_rng(1), linear=True)
+    x = float(srgb_to_linear(np.float32(0.5)))  # 0.214: the linear light of sRGB 0.5
+    assert noisy.mean() == pytest.approx(x, abs=2e-3)
+    assert noisy.var() == pytest.approx(a * x + b, rel=0.1)  # Var = a x + b
+    assert simulate_raw(rgb, None, RNG, packed=False).shape == (1, 64, 64)
+
+
+def test_raw_images_whole_cropped_and_seeded():
+    images = [RNG.random((3, 70, 45)).astype(np.float32),
+              RNG.random((3, 64, 64)).astype(np.float32)]
+    ds = RawImages(images, seed=3, multiple=32)
+    assert len(ds) == 2
+    raw, rgb = ds[0]
+    assert rgb.shape == (3, 64, 32) and raw.shape == (4, 32, 16)
+    np.testing.assert_array_equal(rgb, images[0][:, 3:67, 6:38])  # the central window
+    np.testing.assert_array_equal(ds[0][0], raw)  # the noise is fixed by the seed
+    assert not np.array_equal(RawImages(images, seed=4, multiple=32)[0][0], raw)
+    assert 0.005 < np.std(raw - pack_bayer(bayer_mosaic(rgb))) < 0.2
+    with pytest.raises(ValueError, match="multiple"):
+        RawImages(images, multiple=3)
+    with pytest.raises(ValueError, match="RGB"):
+        RawImages([np.zeros((1, 8, 8))])
+
+
+def test_raw_photos_train_and_test_are_different_colour_photographs():
+    pytest.importorskip("skimage")
+    pytest.importorskip("sklearn")
+    from minicnn.data.photos import load_photos
+
+    train, test = raw_photos(None, patch_size=32, num_patches=4, test_crop=64, multiple=32)
+    assert len(test) == len(load_photos("test", colour_only=True)) == 4
+    train_images = {im.tobytes() for im in train.images}
+    for raw, rgb in test:
+        assert rgb.shape == (3, 64, 64) and raw.shape == (4, 32, 32)
+        np.testing.assert_array_equal(unpack_bayer(raw), bayer_mosaic(rgb))  # noise None
+    colour_train = load_photos("train", colour_only=True)
+    assert len(train.images) == len(colour_train) and train_images == {
+        im.tobytes() for im in colour_train}

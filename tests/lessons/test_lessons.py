@@ -68,6 +68,8 @@ CASES = {
     "42_super_resolution.py": (["42_degradation.png", "42_srcnn_layers.png", "42_superres.png"],
                                ["antialias", "8,129", "bicubic", "patch extraction",
                                 "non-linear mapping", "reconstruction"]),
+    "43_raw_to_rgb.py": (["43_bayer.png", "43_pyramid_levels.png", "43_vs_bilinear.png"],
+                         ["Bayer", "level 5", "bilinear"]),
 }
 
 

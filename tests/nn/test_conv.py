@@ -585,6 +585,21 @@ def test_workspace_hands_out_only_free_buffers():
     assert ws.empty((10,), np.float32).base is None  # small arrays are not pooled
 
 
+def test_workspace_drops_free_buffers_to_stay_under_its_cap():
+    """A request that does not fit under the cap drops the largest free buffer (found by
+    identity: list.remove compared the arrays element by element and raised when the
+    buffer was not the first of the list)."""
+    from minicnn.nn.functional.workspace import Workspace
+
+    ws = Workspace(max_bytes=20 << 20)
+    small = ws.empty((5 << 20,), np.uint8)  # pooled, kept alive
+    big = ws.empty((12 << 20,), np.uint8)
+    del big  # free: the one to drop
+    c = ws.empty((13 << 20,), np.uint8)  # 5 + 12 + 13 > 20 MB
+    assert sorted(b.nbytes for b in ws.buffers) == [5 << 20, 13 << 20]
+    assert small.base is ws.buffers[0] and c.base is ws.buffers[1]
+
+
 @pytest.mark.parametrize("algorithm,c_in,c_out", [
     ("im2col", 16, 4),  # cols: 144 x 8192 floats, 4.7 MB
     ("winograd", 64, 8),  # V: 16 x 64 x 2048 floats, 8 MB (one chunk of images)

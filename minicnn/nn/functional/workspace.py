@@ -56,7 +56,8 @@ class Workspace:
             if sum(b.nbytes for b in self.buffers) + nbytes <= self.max_bytes:
                 return
             if sys.getrefcount(buf) <= self.FREE_REFCOUNT + 1:  # + the sorted() list
-                self.buffers.remove(buf)
+                # by identity: list.remove would compare the arrays element by element
+                self.buffers = [b for b in self.buffers if b is not buf]
 
     def clear(self) -> None:
         """Forget every buffer (memory in use elsewhere stays valid)."""
