@@ -51,3 +51,16 @@ from minicnn.models.detection.yolov5 import (  # noqa: E402
 )
 
 __all__ += ["YOLOv5", "yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x"]
+
+# R-CNN and Fast R-CNN (rcnn.py): the deck's two steps before Faster R-CNN
+from minicnn.models.detection.rcnn import (  # noqa: E402
+    RCNN,
+    FastRCNN,
+    make_proposals,
+    proposal_targets,
+    rcnn_box_head,
+    warp_proposals,
+)
+
+__all__ += ["RCNN", "FastRCNN", "make_proposals", "proposal_targets", "rcnn_box_head",
+            "warp_proposals"]
