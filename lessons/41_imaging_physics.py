@@ -235,11 +235,14 @@ plt.close(fig)
 # %% [markdown]
 # Reading the table: at σ = 10 the blind DnCNN removes noise that is not there and blurs the
 # image (it can fall below the noisy image's PSNR); at σ = 50 it leaves most of the noise
-# in. The noise-aware network, told σ, does the right amount at each level, and at σ = 25,
-# the blind network's own level, it costs little to have trained one network for the whole
-# range. The command-line recipe measures the same comparison at full length
-# (`minicnn train --task denoise --model noise_aware`, then `minicnn eval RUN --noise 10`);
-# the README has its numbers.
+# in. The noise-aware network, told σ, does the right amount at each level; at σ = 25, the
+# blind network's own level, it stays below it after the same number of steps: one network
+# for the whole range needs more training than one for one level. The command-line recipe
+# measures the same comparison at full length (`minicnn train --task denoise --model
+# noise_aware`, then `minicnn eval RUN --noise 10`): it trains the noise-aware network 20
+# epochs, twice the DnCNN's steps (1.1 times its CPU time, a step costing two thirds of
+# one), and it ends 0.23 dB below the DnCNN at σ = 25, 3.8 and 7.6 dB above it at σ = 10
+# and 50; the README has the table.
 
 # %%
 print("lesson 41: all checks passed")

@@ -156,11 +156,13 @@ print(f"srcnn 9-1-5: {n_params:,} parameters; equal to PyTorch's three convoluti
 # ## 3. Training against bicubic
 #
 # `minicnn.train.superres` makes the data (random aligned 33×33 patches of the 13 training
-# photographs' Y, flipped and turned at random; the 6 test photographs, their central
-# 192×192, never seen in training) and `SuperResTrainer` trains with the mean squared error
-# and measures PSNR and SSIM on the test photographs, the network's and bicubic's, a border
-# of 3 pixels left out. Adam with a one-cycle learning rate, as `minicnn train --task
-# superres`, with a quarter of its patches here (10 epochs of 1,600).
+# photographs' Y, flipped and turned at random, every window of every photograph equally
+# likely, so a large photograph gives more patches than a small one; the 6 test
+# photographs, their central 192×192, never seen in training) and `SuperResTrainer` trains
+# with the mean squared error and measures PSNR and SSIM on the test photographs, the
+# network's and bicubic's, a border of 3 pixels left out. Adam with a one-cycle learning
+# rate, as `minicnn train --task superres`, with a quarter of its patches here (10 epochs
+# of 1,600).
 
 # %%
 epochs, patches = (1, 640) if args.quick else (10, 1600)  # the job: 20 epochs of 3200

@@ -542,7 +542,9 @@ def _recipe_defaults(task: str, args, given: set[str]) -> None:
         args.model = getattr(recipe, table.default_model)
     if "data" not in given:
         args.data = table.default_data
-    for key, value in recipe.DEFAULTS.items():
+    # the recipe's settings, with those of its MODEL_DEFAULTS for this model over them
+    model_defaults = getattr(recipe, "MODEL_DEFAULTS", {}).get(args.model, {})
+    for key, value in {**recipe.DEFAULTS, **model_defaults}.items():
         if key not in given:
             setattr(args, key, value)
 
@@ -1993,8 +1995,9 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--epochs", type=int, default=None,
         help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 10; --task "
-        "landmarks: 4; --task denoise: 10 of 3200 patches; --task superres: 20 of 3200 "
-        "patches; --task raw2rgb: 8 of 400 patches; with --resume: the run's own)",
+        "landmarks: 4; --task denoise: 10 of 3200 patches, --model noise_aware: 20; --task "
+        "superres: 20 of 3200 patches; --task raw2rgb: 8 of 400 patches; with --resume: the "
+        "run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,
                    help="images per training batch (default: 64; --task detect, segment, "

@@ -261,3 +261,20 @@ def test_noise_aware_run_eval_at_other_levels_and_denoise(small, tmp_path, capsy
     assert np.abs(written - _network(model, noisy, sigma / 255)[0]).max() <= 1
     assert main(["eval", str(run), "--noise", "300"]) == 2
     assert "--noise must be in (0, 255]" in cli_error(capsys)
+
+
+def test_noise_aware_trains_its_own_default_epochs():
+    """--model noise_aware takes the recipe's MODEL_DEFAULTS over DEFAULTS (its epochs), the
+    help says so, and an --epochs given still wins."""
+    from minicnn.cli import _given_options, _recipe_defaults, make_parser
+
+    epochs = denoise.MODEL_DEFAULTS["noise_aware"]["epochs"]
+    assert epochs != denoise.DEFAULTS["epochs"]
+    for argv, expected in ((["train", "--model", "noise_aware"], epochs),
+                           (["train", "--model", "dncnn"], denoise.DEFAULTS["epochs"]),
+                           (["train", "--model", "noise_aware", "--epochs", "3"], 3)):
+        args = make_parser().parse_args(argv)
+        _recipe_defaults("denoise", args, _given_options(argv))
+        assert args.epochs == expected, argv
+    train = next(a for a in make_parser()._actions if a.dest == "command").choices["train"]
+    assert f"--model noise_aware: {epochs};" in " ".join(train.format_help().split())

@@ -40,11 +40,15 @@ def dihedral(image: np.ndarray, k: int) -> np.ndarray:
 
 
 def random_patch(images: Sequence[np.ndarray], size: int, rng: np.random.Generator,
-                 augment: bool = True) -> np.ndarray:
+                 augment: bool = True, weights: np.ndarray | None = None) -> np.ndarray:
     """A ``size`` x ``size`` window ``(C, size, size)`` of a random image of ``images``
-    (each ``(C, H, W)``, chosen equally often), at a random place, turned by a random
-    :func:`dihedral` when ``augment``. Returns a contiguous copy."""
-    image = images[int(rng.integers(len(images)))]
+    (each ``(C, H, W)``, chosen equally often, or with the probabilities ``weights``, one
+    per image, summing to 1), at a random place, turned by a random :func:`dihedral` when
+    ``augment``. Returns a contiguous copy."""
+    if weights is None:
+        image = images[int(rng.integers(len(images)))]
+    else:
+        image = images[int(rng.choice(len(images), p=weights))]
     h, w = image.shape[-2:]
     top, left = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
     patch = image[..., top:top + size, left:left + size]

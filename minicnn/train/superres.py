@@ -80,8 +80,9 @@ def superres_data(scale: int = DEFAULTS["scale"], patch_size: int = DEFAULTS["pa
                   num_patches: int = DEFAULTS["num_patches"],
                   test_crop: int | None = DEFAULTS["test_crop"]):
     """``(train, test)`` of :func:`minicnn.data.superres.superres_photos`: random aligned
-    ``(blurry, sharp)`` Y patches of the training photographs, whole test photographs
-    (central ``test_crop`` squares)."""
+    ``(blurry, sharp)`` Y patches of the training photographs (every window of every
+    photograph equally likely: drawn by area), whole test photographs (central
+    ``test_crop`` squares)."""
     return superres_photos(scale, patch_size, num_patches, test_crop)
 
 

@@ -6,7 +6,8 @@
 * :func:`degrade` equals PyTorch's antialiased bicubic down by the scale and bicubic up
   again, each clipped;
 * a training sample's blurry and sharp patches are the same window (found by content in
-  the degraded image, through all 8 flips/rotations);
+  the degraded image, through all 8 flips/rotations); with ``by_area`` every window of
+  every image is equally likely (the images' shares of the patches counted);
 * bad scales and sizes raise naming the argument.
 """
 
@@ -114,6 +115,19 @@ def test_patches_are_aligned_pairs(augment):
                    for i, (k, t, l) in hits), "the blurry patch is not the same window"
         if not augment:
             assert any(k == 0 for _, (k, _, _) in hits)
+
+
+@pytest.mark.parametrize("by_area", [True, False])
+def test_patches_sample_windows_uniformly(by_area):
+    # two flat images (0 and 1), one with 100 times the windows of the other: by area a patch
+    # comes from each in proportion to its windows, else from each half the time
+    small, large = np.zeros((1, 15, 15), np.float32), np.ones((1, 60, 60), np.float32)
+    data = SuperResPatches([small, large], 3, patch_size=6, num_patches=4000, by_area=by_area)
+    with data_rng.using(np.random.default_rng(4)):
+        from_large = np.mean([data[i][1].mean() > 0.5 for i in range(len(data))])
+    windows_small, windows_large = (15 - 6 + 1) ** 2, (60 - 6 + 1) ** 2
+    expected = windows_large / (windows_small + windows_large) if by_area else 0.5
+    assert abs(from_large - expected) < 0.025, (from_large, expected)
 
 
 def test_datasets_bad_arguments():
