@@ -2001,11 +2001,11 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--batch-size", type=int, default=64,
                    help="images per training batch (default: 64; --task detect, segment, "
-                   "landmarks, denoise: 16; --task superres: 32; --task raw2rgb: 8)")
+                   "landmarks, denoise: 16; --task raw2rgb: 8; --task superres: 32)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
                    "detect, segment, landmarks: 0.003; --task denoise: 0.01; --task "
-                   "superres, raw2rgb: 0.002)")
+                   "raw2rgb: 0.002; --task superres: 0.002)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(
