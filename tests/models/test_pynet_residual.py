@@ -78,7 +78,7 @@ def test_residual_gradients_match_finite_differences():
     loss().backward()
     # instance norm over level 5's 2x2 maps bends the loss sharply: a small step
     eps = 1e-8
-    for name in ("conv_l0_d1.conv2d.weight", "conv_l2_out.conv2d.bias",
+    for name in ("conv_l0_d1.conv2d.weight", "conv_l2_out.conv2d.bias", "conv_t0.conv2d.bias",
                  "conv_l1_d1.conv_3a.conv2d.weight", "conv_l5_d2.conv_3b.instance.weight"):
         p = model.get_parameter(name)
         analytic = p.grad.numpy().ravel()
@@ -96,13 +96,15 @@ def test_residual_gradients_match_finite_differences():
 
 def test_published_network_is_unchanged():
     plain, residual = pynet_narrow(residual=False), pynet_narrow()
-    assert count_params(plain) == count_params(residual) == 2_985_370
+    assert count_params(plain) == 2_985_370
+    # the residual's level 0 also reads the ISP's image: 3 more input channels, 3x3x3x3
+    assert count_params(residual) == 2_985_370 + 81
     assert set(plain.state_dict()) == set(residual.state_dict())
+    assert residual.conv_l0_d1.conv2d.weight.shape == (3, 4 + 3, 3, 3)
     assert PyNET().residual is False  # pynet() builds PyNET's defaults: the paper's sigmoid
     out = PyNET(0, width=2).pyramid(tensor(_raw((1, 4, 32, 32))))
     for image in out.values():
         a = image.detach().numpy()
         assert 0 < a.min() and a.max() < 1
-    residual.load_state_dict(plain.state_dict())  # the same weights fit either
     with pytest.raises(ValueError, match="residual=True needs the packed RGGB RAW"):
         PyNET(width=2, in_channels=3, residual=True)
