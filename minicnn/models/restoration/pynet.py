@@ -268,7 +268,8 @@ class PyNET(nn.Module):
                 nn.init.zeros_(getattr(self, name).conv2d.bias)
 
     # each level: (its skip from the encoder, the two upsampled inputs from below)
-    # -> (its RGB image, the two upsampled outputs for the level above)
+    # -> (its output convolution's map, the two upsampled outputs for the level above);
+    # _image makes the map the level's RGB image
 
     def _level_5(self, x):
         for name in ("conv_l5_d1", "conv_l5_d2", "conv_l5_d3", "conv_l5_d4"):
@@ -319,7 +320,7 @@ class PyNET(nn.Module):
         if x.shape[2] % 16 or x.shape[3] % 16:
             raise ValueError(f"pynet expects input (N, {self.in_channels}, H, W) with H and W "
                              f"multiples of 16 (four 2x2 poolings), got {tuple(x.shape)}")
-        image = self._image_of(x)
+        base = bilinear_isp(x, self.linear) if self.residual else None
         skips = []
         for name in ("conv_l1_d1", "conv_l2_d1", "conv_l3_d1", "conv_l4_d1"):
             x = getattr(self, name)(x)
@@ -327,38 +328,33 @@ class PyNET(nn.Module):
             x = self.pool(x)
         images = {}
         out, up_a, up_b = self._level_5(x)
-        images[5] = image(out, 5)
+        images[5] = self._image(out, 5, base)
         for level, step in ((4, self._level_4), (3, self._level_3), (2, self._level_2)):
             if self.level >= level + 1:
                 return images
             out, up_a, up_b = step(skips[level - 1], up_a, up_b)
-            images[level] = image(out, level)
+            images[level] = self._image(out, level, base)
         if self.level >= 2:
             return images
         out, up = self._level_1(skips[0], up_a, up_b)
-        images[1] = image(out, 1)
+        images[1] = self._image(out, 1, base)
         if self.level == 0:
-            if self.residual:
-                up = cat([up, image.base], 1)
-            images[0] = image(self.conv_l0_d1(up), 0)
+            if base is not None:  # the last convolution also sees the image it corrects
+                up = cat([up, base], 1)
+            images[0] = self._image(self.conv_l0_d1(up), 0, base)
         return images
 
-    def _image_of(self, x):
-        """``image(out, level)``: a level's RGB image from its output convolution's ``out``:
-        the sigmoid of it (the paper) or, with ``residual``, the bilinear ISP's image of
-        the RAW ``x`` averaged down to the level's size, plus ``out``."""
-        if not self.residual:
-            return lambda out, level: out.sigmoid()
-        base = bilinear_isp(x, self.linear)
-
-        def image(out, level):
-            if not level:
-                return out + base
+    @staticmethod
+    def _image(out, level: int, base):
+        """Level ``level``'s RGB image from its output convolution's ``out``: the sigmoid of
+        it (the paper; ``base`` None) or, residual, ``out`` plus the bilinear ISP's image
+        ``base`` ``(N, 3, H, W)`` averaged over ``2^level`` x ``2^level`` blocks."""
+        if base is None:
+            return out.sigmoid()
+        if level:
             with no_grad():
-                coarse = F.avg_pool2d(base, 2 ** level)
-            return out + coarse
-        image.base = base
-        return image
+                base = F.avg_pool2d(base, 2 ** level)
+        return out + base
 
     def forward(self, x):
         return self.pyramid(x)[self.level]
