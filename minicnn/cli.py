@@ -1353,7 +1353,7 @@ def _build_raw2rgb(config: dict):
     from minicnn.train import raw2rgb
 
     try:
-        return raw2rgb.build_raw2rgb(config["model"])
+        return raw2rgb.build_raw2rgb(config["model"], config.get("linear", True))
     except ValueError as e:
         raise CLIError(f"--model {config['model']}: {e}") from None
 
@@ -1996,7 +1996,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--epochs", type=int, default=None,
         help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 10; --task "
         "landmarks: 4; --task denoise: 10 of 3200 patches, --model noise_aware: 20; --task "
-        "superres: 20 of 3200 patches; --task raw2rgb: 8 of 400 patches; with --resume: the "
+        "superres: 20 of 3200 patches; --task raw2rgb: 8 of 640 patches; with --resume: the "
         "run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,

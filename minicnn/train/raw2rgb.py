@@ -2,7 +2,7 @@
 photographs, measured each epoch on the held-out photographs beside bilinear demosaicing.
 
     train, test = raw2rgb_data()                       # simulated RAW of the colour photographs
-    model = build_raw2rgb("pynet_narrow")              # PyNET at base width 8: the CPU default
+    model = build_raw2rgb("pynet_narrow")              # PyNET at base width 8, residual
     trainer = Raw2RGBTrainer(model, optim.Adam(model.parameters(), 2e-3), linear=True,
                              run_dir="runs/pynet")
     trainer.fit(DataLoader(train, 8, shuffle=True), DataLoader(test, 1), epochs=8)
@@ -15,6 +15,11 @@ read noise 0.01, :class:`~minicnn.data.raw.RawPatches`' own default: a small sen
 light).
 The network gets the packed RAW ``(N, 4, H/2, W/2)`` and must output the photograph
 ``(N, 3, H, W)`` in sRGB: it learns demosaicing, denoising and the tone curve at once.
+The CPU default ``pynet_narrow`` is residual (not in the paper; VDSR's global residual
+learning, see :mod:`minicnn.models.restoration.pynet`): each level's image is the bilinear
+ISP's plus a learnt correction that starts at zero, so the untrained network already
+develops the RAW as the baseline does and training learns the denoising and the detail;
+``pynet`` is the published network (a sigmoid image per level, learnt from nothing).
 
 Training: PyNET's authors train its levels one after the other, coarsest first (level 5
 at 1/32 of the size, then 4, ... then 0 at full size). For the CPU the recipe trains all
@@ -27,7 +32,7 @@ Each epoch records ``train_loss``, ``train_mse`` (level 0's), and on the test ph
 (noise fixed by a seed) ``val_psnr``, ``val_ssim`` and ``baseline_psnr`` /
 ``baseline_ssim``: the same for the bilinear demosaic of the same noisy RAW
 (:func:`minicnn.baselines.bilinear_raw_to_rgb`: then the sRGB gamma when the RAW is
-linear, clipped to [0, 1] like the network's sigmoid output). The run folder gets
+linear, clipped to [0, 1] as the network's output is). The run folder gets
 ``figures/curves.png`` and ``figures/raw2rgb.png`` (RAW mosaic / bilinear / network /
 truth crops of a test photograph).
 """
@@ -53,11 +58,11 @@ __all__ = ["DEFAULTS", "DEFAULT_RAW2RGB", "MULTIPLE", "RAW2RGB_MODELS", "Raw2RGB
            "raw_noise", "simulate_file_raw"]
 
 
-def _pynet_narrow(restoration):
-    return restoration.pynet_narrow()
+def _pynet_narrow(restoration, linear: bool):
+    return restoration.pynet_narrow(linear=linear)
 
 
-def _pynet(restoration):
+def _pynet(restoration, linear: bool):
     return restoration.pynet()
 
 
@@ -73,7 +78,7 @@ DEFAULTS = {
     "optimizer": "adam",
     "scheduler": "cosine",  # from the peak rate at once: a warm-up wastes the short budget
     "patch_size": 64,  # RGB pixels: packed RAW of 32x32, the least PyNET takes
-    "num_patches": 400,  # per epoch
+    "num_patches": 640,  # per epoch
     "test_crop": 256,  # the central square of each test photograph
     "raw_noise": [1e-2, 1e-4],  # Poisson-Gaussian (a, b): variance a x + b at signal x
     "linear": True,  # the sensor records linear light; the network outputs sRGB
@@ -84,16 +89,18 @@ FIGURE_CROP = 96  # the side of the crops in figures/raw2rgb.png
 LEVEL_WEIGHTS = {0: 1.0, 1: 0.5, 2: 0.25, 3: 0.1, 4: 0.1, 5: 0.1}
 
 
-def build_raw2rgb(name: str):
+def build_raw2rgb(name: str, linear: bool = DEFAULTS["linear"]):
     """The network ``name`` of :data:`RAW2RGB_MODELS`: ``"pynet_narrow"`` (PyNET at base
-    width 8, 2,985,370 parameters: the CPU default) or ``"pynet"`` (the published
-    network, 47,554,738 parameters). ValueError for another name."""
+    width 8, 2,985,451 parameters, a correction of the bilinear ISP's image: the CPU
+    default) or ``"pynet"`` (the published network, 47,554,738 parameters). ValueError for
+    another name. ``linear``: the RAW records linear light (the residual's ISP applies
+    the sRGB curve)."""
     if name not in RAW2RGB_MODELS:
         raise ValueError(f"unknown RAW-to-RGB model {name!r}; expected one of "
                          f"{', '.join(RAW2RGB_MODELS)}")
     from minicnn.models import restoration
 
-    return RAW2RGB_MODELS[name](restoration)
+    return RAW2RGB_MODELS[name](restoration, linear)
 
 
 def raw_noise(noise: Sequence[float] | None) -> PoissonGaussianNoise | None:
@@ -221,6 +228,11 @@ class Raw2RGBTrainer(DenoiseTrainer):
         loss = sum(self.level_weights[level] * value for level, value in losses.items())
         n = x[0].shape[0]
         return loss, ({"mse": losses[0].item() * n} if 0 in losses else {})
+
+    def denoise(self, raw) -> np.ndarray:
+        """The network's RGB images for packed RAW ``(N, 4, H/2, W/2)``, clipped to [0, 1]
+        as the bilinear baseline is (a residual PyNET's output is not bounded)."""
+        return np.clip(super().denoise(raw), 0.0, 1.0)
 
     def evaluate(self, loader, num_classes: int | None = None) -> dict:
         """PSNR and SSIM of the network and of the bilinear demosaic on every test
