@@ -32,6 +32,7 @@ from minicnn.backend import backend_of
 from minicnn.random import generator
 
 __all__ = ["BalancedPositiveNegativeSampler", "BoxCoder", "Matcher", "SSDMatcher",
+           "batch_images", "check_box_targets",
            "overwrite_eps", "retrieve_out_channels", "stable_descending_order",
            "validate_trainable_layers"]
 
@@ -311,3 +312,58 @@ def stable_descending_order(values: np.ndarray, axis: int = -1):
     if xp is np:
         return np.argsort(-values, axis=axis, kind="stable")
     return xp.argsort(-values, axis=axis)  # CuPy's sort is stable
+
+
+def batch_images(name: str, images) -> Tensor:
+    """The one-stage detectors' input: an ``(N, 3, H, W)`` Tensor, or a list of ``(3, H, W)``
+    Tensors of one shape stacked into one. ``name`` (the model's) leads each error."""
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise ValueError(f"{name}: images is an empty list")
+        for k, image in enumerate(images):
+            if not isinstance(image, Tensor) or image.ndim != 3:
+                raise ValueError(f"{name}: images[{k}] must be a (3, H, W) Tensor, "
+                                 f"got {getattr(image, 'shape', type(image).__name__)}")
+        if len({tuple(image.shape) for image in images}) > 1:
+            raise ValueError(f"{name}: images must all have one shape, got "
+                             f"{sorted({tuple(image.shape) for image in images})}")
+        return stack(list(images))
+    if not isinstance(images, Tensor):
+        raise TypeError(f"{name}: images must be an (N, 3, H, W) Tensor or a list of "
+                        f"(3, H, W) Tensors, got {type(images).__name__}")
+    return images
+
+
+def check_box_targets(name: str, targets, n: int, num_classes: int) -> None:
+    """Check the one-stage detectors' training targets: a list of ``n`` dicts with
+    ``boxes`` ``(K, 4)`` (finite, ``x2 > x1``, ``y2 > y1``) and ``labels`` ``(K,)``, integers
+    in ``1..num_classes`` (0 is the background). One-line errors led by ``name``."""
+    if not isinstance(targets, (list, tuple)):
+        raise TypeError(f"{name}: targets must be a list of dicts, got {type(targets).__name__}")
+    if len(targets) != n:
+        raise ValueError(f"{name}: len(targets) must equal the number of images ({n}), "
+                         f"got {len(targets)}")
+    for k, target in enumerate(targets):
+        if not isinstance(target, dict) or "boxes" not in target or "labels" not in target:
+            raise ValueError(f"{name}: targets[{k}] must be a dict with 'boxes' and 'labels', "
+                             f"got {target!r:.80}")
+        boxes = np.asarray(target["boxes"].numpy() if isinstance(target["boxes"], Tensor)
+                           else target["boxes"])
+        labels = np.asarray(target["labels"].numpy() if isinstance(target["labels"], Tensor)
+                            else target["labels"])
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"{name}: targets[{k}]['boxes'] must have shape (K, 4), "
+                             f"got {boxes.shape}")
+        if labels.shape != (boxes.shape[0],):
+            raise ValueError(f"{name}: targets[{k}]['labels'] must have shape "
+                             f"({boxes.shape[0]},) to match the boxes, got {labels.shape}")
+        if not np.isfinite(boxes).all():
+            raise ValueError(f"{name}: targets[{k}]['boxes'] has non-finite values")
+        bad = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
+        if bad.any():
+            raise ValueError(f"{name}: targets[{k}]['boxes'] must have x2 > x1 and y2 > y1, "
+                             f"got {boxes[bad][0].tolist()}")
+        if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 1
+                            or labels.max() > num_classes):
+            raise ValueError(f"{name}: targets[{k}]['labels'] must be integers in "
+                             f"1..{num_classes} (0 is the background), got {labels.tolist()[:10]}")

@@ -45,8 +45,8 @@ import numpy as np
 
 from minicnn import nn
 from minicnn.autograd import Tensor, no_grad
-from minicnn.autograd.ops import stack
 from minicnn.backend import backend_of
+from minicnn.models.detection._utils import batch_images, check_box_targets
 from minicnn.models.detection.yolo_loss import (
     CLASS_LOSSES,
     LAMBDA_COORD,
@@ -187,12 +187,12 @@ class YoloV1(nn.Module):
         return y.permute(0, 2, 3, 1)  # convolutional head: (N, D, S, S)
 
     def forward(self, images, targets: list[dict] | None = None):
-        x = self._batch(images)
+        x = batch_images(self.name, images)
         if self.training:
             if targets is None:
                 raise ValueError(f"{self.name}: in training mode targets must be given "
                                  f"(call model.eval() to detect)")
-            self._check_targets(targets, x.shape[0])
+            check_box_targets(self.name, targets, x.shape[0], self.num_classes)
             return self.loss(self.grid_outputs(x), targets)
         with no_grad():
             return self.postprocess(self.grid_outputs(x))
@@ -240,58 +240,12 @@ class YoloV1(nn.Module):
 
     # ------------------------------------------------------------ input checks
 
-    def _batch(self, images) -> Tensor:
-        if isinstance(images, (list, tuple)):
-            if not images:
-                raise ValueError(f"{self.name}: images is an empty list")
-            for k, image in enumerate(images):
-                if not isinstance(image, Tensor) or image.ndim != 3:
-                    raise ValueError(f"{self.name}: images[{k}] must be a (3, H, W) Tensor, got "
-                                     f"{getattr(image, 'shape', type(image).__name__)}")
-            return stack(list(images))
-        if not isinstance(images, Tensor):
-            raise TypeError(f"{self.name}: images must be an (N, 3, H, W) Tensor or a list of "
-                            f"(3, H, W) Tensors, got {type(images).__name__}")
-        return images
-
     def _check_images(self, x: Tensor) -> None:
         s = self.image_size
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] != s or x.shape[3] != s:
             raise ValueError(f"{self.name}: images must be (N, 3, {s}, {s}) (image_size={s}), "
                              f"got {tuple(x.shape)}")
 
-    def _check_targets(self, targets, n: int) -> None:
-        if not isinstance(targets, (list, tuple)):
-            raise TypeError(f"{self.name}: targets must be a list of dicts, "
-                            f"got {type(targets).__name__}")
-        if len(targets) != n:
-            raise ValueError(f"{self.name}: len(targets) must equal the number of images "
-                             f"({n}), got {len(targets)}")
-        for k, target in enumerate(targets):
-            if not isinstance(target, dict) or "boxes" not in target or "labels" not in target:
-                raise ValueError(f"{self.name}: targets[{k}] must be a dict with 'boxes' and "
-                                 f"'labels', got {target!r:.80}")
-            boxes = np.asarray(target["boxes"].numpy() if isinstance(target["boxes"], Tensor)
-                               else target["boxes"])
-            labels = np.asarray(target["labels"].numpy() if isinstance(target["labels"], Tensor)
-                                else target["labels"])
-            if boxes.ndim != 2 or boxes.shape[1] != 4:
-                raise ValueError(f"{self.name}: targets[{k}]['boxes'] must have shape (K, 4), "
-                                 f"got {boxes.shape}")
-            if labels.shape != (boxes.shape[0],):
-                raise ValueError(f"{self.name}: targets[{k}]['labels'] must have shape "
-                                 f"({boxes.shape[0]},) to match the boxes, got {labels.shape}")
-            if not np.isfinite(boxes).all():
-                raise ValueError(f"{self.name}: targets[{k}]['boxes'] has non-finite values")
-            bad = (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
-            if bad.any():
-                raise ValueError(f"{self.name}: targets[{k}]['boxes'] must have x2 > x1 and "
-                                 f"y2 > y1, got {boxes[bad][0].tolist()}")
-            if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 1
-                                or labels.max() > self.num_classes):
-                raise ValueError(f"{self.name}: targets[{k}]['labels'] must be integers in "
-                                 f"1..{self.num_classes} (0 is background), got "
-                                 f"{labels.tolist()}")
 
 
 # ---------------------------------------------------------------- named variants
