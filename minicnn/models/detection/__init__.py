@@ -51,3 +51,8 @@ from minicnn.models.detection.yolov5 import (  # noqa: E402
 )
 
 __all__ += ["YOLOv5", "yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x"]
+
+# CPU-sized Faster / Mask R-CNN for the 64 x 64 scenes (small_rcnn.py)
+from minicnn.models.detection.small_rcnn import fasterrcnn_small, maskrcnn_small  # noqa: E402
+
+__all__ += ["fasterrcnn_small", "maskrcnn_small"]
