@@ -46,6 +46,11 @@ DATASET_TASKS.update(shapes=("classify", "detect", "segment"),
 DEFAULT_IMAGE_SIZE = {"classify": 32, "detect": 64, "segment": 64}
 DATASET_TASKS["shapes"] += ("landmarks",)  # 5 landmarks per scene (minicnn.data.landmarks)
 DEFAULT_IMAGE_SIZE["landmarks"] = 32
+# "instance": the detection scenes (image, target with per-object masks) for instance
+# segmentation (minicnn.train.instance)
+DATASET_TASKS["shapes"] += ("instance",)
+DATASET_TASKS["digit_scenes"] += ("instance",)
+DEFAULT_IMAGE_SIZE["instance"] = 64
 
 
 def load_data(
@@ -104,7 +109,7 @@ def load_data(
     elif name == "shapes" and task == "landmarks":
         train = shape_landmarks(True, size=image_size)
         test = shape_landmarks(False, size=image_size)
-    elif name == "shapes" and task in ("detect", "segment"):
+    elif name == "shapes" and task in ("detect", "segment", "instance"):
         train, test = shape_scenes(True, size=image_size), shape_scenes(False, size=image_size)
     elif name == "shapes":
         train, test = shapes(True, size=image_size), shapes(False, size=image_size)
