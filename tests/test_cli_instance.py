@@ -65,9 +65,9 @@ def test_instance_run_folder_eval_and_predict(run2, tmp_path, capsys):
 
 
 class _Oracle:
-    """A stand-in detector for ``evaluate``: each image's true objects (boxes shifted by 2
-    pixels, masks as probabilities 0.9 with a corner at 0.4, i.e. outside the binary
-    mask), plus one false positive, with fixed scores."""
+    """A stand-in detector for ``evaluate``: per image a false positive scoring highest,
+    then the true objects (boxes shifted by 2 pixels; masks as probabilities 0.9 but 0.4,
+    below the 0.5 threshold, on the left third of each box)."""
 
     def __init__(self, truths):
         self.truths, self.calls = truths, 0
@@ -86,14 +86,16 @@ class _Oracle:
             self.calls += 1
             k = len(t["labels"])
             masks = t["masks"].astype(np.float32)[:, None] * 0.9
-            masks[:, :, :8, :8] = np.where(masks[:, :, :8, :8] > 0, 0.4, 0)
-            boxes = np.concatenate([t["boxes"] + 2, [[0, 0, 10, 10]]]).astype(np.float32)
+            for j, box in enumerate(t["boxes"]):  # the left third of each object: p = 0.4
+                cut = int(box[0] + (box[2] - box[0]) / 3)
+                masks[j, 0, :, :cut] = np.where(masks[j, 0, :, :cut] > 0, 0.4, 0)
+            boxes = np.concatenate([[[0, 0, 10, 10]], t["boxes"] + 2]).astype(np.float32)
             fp = np.zeros((1, 1, *masks.shape[2:]), np.float32)
             fp[..., :10, :10] = 0.8
             out.append({"boxes": Tensor(boxes),
-                        "labels": Tensor(np.concatenate([t["labels"], [1]]).astype(np.int64)),
-                        "scores": Tensor(np.linspace(0.9, 0.5, k + 1).astype(np.float32)),
-                        "masks": Tensor(np.concatenate([masks, fp]))})
+                        "labels": Tensor(np.concatenate([[1], t["labels"]]).astype(np.int64)),
+                        "scores": Tensor(np.linspace(0.95, 0.5, k + 1).astype(np.float32)),
+                        "masks": Tensor(np.concatenate([fp, masks]))})
         return out
 
 

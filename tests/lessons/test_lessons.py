@@ -52,6 +52,8 @@ CASES = {
                             "20_yolo_loss.png", "20_yolo_digits.png"], ["IoU", "NMS", "mAP@0.5"]),
     "21_ssd.py": (["21_default_boxes.png", "21_matching.png", "21_training.png"],
                   ["8732", "torchvision", "mAP@0.5"]),
+    "23_mask_rcnn.py": (["23_instances.png", "23_mask_target.png", "23_box_vs_mask.png",
+                         "23_predictions.png"], ["28x28", "torchvision", "mask mAP@0.5"]),
     "24_yolov5.py": (["24_assignment.png", "24_speed_accuracy.png"],
                      ["7,276,605", "Detect", "ms/image", "mAP@0.5"]),
     "30_encoder_decoder.py": (["30_upsampling.png", "30_skips.png"],
