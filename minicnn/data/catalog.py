@@ -72,6 +72,7 @@ def load_data(
     samples are: ``"classify"``: ``(image, label)``; ``"detect"``: ``(image, target)`` with
     torchvision's target dict (``boxes``, ``labels`` 1..C, ``masks``...; see
     :mod:`minicnn.data.detection`) -- ``digit_scenes`` and ``shapes`` scenes;
+    ``"instance"``: the same samples, for instance segmentation (their ``masks``);
     ``"segment"``: ``(image, mask)`` of the same scenes, ``mask`` ``(H, W)`` int64 with the
     class of each pixel, 0 the background (:mod:`minicnn.data.segmentation`);
     ``"landmarks"``: ``(image, keypoints (5, 2))`` (:mod:`minicnn.data.landmarks`) -- ``shapes``
