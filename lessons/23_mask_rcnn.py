@@ -201,7 +201,7 @@ assert np.mean(round_trip) > 0.75
 # mask IoU harsh: a mask one pixel too wide around a 2-pixel stroke has IoU 0.5.
 
 # %%
-n_train, n_test, epochs = (8, 8, 1) if args.quick else (1000, 100, 3)
+n_train, n_test, epochs = (8, 8, 1) if args.quick else (1000, 100, instance.DEFAULTS["epochs"])
 train_scenes = minicnn.data.Subset(train_set, range(n_train))
 test_scenes = minicnn.data.Subset(test_set, range(n_test))
 model = maskrcnn_small(num_classes=len(classes))

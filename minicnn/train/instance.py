@@ -63,9 +63,9 @@ INSTANCE_MODELS: dict[str, Callable] = {"maskrcnn_small": _maskrcnn_small}
 DEFAULT_MODEL = "maskrcnn_small"
 # the recipe's settings where the command line has no value of its own
 DEFAULTS = {
-    "epochs": 3,
+    "epochs": 10,
     "batch_size": 8,
-    "lr": 2e-3,
+    "lr": 6e-3,
     "weight_decay": 1e-4,
     "optimizer": "adam",
     "scheduler": "onecycle",
