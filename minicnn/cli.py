@@ -3,6 +3,7 @@
     minicnn train [--model small_resnet] [--data digits] [--epochs 12] ...
     minicnn train --task detect [--model yolo_v1_small] [--data digit_scenes|shapes] ...
     minicnn train --task segment [--model unet|resunet|deconvnet] [--data shapes|digit_scenes] ...
+    minicnn train --task instance [--model maskrcnn_small] [--data shapes|digit_scenes] ...
     minicnn train --task denoise [--model dncnn|dncnn_s|noise_aware] [--noise 25] ...
     minicnn train --task superres [--model srcnn] [--scale 3] ...
     minicnn train --task raw2rgb [--model pynet_narrow|pynet] ...
@@ -23,6 +24,8 @@ schedule, and leaves a run folder with metrics, figures and a checkpoint behind.
 ``--task detect`` (implied by a detector's name, or by detection-only data) trains the
 small YOLO v1 on scenes of those digits and reports COCO mAP. ``--task segment`` (implied
 by a segmenter's name) trains a U-Net on scenes of shapes and reports mIoU and Dice.
+``--task instance`` (implied by ``--model maskrcnn_small``) trains a CPU-sized Mask R-CNN on
+scenes of shapes and reports box and mask mAP.
 ``--task landmarks`` trains the heatmap U-Net (or the L2-regression baseline) on the 5
 landmarks of ``shapes`` scenes and reports the mean landmark error in pixels, on clean and
 on occluded test scenes.
@@ -298,6 +301,14 @@ SEGMENT_RUN_FILES = (
     "metrics.json",
     "figures/curves.png",
     "figures/segmentations.png",
+)
+# an instance segmentation run records what a detection run does
+INSTANCE_RUN_OPTIONS, INSTANCE_CONFIG_KEYS = DETECT_RUN_OPTIONS, DETECT_CONFIG_KEYS
+INSTANCE_RUN_FILES = (
+    "metrics.csv",
+    "metrics.json",
+    "figures/curves.png",
+    "figures/instance.png",
 )
 # a landmark run: no --hflip (the recipe always flips, and occludes), no classes, the names
 # of its landmarks instead
@@ -799,6 +810,54 @@ def _build_segmenter(config: dict):
     try:
         return segment.build_segmenter(config["model"], config["num_classes"],
                                        config["in_channels"])
+    except ValueError as e:
+        raise CLIError(f"--model {config['model']}: {e}") from None
+
+
+def _train_instance(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
+    """The instance segmentation recipe (:mod:`minicnn.train.instance`): a new run or a
+    locked resumed one."""
+    from minicnn import data
+    from minicnn.random import manual_seed
+    from minicnn.train import instance
+
+    manual_seed(config["seed"])
+    size = config.get("image_size") or instance.IMAGE_SIZE
+    if isinstance(size, int):
+        size = [size, size]
+    try:
+        train_set, test_set = instance.instance_data(
+            config["data"], config["data_dir"], config["subset"], size[0], config["hflip"]
+        )
+    except ValueError as e:
+        raise CLIError(f"--data {config['data']}: {str(e).removeprefix('load_data: ')}") from None
+    num_classes = len(train_set.classes)  # with the background
+    config.update(in_channels=3, num_classes=num_classes, image_size=list(size),
+                  classes=list(train_set.classes))
+    model = _build_instance(config)
+    _check_device_and_model(model, config["device"], test_set[0][0], config)
+    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True,
+                                   collate_fn=data.detection_collate, prefetch=2)
+    test_loader = data.DataLoader(test_set, instance.EVAL_BATCH,
+                                  collate_fn=data.detection_collate)
+    header = _recipe_header(config, model, len(train_set), len(test_set),
+                            f"{num_classes - 1} classes")
+    last, run_dir, seconds = _fit_recipe(
+        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
+        instance.InstanceTrainer, classes=train_set.classes,
+    )
+    print(f"done in {seconds:.1f} s: test box mAP@0.5 {last['val_map_50']:.4f} (@0.5:0.95 "
+          f"{last['val_map']:.4f}), mask mAP@0.5 {last['val_mask_map_50']:.4f} (@0.5:0.95 "
+          f"{last['val_mask_map']:.4f}), train loss {last['train_loss']:.4f}")
+    _print_written(run_dir, INSTANCE_RUN_FILES)
+    return 0
+
+
+def _build_instance(config: dict):
+    from minicnn.train import instance
+
+    try:
+        return instance.build_instance_model(config["model"], config["num_classes"])
     except ValueError as e:
         raise CLIError(f"--model {config['model']}: {e}") from None
 
@@ -1518,6 +1577,71 @@ def _eval_segment(args, config: dict, model) -> int:
     return 0
 
 
+def _eval_instance(args, config: dict, model) -> int:
+    """Box and mask mAP of an instance segmentation run on its test scenes, and the mask AP
+    of each class."""
+    from minicnn import data
+    from minicnn.train import instance
+
+    _, test_set = instance.instance_data(config["data"], config["data_dir"], config["subset"],
+                                         config["image_size"][0])
+    loader = data.DataLoader(test_set, instance.EVAL_BATCH, collate_fn=data.detection_collate)
+    trainer = instance.InstanceTrainer(model, None, device=args.device, progress=False)
+    result = trainer.evaluate(loader)
+    print(f"{args.run}: test box mAP@0.5 {result['val_map_50']:.4f}, mAP@0.5:0.95 "
+          f"{result['val_map']:.4f}; mask mAP@0.5 {result['val_mask_map_50']:.4f}, "
+          f"mAP@0.5:0.95 {result['val_mask_map']:.4f} on {result['images']} scenes")
+    classes = config["classes"]
+    per_class = ", ".join(f"{classes[k] if 0 <= k < len(classes) else k} {ap:.3f}"
+                          for k, ap in sorted(result["per_class"].items()))
+    print(f"mask AP@0.5:0.95 per class: {per_class}")
+    return 0
+
+
+def _predict_instance(args, config: dict, model) -> int:
+    """Find the objects of image files: print each (class, score, box, mask pixels) and draw
+    the masks and boxes over a copy of each image."""
+    from minicnn import viz
+    from minicnn.autograd import no_grad, tensor
+    from minicnn.data import load_image
+    from minicnn.data.joint_transforms import resize_nearest
+    from minicnn.data.transforms import resize
+    from minicnn.train.detect import predictions_to_numpy
+    from minicnn.train.instance import mask_predictions
+
+    if args.min_score is not None and not 0 <= args.min_score <= 1:
+        raise CLIError(f"--min-score must be in [0, 1], got {args.min_score}")
+    min_score = 0.5 if args.min_score is None else args.min_score
+    out_dir = Path(args.out_dir) if args.out_dir else Path(args.run) / "predictions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    size = tuple(config["image_size"])
+    for path in args.images:
+        if not Path(path).is_file():
+            raise CLIError(f"{path}: no such file")
+        img = load_image(path)
+        if img.shape[0] == 1:
+            img = np.repeat(img, 3, axis=0)
+        h, w = img.shape[1:]
+        with no_grad():
+            pred = predictions_to_numpy(model(tensor(resize(img, size)[None])))
+        pred = mask_predictions(pred)[0]
+        keep = pred["scores"] >= min_score
+        pred = {k: v[keep] for k, v in pred.items()}
+        # back to the file's pixels: the model saw the image resized to its input size
+        pred["boxes"] = pred["boxes"] * np.array([w / size[1], h / size[0]] * 2, np.float32)
+        pred["masks"] = resize_nearest(pred["masks"], (h, w))
+        out = out_dir / (Path(path).stem + "-instances.png")
+        viz.save_instances(img, pred, config["classes"], out, min_score=min_score)
+        found = "; ".join(
+            f"{config['classes'][int(c)]} {s:.2f} at [{', '.join(f'{v:.0f}' for v in b)}], "
+            f"{int(m.sum())} pixels"
+            for b, c, s, m in zip(pred["boxes"], pred["labels"], pred["scores"], pred["masks"])
+        )
+        print(f"{path}: {len(pred['scores'])} objects (score >= {min_score})"
+              + (f": {found}" if found else "") + f"; drawn in {out}")
+    return 0
+
+
 def _predict_segment(args, config: dict, model) -> int:
     """Segment image files: print the pixels of each class found and draw the mask over a
     copy of each image."""
@@ -1829,6 +1953,12 @@ RECIPES: dict[str, TaskRecipe] = {
         SEGMENT_RUN_OPTIONS, SEGMENT_CONFIG_KEYS, SEGMENT_RUN_FILES,
         _train_segment, _build_segmenter, _eval_segment, _predict_segment,
     ),
+    "instance": TaskRecipe(
+        "instance", "INSTANCE_MODELS", "DEFAULT_MODEL", "shapes", "an instance segmentation model",
+        "instance segmentation", INSTANCE_RUN_OPTIONS, INSTANCE_CONFIG_KEYS, INSTANCE_RUN_FILES,
+        _train_instance, _build_instance, _eval_instance, _predict_instance,
+        ("min_score", "out_dir"),
+    ),
     "landmarks": TaskRecipe(
         "landmarks", "LANDMARK_MODELS", "DEFAULT_MODEL", "shapes", "a landmark model",
         "landmark", LANDMARK_RUN_OPTIONS, LANDMARK_CONFIG_KEYS, LANDMARK_RUN_FILES,
@@ -1955,9 +2085,10 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--task", default=None, choices=TASKS, metavar="TASK",
-        help="classify, detect, segment, landmarks, denoise, superres or raw2rgb (default: "
-        "the model's task: detect for a detector (yolo_v1_small, ssd300_vgg16, ...), segment "
-        "for a segmenter (unet, resunet, deconvnet), landmarks for landmark_unet and "
+        help="classify, detect, segment, instance, landmarks, denoise, superres or raw2rgb "
+        "(default: the model's task: detect for a detector (yolo_v1_small, ssd300_vgg16, ...), "
+        "segment for a segmenter (unet, resunet, deconvnet), instance for maskrcnn_small, "
+        "landmarks for landmark_unet and "
         "landmark_regressor, denoise for a denoiser (dncnn, dncnn_s, noise_aware), superres "
         "for srcnn, raw2rgb for pynet_narrow and pynet, else the data's, else classify)",
     )
@@ -1965,7 +2096,9 @@ def make_parser() -> argparse.ArgumentParser:
         "--model", default="small_resnet", type=_train_model_name, metavar="MODEL",
         help="architecture: a name of minicnn.models ('minicnn models' lists them) "
         "(default: small_resnet); --task detect takes a detector: yolo_v1_small (used when "
-        "--model is not given), yolo_v1, ssd300_vgg16, ssdlite320_mobilenet_v3_large, yolov5n; "
+        "--model is not given), yolo_v1, ssd300_vgg16, ssdlite320_mobilenet_v3_large, yolov5n, "
+        "fasterrcnn_small (CPU-sized Faster R-CNN); --task instance: maskrcnn_small (a "
+        "CPU-sized Mask R-CNN; used when --model is not given); "
         "--task segment a segmenter, CPU-sized: unet (used when --model is not given; same "
         "padding, 16 -> 128 channels), resunet, deconvnet; --task landmarks: landmark_unet "
         "(heatmaps; used when --model is not given) or landmark_regressor (the L2-regression "
@@ -1984,7 +2117,8 @@ def make_parser() -> argparse.ArgumentParser:
         help="dataset: digits, shapes, digit_scenes (built in) or, reading --data-dir, mnist, "
         "fashion-mnist, cifar10, cifar100, folder (default: digits); --task detect takes "
         "digit_scenes (used when --data is not given) or shapes; --task segment shapes "
-        "(used when --data is not given) or digit_scenes; --task landmarks shapes",
+        "(used when --data is not given) or digit_scenes; --task instance takes shapes (used when "
+        "--data is not given) or digit_scenes; --task landmarks shapes",
     )
     t.add_argument(
         "--data-dir",
@@ -1994,18 +2128,19 @@ def make_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--epochs", type=int, default=None,
-        help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task segment: 10; --task "
-        "landmarks: 4; --task denoise: 10 of 3200 patches, --model noise_aware: 20; --task "
-        "superres: 20 of 3200 patches; --task raw2rgb: 8 of 640 patches; with --resume: the "
-        "run's own)",
+        help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task "
+        "segment: 10; --task instance: 10 of 1000 scenes; --task landmarks: 4; --task denoise: "
+        "10 of 3200 patches, --model noise_aware: 20; --task superres: 20 of 3200 patches; "
+        "--task raw2rgb: 8 of 640 patches; with --resume: the run's own)",
     )
     t.add_argument("--batch-size", type=int, default=64,
                    help="images per training batch (default: 64; --task detect, segment, "
-                   "landmarks, denoise: 16; --task raw2rgb: 8; --task superres: 32)")
+                   "landmarks, denoise: 16; --task instance: 8; --task raw2rgb: 8; --task "
+                   "superres: 32)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
-                   "detect, segment, landmarks: 0.003; --task denoise: 0.01; --task "
-                   "raw2rgb: 0.002; --task superres: 0.002)")
+                   "detect, segment, landmarks: 0.003; --task instance: 0.006; --task denoise: "
+                   "0.01; --task raw2rgb: 0.002; --task superres: 0.002)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")
     t.add_argument(
@@ -2019,7 +2154,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--image-size", type=int, default=None, metavar="N",
         help="--task detect: scenes of NxN pixels (default: 64 for yolo_v1_small, else the "
         "detector's own input size; 64 for SSD, which resizes its input itself; --task "
-        "segment: 64; --task landmarks: 32; landmark_regressor takes multiples of 8)",
+        "segment, instance: 64; --task landmarks: 32; landmark_regressor takes multiples of 8)",
     )
     t.add_argument(
         "--noise", type=float, default=None, metavar="SIGMA",
@@ -2071,7 +2206,10 @@ def make_parser() -> argparse.ArgumentParser:
         "For a detection run: print the objects found and draw their boxes, class and score "
         "on a copy of each image (IMAGE-detections.png in --out-dir). For a segmentation "
         "run: print the share of the pixels of each class found and draw the predicted "
-        "mask over a copy of each image (IMAGE-segmentation.png in --out-dir). For a landmark "
+        "mask over a copy of each image (IMAGE-segmentation.png in --out-dir). For an instance "
+        "segmentation run: print each object found (class, score, box, mask pixels) and draw "
+        "its mask and box over a copy of each image (IMAGE-instances.png in --out-dir). For a "
+        "landmark "
         "run: print the landmarks found (in the file's pixels) and draw them, with the "
         "heatmaps, on a copy of each image (IMAGE-landmarks.png in --out-dir). For a "
         "denoising run: denoise each image (assumed noisy like the run's training noise) and "
@@ -2092,7 +2230,8 @@ def make_parser() -> argparse.ArgumentParser:
         "grayscale images are also stretched to the full [0, 1] range",
     )
     p.add_argument("--min-score", type=float, default=None,
-                   help="detection runs: show objects scoring at least this (default: 0.3)")
+                   help="detection and instance segmentation runs: show objects scoring at least "
+                   "this (default: 0.3; instance segmentation runs: 0.5)")
     p.add_argument("--out-dir", default=None,
                    help="detection, segmentation, landmark, denoising and super-resolution "
                    "runs: where the drawn, denoised or enlarged images go (default: "

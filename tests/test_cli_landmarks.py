@@ -98,7 +98,7 @@ def test_landmark_resume_after_a_kill_equals_the_uninterrupted_run(run2, tmp_pat
          "--model landmark_unet is a landmark model; --task detect needs a detector"),
         (["--task", "landmarks", "--data", "digits"], "--data digits has no landmarks targets"),
         (["--task", "landmarks", "--hflip"],
-         "--hflip is for --task classify, detect, segment, not --task landmarks"),
+         "--hflip is for --task classify, detect, segment, instance, not --task landmarks"),
         (["--task", "landmarks", "--crop-padding", "1"],
          "--crop-padding is for --task classify, not --task landmarks"),
         (["--model", "landmark_regressor", "--image-size", "36"],

@@ -46,6 +46,11 @@ DATASET_TASKS.update(shapes=("classify", "detect", "segment"),
 DEFAULT_IMAGE_SIZE = {"classify": 32, "detect": 64, "segment": 64}
 DATASET_TASKS["shapes"] += ("landmarks",)  # 5 landmarks per scene (minicnn.data.landmarks)
 DEFAULT_IMAGE_SIZE["landmarks"] = 32
+# "instance": the detection scenes (image, target with per-object masks) for instance
+# segmentation (minicnn.train.instance)
+DATASET_TASKS["shapes"] += ("instance",)
+DATASET_TASKS["digit_scenes"] += ("instance",)
+DEFAULT_IMAGE_SIZE["instance"] = 64
 
 
 def load_data(
@@ -67,6 +72,7 @@ def load_data(
     samples are: ``"classify"``: ``(image, label)``; ``"detect"``: ``(image, target)`` with
     torchvision's target dict (``boxes``, ``labels`` 1..C, ``masks``...; see
     :mod:`minicnn.data.detection`) -- ``digit_scenes`` and ``shapes`` scenes;
+    ``"instance"``: the same samples, for instance segmentation (their ``masks``);
     ``"segment"``: ``(image, mask)`` of the same scenes, ``mask`` ``(H, W)`` int64 with the
     class of each pixel, 0 the background (:mod:`minicnn.data.segmentation`);
     ``"landmarks"``: ``(image, keypoints (5, 2))`` (:mod:`minicnn.data.landmarks`) -- ``shapes``
@@ -104,7 +110,7 @@ def load_data(
     elif name == "shapes" and task == "landmarks":
         train = shape_landmarks(True, size=image_size)
         test = shape_landmarks(False, size=image_size)
-    elif name == "shapes" and task in ("detect", "segment"):
+    elif name == "shapes" and task in ("detect", "segment", "instance"):
         train, test = shape_scenes(True, size=image_size), shape_scenes(False, size=image_size)
     elif name == "shapes":
         train, test = shapes(True, size=image_size), shapes(False, size=image_size)

@@ -55,6 +55,7 @@ DETECTORS: dict[str, bool] = {
     "ssd300_vgg16": True,
     "ssdlite320_mobilenet_v3_large": True,
     "yolov5n": False,
+    "fasterrcnn_small": True,  # torchvision's Faster R-CNN, CPU-sized (64 x 64 scenes)
 }
 DEFAULT_DETECTOR = "yolo_v1_small"
 # the recipe's options for a detector's constructor, beyond num_classes and image_size. The

@@ -21,6 +21,12 @@ from minicnn.viz.features import feature_maps, get_layer, plot_feature_maps
 from minicnn.viz.figure import save_figure
 from minicnn.viz.filters import filter_images, plot_filters
 from minicnn.viz.graph import autograd_graph, plot_graph
+from minicnn.viz.instance import (
+    overlay_instances,
+    plot_instance_curves,
+    plot_instances,
+    save_instances,
+)
 from minicnn.viz.landmarks import draw_landmarks, plot_landmark_curves, plot_landmarks
 from minicnn.viz.receptive_field import (
     plot_receptive_field,
@@ -39,6 +45,7 @@ from minicnn.viz.training import plot_confusion, plot_curves, plot_predictions
 
 __all__ = ["draw_boxes", "plot_confusion", "plot_curves", "plot_detection_curves",
            "plot_detections", "plot_precision_recall", "plot_predictions", "save_detections"]
+__all__ += ["overlay_instances", "plot_instance_curves", "plot_instances", "save_instances"]
 __all__ += ["draw_landmarks", "plot_landmark_curves", "plot_landmarks"]
 __all__ += ["mask_colours", "overlay_mask", "plot_segmentation_curves", "plot_segmentations",
             "save_segmentation"]

@@ -150,7 +150,8 @@ def test_load_data_detection_and_task_errors():
     s_train, _ = data.load_data("shapes", task="detect", image_size=48, subset=2)
     assert s_train[1][0].shape == (3, 48, 48) and s_train.classes[1] == "circle"
     assert isinstance(data.load_data("shapes", subset=1)[0][0][1], int)  # still classification
-    with pytest.raises(ValueError, match="'digit_scenes' is for detect or segment, not 'classify'"):
+    with pytest.raises(ValueError,
+                       match="'digit_scenes' is for detect or segment or instance, not 'classify'"):
         data.load_data("digit_scenes", task="classify")
     with pytest.raises(ValueError, match="'digits' is for classify, not 'detect'.*digit_scenes"):
         data.load_data("digits", task="detect")

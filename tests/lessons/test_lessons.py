@@ -56,6 +56,8 @@ CASES = {
                            "22_roipool_vs_roialign.png"],
                           ["Fast R-CNN is", "faster in evaluation", "anchors per location: 9",
                            "recall of the", "RoIPool", "RoIAlign"]),
+    "23_mask_rcnn.py": (["23_instances.png", "23_mask_target.png", "23_box_vs_mask.png",
+                         "23_predictions.png"], ["28x28", "torchvision", "mask mAP@0.5"]),
     "24_yolov5.py": (["24_assignment.png", "24_speed_accuracy.png"],
                      ["7,276,605", "Detect", "ms/image", "mAP@0.5"]),
     "30_encoder_decoder.py": (["30_upsampling.png", "30_skips.png"],

@@ -64,3 +64,8 @@ from minicnn.models.detection.rcnn import (  # noqa: E402
 
 __all__ += ["RCNN", "FastRCNN", "make_proposals", "proposal_targets", "rcnn_box_head",
             "warp_proposals"]
+
+# CPU-sized Faster / Mask R-CNN for the 64 x 64 scenes (small_rcnn.py)
+from minicnn.models.detection.small_rcnn import fasterrcnn_small, maskrcnn_small  # noqa: E402
+
+__all__ += ["fasterrcnn_small", "maskrcnn_small"]
