@@ -100,7 +100,7 @@ def test_raw2rgb_run_folder_eval_and_predict(run2, tmp_path, capsys):
     assert main(["train", "--resume", str(run)]) == 2
     assert "already has all its 1 epochs" in cli_error(capsys)
     assert main(["predict", str(run), str(path), "--min-score", "0.5"]) == 2
-    assert "--min-score is for detection runs" in cli_error(capsys)
+    assert "--min-score is for detection and instance segmentation runs" in cli_error(capsys)
     (tmp_path / "text.png").write_text("not an image")
     assert main(["predict", str(run), str(tmp_path / "text.png")]) == 2
     assert "text.png" in cli_error(capsys)

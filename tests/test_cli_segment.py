@@ -149,7 +149,7 @@ def test_segment_predict_refuses_the_options_of_other_tasks(run2, tmp_path, caps
     assert main(["predict", str(run2), str(path), "--invert", "yes"]) == 2
     assert "--invert is for classification runs" in cli_error(capsys)
     assert main(["predict", str(run2), str(path), "--min-score", "0.5"]) == 2
-    assert "--min-score is for detection runs" in cli_error(capsys)
+    assert "--min-score is for detection and instance segmentation runs" in cli_error(capsys)
 
 
 @pytest.mark.slow
