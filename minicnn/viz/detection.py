@@ -95,9 +95,14 @@ def save_detections(image: np.ndarray, pred: dict, classes: Sequence[str], path,
     plt.close(fig)
 
 
-def plot_detection_curves(history: Sequence[dict], path) -> None:
-    """Per epoch: the training loss and each of its terms (left), mAP@0.5 and mAP@0.5:0.95
-    on the test set (right)."""
+# the mAP curves of a detection run: (history key, legend label, line style)
+DETECTION_MAPS = (("val_map_50", "mAP@0.5", "o-"), ("val_map", "mAP@0.5:0.95", "o-"))
+
+
+def plot_detection_curves(history: Sequence[dict], path, maps=DETECTION_MAPS,
+                          title: str = "Test mAP") -> None:
+    """Per epoch: the training loss and each of its terms (left), the test mAPs ``maps``
+    (``(key, label, style)``: mAP@0.5 and mAP@0.5:0.95 by default) on the right."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
@@ -111,11 +116,11 @@ def plot_detection_curves(history: Sequence[dict], path) -> None:
     for key in terms:
         ax_loss.plot(epochs, [h.get(key, np.nan) for h in history], ".--",
                      label=key.removeprefix("train_"))
-    for key, label in (("val_map_50", "mAP@0.5"), ("val_map", "mAP@0.5:0.95")):
+    for key, label, style in maps:
         if any(key in h for h in history):
-            ax_map.plot(epochs, [h.get(key, np.nan) for h in history], "o-", label=label)
+            ax_map.plot(epochs, [h.get(key, np.nan) for h in history], style, label=label)
     ax_loss.set(xlabel="epoch", ylabel="loss", title="Training loss and its terms")
-    ax_map.set(xlabel="epoch", ylabel="mAP", title="Test mAP", ylim=(0, 1))
+    ax_map.set(xlabel="epoch", ylabel="mAP", title=title, ylim=(0, 1))
     for ax in (ax_loss, ax_map):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         if epochs:

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from minicnn.viz.detection import _PRED_COLOUR, _TRUE_COLOUR, _as_hwc, draw_boxes
+from minicnn.viz.detection import (
+    _PRED_COLOUR,
+    _TRUE_COLOUR,
+    _as_hwc,
+    draw_boxes,
+    plot_detection_curves,
+)
 from minicnn.viz.figure import save_figure
 from minicnn.viz.training import _pyplot
 
@@ -89,36 +95,13 @@ def save_instances(image: np.ndarray, pred: dict, classes: Sequence[str], path,
     plt.close(fig)
 
 
+# the mAP curves of an instance segmentation run: (history key, legend label, line style)
+INSTANCE_MAPS = (("val_map_50", "box mAP@0.5", "o-"), ("val_map", "box mAP@0.5:0.95", "o--"),
+                 ("val_mask_map_50", "mask mAP@0.5", "s-"),
+                 ("val_mask_map", "mask mAP@0.5:0.95", "s--"))
+
+
 def plot_instance_curves(history: Sequence[dict], path) -> None:
     """Per epoch: the training loss and each of its terms (left); box and mask mAP@0.5 and
     mAP@0.5:0.95 on the test set (right)."""
-    plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
-
-    epochs = [h["epoch"] for h in history]
-    fig, (ax_loss, ax_map) = plt.subplots(1, 2, figsize=(10, 4))
-    skip = {"train_loss", "train_images_per_s", "train_seconds"}
-    terms = [k for k in dict.fromkeys(k for h in history for k in h)
-             if k.startswith("train_") and k not in skip]
-    ax_loss.plot(epochs, [h.get("train_loss", np.nan) for h in history], "o-", label="total",
-                 linewidth=2)
-    for key in terms:
-        ax_loss.plot(epochs, [h.get(key, np.nan) for h in history], ".--",
-                     label=key.removeprefix("train_"))
-    for key, label, style in (("val_map_50", "box mAP@0.5", "o-"),
-                              ("val_map", "box mAP@0.5:0.95", "o--"),
-                              ("val_mask_map_50", "mask mAP@0.5", "s-"),
-                              ("val_mask_map", "mask mAP@0.5:0.95", "s--")):
-        if any(key in h for h in history):
-            ax_map.plot(epochs, [h.get(key, np.nan) for h in history], style, label=label)
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="Training loss and its terms")
-    ax_map.set(xlabel="epoch", ylabel="mAP", title="Test mAP: boxes and masks", ylim=(0, 1))
-    for ax in (ax_loss, ax_map):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-        if epochs:
-            ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
+    plot_detection_curves(history, path, INSTANCE_MAPS, "Test mAP: boxes and masks")
