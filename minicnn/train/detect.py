@@ -23,7 +23,8 @@ recipe's options (:data:`DETECTOR_OPTIONS`: the small YOLO's cross-entropy class
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -91,6 +92,25 @@ RECIPE_IMAGE_SIZE["yolov5n"] = 64
 # is for showing boxes; mAP integrates over every threshold, so it needs the low scores
 # too: torchvision's SSD keeps scores above 0.01)
 EVAL_SCORE_THRESH = 0.01
+
+
+@contextmanager
+def eval_score_threshold(model) -> Iterator[None]:
+    """Lower ``model``'s score threshold to :data:`EVAL_SCORE_THRESH` inside the ``with``
+    block and restore it after. The one-stage detectors keep ``score_thresh`` themselves,
+    the two-stage ones (Faster / Mask R-CNN) on their ``roi_heads``; a model with neither
+    is left as it is."""
+    owner = model if hasattr(model, "score_thresh") else getattr(model, "roi_heads", None)
+    own_thresh = getattr(owner, "score_thresh", None)
+    if own_thresh is None:
+        yield
+        return
+    owner.score_thresh = min(own_thresh, EVAL_SCORE_THRESH)
+    try:
+        yield
+    finally:
+        owner.score_thresh = own_thresh
+
 # a random zoom: a window of this fraction of the side, resized back to the full size.
 # None (the default): the procedural scenes are varied enough, and under a 10-minute budget
 # the detector learns faster without it
@@ -213,18 +233,13 @@ class DetectionTrainer(Trainer):
         """COCO mAP on ``loader``: ``val_map``, ``val_map_50``, ``val_map_75``, per-class
         AP (``per_class``: label -> AP at 0.5:0.95), the precision table ``precision (T, R,
         K, A, M)`` with its ``labels`` (K,), and the first batch (``examples``) for figures.
-        A model's ``score_thresh`` is lowered to :data:`EVAL_SCORE_THRESH` meanwhile."""
+        The model's score threshold is lowered to :data:`EVAL_SCORE_THRESH` meanwhile
+        (:func:`eval_score_threshold`)."""
         metric = MeanAveragePrecision(class_metrics=True, extended_summary=True)
         examples, seen = None, 0
-        own_thresh = getattr(self.model, "score_thresh", None)
         for images, targets in loader:
-            if own_thresh is not None:
-                self.model.score_thresh = min(own_thresh, EVAL_SCORE_THRESH)
-            try:
+            with eval_score_threshold(self.model):
                 preds = self.predict(images)
-            finally:
-                if own_thresh is not None:
-                    self.model.score_thresh = own_thresh
             truth = [{k: np.asarray(t[k]) for k in ("boxes", "labels", "iscrowd", "area")
                       if k in t} for t in targets]
             metric.update(preds, truth)

@@ -39,7 +39,7 @@ from minicnn.data import load_data
 from minicnn.data.dataset import Subset
 from minicnn.metrics import MeanAveragePrecision
 from minicnn.serialization import save_json
-from minicnn.train.detect import EVAL_SCORE_THRESH, DetectionTrainer
+from minicnn.train.detect import DetectionTrainer, eval_score_threshold
 
 __all__ = [
     "DEFAULTS",
@@ -142,31 +142,24 @@ class InstanceTrainer(DetectionTrainer):
         """COCO mAP of the boxes (``val_map``, ``val_map_50``, ``val_map_75``) and of the
         masks (``val_mask_map``, ...) on ``loader``, the mask AP@0.5:0.95 per class
         (``per_class``), and the first batch (``examples``: images, truth, predictions
-        with binary masks) for figures. A model's ``roi_heads.score_thresh`` is lowered to
+        with binary masks) for figures. The model's score threshold is lowered to
         :data:`~minicnn.train.detect.EVAL_SCORE_THRESH` meanwhile (mAP integrates over every
         threshold)."""
         boxes = MeanAveragePrecision(iou_type="bbox")
         masks = MeanAveragePrecision(iou_type="segm", class_metrics=True)
-        heads = getattr(self.model, "roi_heads", None)
-        own_thresh = getattr(heads, "score_thresh", None)
         examples, seen = None, 0
-        try:
-            if own_thresh is not None:
-                heads.score_thresh = min(own_thresh, EVAL_SCORE_THRESH)
-            for images, targets in loader:
+        for images, targets in loader:
+            with eval_score_threshold(self.model):
                 preds = mask_predictions(self.predict(images))
-                truth = [{k: np.asarray(t[k]) for k in ("boxes", "labels", "masks", "iscrowd")
-                          if k in t} for t in targets]
-                for t in truth:
-                    t["masks"] = t["masks"].astype(bool)
-                boxes.update(preds, truth)
-                masks.update(preds, truth)
-                if examples is None:
-                    examples = (np.asarray(images), truth, preds)
-                seen += len(targets)
-        finally:
-            if own_thresh is not None:
-                heads.score_thresh = own_thresh
+            truth = [{k: np.asarray(t[k]) for k in ("boxes", "labels", "masks", "iscrowd")
+                      if k in t} for t in targets]
+            for t in truth:
+                t["masks"] = t["masks"].astype(bool)
+            boxes.update(preds, truth)
+            masks.update(preds, truth)
+            if examples is None:
+                examples = (np.asarray(images), truth, preds)
+            seen += len(targets)
         if seen == 0:
             raise ValueError("evaluate: the loader yielded no images, expected at least one "
                              "(an empty test set?)")
