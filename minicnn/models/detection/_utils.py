@@ -29,10 +29,11 @@ import numpy as np
 from minicnn.autograd import Tensor, no_grad, zeros
 from minicnn.autograd.ops import cat, clamp, exp, log, stack
 from minicnn.backend import backend_of
+from minicnn.ops import batched_nms
 from minicnn.random import generator
 
 __all__ = ["BalancedPositiveNegativeSampler", "BoxCoder", "Matcher", "SSDMatcher",
-           "batch_images", "check_box_targets",
+           "batch_images", "check_box_targets", "select_detections",
            "overwrite_eps", "retrieve_out_channels", "stable_descending_order",
            "validate_trainable_layers"]
 
@@ -367,3 +368,18 @@ def check_box_targets(name: str, targets, n: int, num_classes: int) -> None:
                             or labels.max() > num_classes):
             raise ValueError(f"{name}: targets[{k}]['labels'] must be integers in "
                              f"1..{num_classes} (0 is the background), got {labels.tolist()[:10]}")
+
+
+def select_detections(boxes, scores, score_thresh: float, nms_thresh: float,
+                      detections_per_img: int) -> dict[str, Tensor]:
+    """One image's detections from every candidate box and its class scores (arrays):
+    ``boxes (A, 4)`` in pixels, ``scores (A, C)``. Each (box, class) pair above
+    ``score_thresh`` is a candidate; NMS at ``nms_thresh`` runs within each class
+    (``batched_nms``) and the ``detections_per_img`` best are kept. Labels are 1..C."""
+    xp = backend_of(scores).xp
+    which, cls = xp.nonzero(scores > score_thresh)
+    kept_boxes, kept_scores = Tensor(boxes[which]), Tensor(scores[which, cls])
+    keep = batched_nms(kept_boxes, kept_scores, Tensor(cls), nms_thresh).array
+    keep = keep[:detections_per_img]
+    return {"boxes": Tensor(kept_boxes.array[keep]), "scores": Tensor(kept_scores.array[keep]),
+            "labels": Tensor((cls[keep] + 1).astype(xp.int64))}

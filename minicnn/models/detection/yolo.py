@@ -46,7 +46,7 @@ import numpy as np
 from minicnn import nn
 from minicnn.autograd import Tensor, no_grad
 from minicnn.backend import backend_of
-from minicnn.models.detection._utils import batch_images, check_box_targets
+from minicnn.models.detection._utils import batch_images, check_box_targets, select_detections
 from minicnn.models.detection.yolo_loss import (
     CLASS_LOSSES,
     LAMBDA_COORD,
@@ -55,7 +55,6 @@ from minicnn.models.detection.yolo_loss import (
     split_outputs,
     yolo_loss_terms,
 )
-from minicnn.ops import batched_nms
 
 __all__ = ["YOLO_V1_CONFIGS", "Conv", "YoloV1", "grid_depth", "yolo_v1", "yolo_v1_small"]
 
@@ -229,13 +228,8 @@ class YoloV1(nn.Module):
         for i in range(n):
             box_i = boxes[i].reshape(-1, 4)
             score_i = scores[i].reshape(-1, self.num_classes)
-            which, cls = xp.nonzero(score_i > self.score_thresh)
-            kept_boxes, kept_scores = Tensor(box_i[which]), Tensor(score_i[which, cls])
-            keep = batched_nms(kept_boxes, kept_scores, Tensor(cls), self.nms_thresh).array
-            keep = keep[: self.detections_per_img]
-            results.append({"boxes": Tensor(kept_boxes.array[keep]),
-                            "scores": Tensor(kept_scores.array[keep]),
-                            "labels": Tensor((cls[keep] + 1).astype(xp.int64))})
+            results.append(select_detections(box_i, score_i, self.score_thresh,
+                                             self.nms_thresh, self.detections_per_img))
         return results
 
     # ------------------------------------------------------------ input checks

@@ -61,7 +61,7 @@ from minicnn import nn
 from minicnn.autograd import Tensor, no_grad
 from minicnn.autograd.ops import cat, sigmoid
 from minicnn.backend import backend_of
-from minicnn.models.detection._utils import batch_images, check_box_targets
+from minicnn.models.detection._utils import batch_images, check_box_targets, select_detections
 from minicnn.models.detection.yolov5_loss import (
     ANCHOR_T,
     BALANCE,
@@ -71,7 +71,6 @@ from minicnn.models.detection.yolov5_loss import (
     targets_to_array,
     yolov5_loss,
 )
-from minicnn.ops import batched_nms
 
 __all__ = ["ANCHORS", "BACKBONE", "HEAD", "SCALES", "STRIDES", "YOLOv5", "yolov5", "yolov5l",
            "yolov5m", "yolov5n", "yolov5s", "yolov5x"]
@@ -374,13 +373,8 @@ class YOLOv5(nn.Module):
             centre, size = d[:, :2], d[:, 2:4]
             boxes = xp.concatenate([centre - size / 2, centre + size / 2], 1)
             scores = d[:, 5:] * d[:, 4:5]
-            which, cls = xp.nonzero(scores > self.score_thresh)
-            kept_boxes, kept_scores = Tensor(boxes[which]), Tensor(scores[which, cls])
-            keep = batched_nms(kept_boxes, kept_scores, Tensor(cls), self.nms_thresh).array
-            keep = keep[: self.detections_per_img]
-            results.append({"boxes": Tensor(kept_boxes.array[keep]),
-                            "scores": Tensor(kept_scores.array[keep]),
-                            "labels": Tensor((cls[keep] + 1).astype(xp.int64))})
+            results.append(select_detections(boxes, scores, self.score_thresh, self.nms_thresh,
+                                             self.detections_per_img))
         return results
 
     # ------------------------------------------------------------ input checks
