@@ -713,6 +713,39 @@ def _fit_recipe(args, config: dict, lock, done: int, rewrite_config: bool, heade
     return history[-1], run_dir, seconds
 
 
+def _fit_patch_recipe(args, config: dict, lock, done: int, rewrite_config: bool, *,
+                      defaults: dict, keys: tuple, make_sets, build, describe, trainer_cls,
+                      **trainer_kwargs):
+    """Train an image-restoration recipe (denoise, superres, raw2rgb): random patches of
+    the training photographs, the test photographs whole, one at a time. Seeds, fills
+    ``config``'s missing ``keys`` from the recipe's ``defaults``, makes the sets
+    (``make_sets(config)``), the model (``build(config)``), checks the device, prints the
+    header (``describe(config, n_train)``: what the patches are) and trains (see
+    :func:`_fit_recipe`). Returns ``(last epoch's record, run folder, seconds)``."""
+    from minicnn import data
+    from minicnn.backend import current_backend
+    from minicnn.random import manual_seed
+
+    manual_seed(config["seed"])
+    for key in keys:
+        config.setdefault(key, defaults[key])
+    config.update(data=RECIPES[config["task"]].default_data)
+    train_set, test_set = make_sets(config)
+    model = build(config)
+    _check_device_and_model(model, config["device"], test_set[0][0], config)
+    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True, prefetch=2)
+    test_loader = data.DataLoader(test_set, 1)
+    n_params = sum(p.numel() for p in model.parameters())
+    header = (
+        f"minicnn train --task {config['task']}: {config['model']} ({n_params:,} parameters) "
+        f"{describe(config, len(train_set))}; {len(test_set)} test photographs; "
+        f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
+        f"device {config['device']}"
+    )
+    return _fit_recipe(args, config, lock, done, rewrite_config, header, model, train_loader,
+                       test_loader, trainer_cls, **trainer_kwargs)
+
+
 def _train_detect(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
     """The detection recipe (:mod:`minicnn.train.detect`): a new run or a locked resumed one."""
     from minicnn import data
@@ -1004,45 +1037,33 @@ def _denoise_sets(config: dict, train: bool = True, noise: float | None = None):
 def _train_denoise(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
     """The denoising recipe (:mod:`minicnn.train.denoise`): a new run or a locked resumed
     one."""
-    from minicnn import data
-    from minicnn.backend import current_backend
-    from minicnn.random import manual_seed
     from minicnn.train import denoise
 
     _check_sigma("--noise", config["noise"])
-    manual_seed(config["seed"])
-    for key in ("patch_size", "num_patches", "test_crop"):
-        config.setdefault(key, denoise.DEFAULTS[key])
-    config.update(data=RECIPES["denoise"].default_data, in_channels=1)
-    aware = denoise.takes_noise_map(config["model"])
-    if aware:
+    config["in_channels"] = 1
+    if denoise.takes_noise_map(config["model"]):
         config.setdefault("noise_range", list(denoise.NOISE_RANGE))
-    train_set, test_set = _denoise_sets(config)
-    model = _build_denoise(config)
-    _check_device_and_model(model, config["device"], test_set[0][0], config)
-    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True, prefetch=2)
-    test_loader = data.DataLoader(test_set, 1)
-    n_params = sum(p.numel() for p in model.parameters())
-    size = config["patch_size"]
-    noise = (f"Gaussian noise of sigma drawn in {config['noise_range']} per patch (the noise "
-             f"map given), tested at sigma {config['noise']:g}" if aware
-             else f"Gaussian noise sigma {config['noise']:g}")
-    header = (
-        f"minicnn train --task denoise: {config['model']} ({n_params:,} parameters) on "
-        f"{len(train_set)} random {size}x{size} patches per epoch of the training photographs "
-        f"(grey), {noise}; {len(test_set)} test photographs; "
-        f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
-        f"device {config['device']}"
-    )
-    last, run_dir, seconds = _fit_recipe(
-        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
-        denoise.DenoiseTrainer, sigma=config["noise"],
+
+    def describe(config: dict, n_train: int) -> str:
+        size, sigma = config["patch_size"], config["noise"]
+        noise = (f"Gaussian noise of sigma drawn in {config['noise_range']} per patch (the "
+                 f"noise map given), tested at sigma {sigma:g}" if "noise_range" in config
+                 else f"Gaussian noise sigma {sigma:g}")
+        return (f"on {n_train} random {size}x{size} patches per epoch of the training "
+                f"photographs (grey), {noise}")
+
+    last, run_dir, seconds = _fit_patch_recipe(
+        args, config, lock, done, rewrite_config, defaults=denoise.DEFAULTS,
+        keys=("patch_size", "num_patches", "test_crop"), make_sets=_denoise_sets,
+        build=_build_denoise, describe=describe, trainer_cls=denoise.DenoiseTrainer,
+        sigma=config["noise"],
     )
     print(f"done in {seconds:.1f} s: test PSNR {last['val_psnr']:.2f} dB, SSIM "
           f"{last['val_ssim']:.4f} (best classical denoiser {last['baseline_psnr']:.2f} dB, "
           f"{last['baseline_ssim']:.4f})")
     _print_written(run_dir, DENOISE_RUN_FILES)
     return 0
+
 
 
 def _build_denoise(config: dict):
@@ -1227,39 +1248,28 @@ def _superres_sets(config: dict, train: bool = True):
 def _train_superres(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
     """The super-resolution recipe (:mod:`minicnn.train.superres`): a new run or a locked
     resumed one."""
-    from minicnn import data
-    from minicnn.backend import current_backend
-    from minicnn.random import manual_seed
     from minicnn.train import superres
 
     _check_superres_scale(config["scale"])
-    manual_seed(config["seed"])
-    for key in ("patch_size", "num_patches", "test_crop"):
-        config.setdefault(key, superres.DEFAULTS[key])
-    config.update(data=RECIPES["superres"].default_data, in_channels=1)
-    train_set, test_set = _superres_sets(config)
-    model = _build_superres(config)
-    _check_device_and_model(model, config["device"], test_set[0][0], config)
-    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True, prefetch=2)
-    test_loader = data.DataLoader(test_set, 1)
-    n_params = sum(p.numel() for p in model.parameters())
-    size, scale = config["patch_size"], config["scale"]
-    header = (
-        f"minicnn train --task superres: {config['model']} ({n_params:,} parameters) x{scale} "
-        f"on {len(train_set)} random {size}x{size} patches per epoch of the training "
-        f"photographs (Y channel, bicubic down and up); {len(test_set)} test photographs; "
-        f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
-        f"device {config['device']}"
-    )
-    last, run_dir, seconds = _fit_recipe(
-        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
-        superres.SuperResTrainer, scale=scale,
+    config["in_channels"] = 1
+
+    def describe(config: dict, n_train: int) -> str:
+        size = config["patch_size"]
+        return (f"x{config['scale']} on {n_train} random {size}x{size} patches per epoch of "
+                f"the training photographs (Y channel, bicubic down and up)")
+
+    last, run_dir, seconds = _fit_patch_recipe(
+        args, config, lock, done, rewrite_config, defaults=superres.DEFAULTS,
+        keys=("patch_size", "num_patches", "test_crop"), make_sets=_superres_sets,
+        build=_build_superres, describe=describe, trainer_cls=superres.SuperResTrainer,
+        scale=config["scale"],
     )
     print(f"done in {seconds:.1f} s: test PSNR {last['val_psnr']:.2f} dB, SSIM "
           f"{last['val_ssim']:.4f} on the Y channel (bicubic {last['bicubic_psnr']:.2f} dB, "
           f"{last['bicubic_ssim']:.4f}; {last['val_psnr'] - last['bicubic_psnr']:+.2f} dB)")
     _print_written(run_dir, SUPERRES_RUN_FILES)
     return 0
+
 
 
 def _build_superres(config: dict):
@@ -1373,39 +1383,28 @@ def _raw2rgb_sets(config: dict, train: bool = True):
 def _train_raw2rgb(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
     """The RAW-to-RGB recipe (:mod:`minicnn.train.raw2rgb`): a new run or a locked resumed
     one."""
-    from minicnn import data
-    from minicnn.backend import current_backend
-    from minicnn.random import manual_seed
     from minicnn.train import raw2rgb
 
-    manual_seed(config["seed"])
-    for key in ("patch_size", "num_patches", "test_crop", "raw_noise", "linear"):
-        config.setdefault(key, raw2rgb.DEFAULTS[key])
-    config.update(data=RECIPES["raw2rgb"].default_data)
-    train_set, test_set = _raw2rgb_sets(config)
-    model = _build_raw2rgb(config)
-    _check_device_and_model(model, config["device"], test_set[0][0], config)
-    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True, prefetch=2)
-    test_loader = data.DataLoader(test_set, 1)
-    n_params = sum(p.numel() for p in model.parameters())
-    size, (a, b) = config["patch_size"], config["raw_noise"]
-    header = (
-        f"minicnn train --task raw2rgb: {config['model']} ({n_params:,} parameters) on "
-        f"{len(train_set)} random {size}x{size} patches per epoch of the colour training "
-        f"photographs, as RGGB RAW ({'linear light, ' if config['linear'] else ''}"
-        f"Poisson-Gaussian noise a={a:g}, b={b:g}); {len(test_set)} test photographs; "
-        f"{config['optimizer']} + {config['scheduler']}, backend {current_backend().name}, "
-        f"device {config['device']}"
-    )
-    last, run_dir, seconds = _fit_recipe(
-        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
-        raw2rgb.Raw2RGBTrainer, linear=config["linear"],
+    linear = config.setdefault("linear", raw2rgb.DEFAULTS["linear"])
+
+    def describe(config: dict, n_train: int) -> str:
+        size, (a, b) = config["patch_size"], config["raw_noise"]
+        light = "linear light, " if config["linear"] else ""
+        return (f"on {n_train} random {size}x{size} patches per epoch of the colour training "
+                f"photographs, as RGGB RAW ({light}Poisson-Gaussian noise a={a:g}, b={b:g})")
+
+    last, run_dir, seconds = _fit_patch_recipe(
+        args, config, lock, done, rewrite_config, defaults=raw2rgb.DEFAULTS,
+        keys=("patch_size", "num_patches", "test_crop", "raw_noise", "linear"),
+        make_sets=_raw2rgb_sets, build=_build_raw2rgb, describe=describe,
+        trainer_cls=raw2rgb.Raw2RGBTrainer, linear=linear,
     )
     print(f"done in {seconds:.1f} s: test PSNR {last['val_psnr']:.2f} dB, SSIM "
           f"{last['val_ssim']:.4f} (bilinear demosaic {last['baseline_psnr']:.2f} dB, "
           f"{last['baseline_ssim']:.4f})")
     _print_written(run_dir, RAW2RGB_RUN_FILES)
     return 0
+
 
 
 def _build_raw2rgb(config: dict):
