@@ -76,7 +76,10 @@ minicnn.manual_seed(0)
 # $$h_k(i, j) = \exp\left(-\frac{(j + 0.5 - x_k)^2 + (i + 0.5 - y_k)^2}{2\sigma^2}\right)$$
 #
 # one channel per landmark. The `shapes` landmark scenes have five: the shape's centre and
-# its top, right, bottom and left extreme points.
+# its top, right, bottom and left extreme points. The recipe's sigma is half a pixel
+# (`SIGMA`), so each target is a blob of a few pixels: sharper targets measured better
+# (section 3), and the mass on the peak's neighbours still says where inside the pixel the
+# landmark lies.
 
 # %%
 clean = shape_landmarks(False, n=8)
@@ -182,9 +185,11 @@ assert np.abs(soft - inner).max() < 1e-3
 # losses, written out:
 #
 # * heatmaps: the cross-entropy of a softmax over each map's H·W pixels against the
-#   normalized Gaussian (Mask R-CNN's keypoint loss, with a Gaussian for the one-hot
-#   target), read back as DARK does: the probabilities smoothed by a Gaussian of 1 pixel,
-#   then the argmax and the Taylor step;
+#   normalized Gaussian of sigma 0.5 pixel (Mask R-CNN's keypoint loss, with a Gaussian for
+#   the one-hot target; sharper targets measured better: at a peak rate of 0.01, sigma 1
+#   pixel gave 0.35 / 0.75 px clean / occluded, 0.5 gives 0.24 / 0.71), read back as DARK
+#   does: the probabilities smoothed by a Gaussian of 1 pixel, then the argmax and the
+#   Taylor step;
 # * regression: L2 on the coordinates in units of the image size.
 #
 # They are the losses of the command line's recipe (`minicnn train --task landmarks`,
@@ -218,23 +223,26 @@ for name, loss in (("landmark_unet", heatmap_loss), ("landmark_regressor", l2_lo
 
 # %% [markdown]
 # Training scenes are flipped and half of them get an occluder. Both models train with
-# Adam and a one-cycle schedule from the same seed, the regressor at its own best peak
-# rate among 0.001, 0.003 and 0.01 (0.003, as the U-Net), and for about the same CPU time:
-# the regressor has no decoder, so an epoch costs it less than half as much, and it gets 9
-# epochs to the U-Net's 4 (the CPU seconds are printed). The errors are measured on the
-# 500 test scenes, clean and with an occluder over one landmark.
+# Adam and a one-cycle schedule from the same seed, each at its own best peak rate (the
+# U-Net at 0.02 among 0.003, 0.01, 0.02 and 0.04; the regressor at 0.003 among 0.001,
+# 0.002, 0.003, 0.005 and 0.01 -- it is the more sensitive: 0.005 costs it 40% on clean
+# scenes), and the regressor for at least the same CPU time: it has no decoder, so an epoch
+# costs it less than half as much, and it gets 10 epochs to the U-Net's 4 (the CPU seconds
+# are printed). The errors are measured on the 500 test scenes, clean and with an occluder
+# over one landmark.
 
 # %%
 EPOCHS = {"landmark_unet": 1, "landmark_regressor": 2} if args.quick else \
-    {"landmark_unet": 4, "landmark_regressor": 9}
+    {"landmark_unet": 4, "landmark_regressor": 10}
+LR = {"landmark_unet": 0.02, "landmark_regressor": 0.003}
 NAMES = {"landmark_unet": "heatmaps (U-Net)", "landmark_regressor": "L2 regression"}
 results, models = {}, {}
 for name, epochs in EPOCHS.items():
     minicnn.manual_seed(0)
     model = build_landmark_model(name)
-    opt = optim.Adam(model.parameters(), lr=3e-3)
+    opt = optim.Adam(model.parameters(), lr=LR[name])
     loader = DataLoader(train, 16, shuffle=True)
-    schedule = optim.lr_scheduler.OneCycleLR(opt, 3e-3, epochs=epochs,
+    schedule = optim.lr_scheduler.OneCycleLR(opt, LR[name], epochs=epochs,
                                              steps_per_epoch=len(loader))
     trainer = LandmarkTrainer(model, opt, scheduler=schedule, scheduler_interval="batch",
                               occluded_loader=DataLoader(test_occ, 100), progress=False)
@@ -252,8 +260,9 @@ heat, l2 = results["heatmaps (U-Net)"], results["L2 regression"]
 print(f"mean error ratio, heatmaps / L2 regression: {heat['clean'] / l2['clean']:.2f} clean, "
       f"{heat['occluded'] / l2['occluded']:.2f} occluded")
 if not args.quick:
-    # the claim, measured: heatmaps beat regression, with and without occlusion
-    assert heat["clean"] < l2["clean"] and heat["occluded"] < l2["occluded"], results
+    # the claim, measured: heatmaps beat regression, with and without occlusion, and on the
+    # occluded scenes by at least a factor of 2
+    assert heat["clean"] < l2["clean"] and heat["occluded"] <= 0.5 * l2["occluded"], results
 
 fig, axes = plt.subplots(2, 6, figsize=(11, 4.2))
 for row, (name, pred) in enumerate(models.items()):
@@ -280,11 +289,14 @@ plt.close(fig)
 #   the Taylor step on the log-heatmap, exact for a Gaussian, after DARK's smoothing on a
 #   network's noisy maps), or by the differentiable soft-argmax when the coordinates must
 #   sit inside a loss.
-# * For the same encoder and the same CPU time, the heatmaps find the landmarks more
-#   accurately than L2 regression -- and an occluded landmark too, from the shape around
-#   it. Occlusion costs the heatmaps relatively more (a hidden extreme point is sometimes
-#   put on the wrong spot), and regression closes part of the gap when both train longer
-#   (the README's table): "twice as accurate" holds for short trainings only.
+# * For the same encoder and the same CPU time, each model at its own best learning rate,
+#   the heatmaps find the landmarks about 4 times as accurately as L2 regression, and an
+#   occluded landmark more than twice as accurately, from the shape around it (0.45 of
+#   the regression's error at three seeds, the README's table). Occlusion costs the
+#   heatmaps relatively more (a hidden extreme point is sometimes put on the wrong spot).
+# * The heatmap's settings matter: a sharp target (sigma 0.5 pixel rather than 1) and the
+#   U-Net's own best rate (0.02 rather than the regressor's 0.003) took the occluded
+#   error from 0.82 to 0.69 px.
 
 # %%
 print("lesson 32: all checks passed")

@@ -2128,7 +2128,8 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--epochs", type=int, default=None,
         help=f"epochs (default: {DEFAULT_EPOCHS}; --task detect: 10; --task "
-        "segment: 10; --task instance: 10 of 1000 scenes; --task landmarks: 4; --task denoise: "
+        "segment: 10; --task instance: 10 of 1000 scenes; --task landmarks: 4, --model "
+        "landmark_regressor: 10 (about the same CPU time); --task denoise: "
         "10 of 3200 patches, --model noise_aware: 20; --task superres: 20 of 3200 patches; "
         "--task raw2rgb: 8 of 640 patches; with --resume: the run's own)",
     )
@@ -2138,7 +2139,8 @@ def make_parser() -> argparse.ArgumentParser:
                    "superres: 32)")
     t.add_argument("--lr", type=float, default=0.01,
                    help="learning rate, OneCycle: the peak rate (default: 0.01; --task "
-                   "detect, segment, landmarks: 0.003; --task instance: 0.006; --task denoise: "
+                   "detect, segment: 0.003; --task landmarks: 0.02, --model "
+                   "landmark_regressor: 0.003; --task instance: 0.006; --task denoise: "
                    "0.01; --task raw2rgb: 0.002; --task superres: 0.002)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="L2 weight decay")
     t.add_argument("--optimizer", default="adam", choices=OPTIMIZERS, help="optimizer")

@@ -36,7 +36,8 @@ def test_landmark_run_folder_metrics_eval_and_predict(run2, tmp_path, capsys):
     config = json.loads((run2 / "config.json").read_text())
     assert (config["task"], config["data"], config["model"]) == ("landmarks", "shapes",
                                                                  "landmark_regressor")
-    assert config["image_size"] == [32, 32] and config["lr"] == landmarks.DEFAULTS["lr"]
+    assert config["image_size"] == [32, 32] and config["lr"] == landmarks.MODEL_DEFAULTS[
+        "landmark_regressor"]["lr"] != landmarks.DEFAULTS["lr"]
     assert config["landmarks"] == ["centre", "top", "right", "bottom", "left"]
     rows = list(csv.DictReader((run2 / "metrics.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"] and "train_acc" not in rows[0]
@@ -117,3 +118,28 @@ def test_bad_landmark_arguments_give_one_line(tmp_path, capsys, args, message):
     assert code == 2
     assert message in cli_error(capsys)
     assert not out.exists()
+
+
+def test_the_regressor_trains_at_its_own_default_rate_and_epochs():
+    """--model landmark_regressor takes the recipe's MODEL_DEFAULTS over DEFAULTS (its own
+    best peak rate, the epochs of about the U-Net's CPU time), the help says so, and an
+    --lr or --epochs given still wins."""
+    from minicnn.cli import _given_options, _recipe_defaults, make_parser
+
+    own = landmarks.MODEL_DEFAULTS["landmark_regressor"]
+    assert own["lr"] != landmarks.DEFAULTS["lr"] and own["epochs"] != landmarks.DEFAULTS["epochs"]
+    for argv, expected in (
+            (["train", "--model", "landmark_regressor"], (own["lr"], own["epochs"])),
+            (["train", "--task", "landmarks"],
+             (landmarks.DEFAULTS["lr"], landmarks.DEFAULTS["epochs"])),
+            (["train", "--model", "landmark_regressor", "--lr", "0.5", "--epochs", "3"],
+             (0.5, 3))):
+        args = make_parser().parse_args(argv)
+        _recipe_defaults("landmarks", args, _given_options(argv))
+        assert (args.lr, args.epochs) == expected, argv
+    train = next(a for a in make_parser()._actions if a.dest == "command").choices["train"]
+    help_text = " ".join(train.format_help().split())
+    assert f"--task landmarks: {landmarks.DEFAULTS['lr']:g}, --model landmark_regressor: " \
+           f"{own['lr']:g};" in help_text
+    assert f"--task landmarks: {landmarks.DEFAULTS['epochs']}, --model landmark_regressor: " \
+           f"{own['epochs']} " in help_text
