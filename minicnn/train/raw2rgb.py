@@ -71,7 +71,7 @@ RAW2RGB_MODELS: dict[str, Callable] = {"pynet_narrow": _pynet_narrow, "pynet": _
 DEFAULT_RAW2RGB = "pynet_narrow"
 # the recipe's settings (the command line's defaults for --task raw2rgb)
 DEFAULTS = {
-    "epochs": 8,
+    "epochs": 12,
     "batch_size": 8,
     "lr": 2e-3,
     "weight_decay": 0.0,
@@ -86,7 +86,7 @@ DEFAULTS = {
 MULTIPLE = 32  # PyNET's input (H/2, W/2) must be multiples of 16: H and W of 32
 FIGURE_CROP = 96  # the side of the crops in figures/raw2rgb.png
 # the weight of each level's loss (level: weight); level 0 is the full-size image
-LEVEL_WEIGHTS = {0: 1.0, 1: 0.5, 2: 0.25, 3: 0.1, 4: 0.1, 5: 0.1}
+LEVEL_WEIGHTS = {0: 1.0, 1: 0.5}
 
 
 def build_raw2rgb(name: str, linear: bool = DEFAULTS["linear"]):
