@@ -23,29 +23,59 @@ PyTorch code, aiff22/PyNET-PyTorch ``model.py``, so their weights load):
 ``BLOCKS`` below is the layer table in multiples of the base width ``w`` (32 in the paper:
 levels 1..5 have w, 2w, 4w, 8w, 16w channels). The full network (w = 32, instance norm
 on levels 2-5 and on level 1's middle blocks, as the authors train it) has 47,554,738
-parameters, counted from the authors' model definition; ``pynet_narrow`` (w = 8) has
-1/16 of that and trains on a CPU.
+parameters, counted from the authors' model definition; at w = 8 it has 1/16 of that
+(2,985,370), and ``pynet_narrow``, its CPU variant (below), trains on a CPU.
 
 ``x: (N, 4, H/2, W/2) -> (N, 3, H, W)`` at level 0, ``(N, 3, H/2^level, W/2^level)`` at
 level ``level`` >= 1; ``H/2`` and ``W/2`` must be multiples of 16 (four poolings) and at
 least 32 (level 5's reflection padding needs 2x2 pixels).
 
-``residual=True`` (not in the paper; the default of ``pynet_narrow``, this project's CPU
-variant): global residual learning as VDSR's (Kim, Lee & Lee 2016). Every level's image is
-the classical ISP's -- bilinear demosaicing of the packed RGGB RAW, then the sRGB curve
-(``linear=True``; clipped to [0, 1] otherwise), exactly
-:func:`minicnn.baselines.bilinear_raw_to_rgb` (:func:`bilinear_isp`), averaged over
-``2^level`` x ``2^level`` blocks for level ``level`` -- plus the level's output
+``residual=True`` (not in the paper): global residual learning as VDSR's (Kim, Lee &
+Lee 2016). Every level's image is the classical ISP's -- bilinear demosaicing of the
+packed RGGB RAW, then the sRGB curve (``linear=True``; clipped to [0, 1] otherwise),
+exactly :func:`minicnn.baselines.bilinear_raw_to_rgb` (:func:`bilinear_isp`), averaged
+over ``2^level`` x ``2^level`` blocks for level ``level`` -- plus the level's output
 convolution, without the sigmoid; those convolutions start at zero, so the untrained
 network IS the bilinear ISP and training only has to learn the denoising and the detail.
 Level 0's last convolution (``conv_l0_d1``) also reads the ISP's image beside the
-upsampled features (3 more input channels, 81 more weights: 2,985,451 parameters for
-``pynet_narrow``): the features reach full size through a bilinear upsampling with
-``align_corners=True``, whose sampling grid drifts by up to a quarter of a packed pixel
-across the image, so they cannot place a correction exactly on the Bayer sites, and a
-3x3 filter of the image itself (e.g. a blur of its noise) is out of their reach; with the
-image as input it is one convolution. Measured after 120 steps of 8 patches: 25.26 dB
-without that input, 25.47 dB with it (bilinear: 25.17 dB).
+upsampled features (3 more input channels, 81 more weights than the published head).
+
+``pynet_narrow()``, this project's CPU variant (w = 8, 2,325,063 parameters; the
+published narrow network has 2,985,370), is residual and departs from the paper in four
+more ways, each found by measuring why the narrow network first trained (residual, the
+rest as published: 26.03 dB after 640 steps, +0.86 dB over bilinear demosaicing) fell
+behind a fixed Gaussian blur of the bilinear image (26.38 dB) and a plain 6-layer CNN on
+the packed RAW (+2.55 dB after 1,280 steps):
+
+* ``subpixel``: level 0 is the ISP's image plus a sub-pixel convolution (ESPCN's, Shi et
+  al. 2016) of level 1's features -- ``conv_t0``, 3x3 to 12 maps, pixel-shuffled to 3 at
+  full size, one correction per colour and Bayer site -- plus a 3x3 filter of the ISP's
+  image (``conv_l0_d1``). The published head upsamples level 1's features bilinearly to
+  ``w / 2`` maps that one zero-initialised convolution reads; there the trained network
+  corrected the image about as much as the 3x3 filter of the ISP's image alone did
+  (25.54 dB after 160 steps with the features path cut, 25.55 dB with it).
+* ``align_corners=False`` in the five upsampling layers: with ``True`` (the authors')
+  each x2 upsampling stretches the map by one pixel, a shift of up to a quarter of the
+  coarser map's pixel at the borders, so the features of level ``k`` reach level 1
+  shifted by up to ``2^(k-2) - 1/2`` of its pixels (7.5 from level 5); the pyramid's
+  coarse features then hurt level 1 more than they helped (cutting them off improved it
+  by +0.35 dB after 320 steps). With ``False``: +1.74 dB after 720 steps and +1.87 dB
+  after 960, against +1.37 after 720 with ``True`` (the same settings otherwise).
+* ``dilated``: the multi-scale blocks' 5x5, 7x7 and 9x9 convolutions are 3x3 ones with
+  dilation 2, 3, 4: the same windows at 9 taps, so a step costs about 0.6 of the
+  published one (the branches' receptive fields, PyNET's multi-scale idea, are kept; the
+  same PSNR after 320 steps, within the runs' spread of about 0.2 dB).
+* instance norm on level 1's middle blocks only, not on levels 2-5: on the 64x64
+  training patches levels 4 and 5 are 4x4 and 2x2 maps whose instance statistics are
+  mostly noise (+0.26 dB after 320 steps, measured with the gradients' norm clipped at
+  0.5; the recipe, which trains levels 0 and 1 only, is stable without clipping).
+  Without it on level 1 too the training
+  diverged (at Adam 0.002) or learnt slower (+0.78 against +1.23 dB after 320 steps): the
+  norm is kept there.
+
+The numbers above are exploration runs on the recipe's data and settings (seed 0, a
+PyTorch transcription of these layers, as in the tests); the recipe's own measured run
+is in :mod:`minicnn.train.raw2rgb` and the README.
 As published, PyNET must first learn the whole mapping from RAW to sRGB (demosaicing,
 the tone curve, the colours), which the authors' days of GPU training afford and a
 quarter of an hour of CPU does not: the narrow network trained as published for 400
