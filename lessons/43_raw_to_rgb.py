@@ -265,9 +265,10 @@ assert all(np.isfinite(losses))
 # A warning in numbers: 80 steps are far from enough. The bilinear demosaic with the exact
 # sRGB curve is a strong baseline; the residual network starts exactly there and must
 # learn to remove the noise without losing the edges, which takes thousands of steps (the
-# recipe's default run, `minicnn train --task raw2rgb`, 8 epochs of 640 patches, about 9
-# minutes of CPU, gains 0.86 dB over bilinear demosaicing on the 4 test photographs:
-# the README has its numbers). PyNET's authors train for days on a GPU, level by level.
+# recipe's default run, `minicnn train --task raw2rgb`, 20 epochs of 640 patches, 1,600
+# steps in 8 minutes of CPU, reaches 27.38 dB against bilinear demosaicing's 25.17 dB on
+# the 4 test photographs, +2.21 dB: the README has its numbers). PyNET's authors train for
+# days on a GPU, level by level.
 
 # %%
 model.eval()
