@@ -15,6 +15,8 @@ from minicnn.autograd import tensor
 from minicnn.baselines import bilinear_raw_to_rgb
 from minicnn.models.restoration import PyNET, pynet_narrow
 from minicnn.models.restoration.pynet import OUTPUTS, bilinear_isp
+from tests.helpers import max_rel_err
+from tests.models import torch_references_restoration as ref
 from tests.models.harness import count_params
 
 
@@ -95,9 +97,10 @@ def test_residual_gradients_match_finite_differences():
 
 
 def test_published_network_is_unchanged():
-    plain, residual = pynet_narrow(residual=False), pynet_narrow()
+    plain = pynet_narrow(residual=False)
     assert count_params(plain) == 2_985_370
-    # the residual's level 0 also reads the ISP's image: 3 more input channels, 3x3x3x3
+    # the residual head without subpixel: level 0 also reads the ISP's image, 3x3x3x3 more
+    residual = PyNET(0, width=8, residual=True)
     assert count_params(residual) == 2_985_370 + 81
     assert set(plain.state_dict()) == set(residual.state_dict())
     assert residual.conv_l0_d1.conv2d.weight.shape == (3, 4 + 3, 3, 3)
@@ -108,3 +111,56 @@ def test_published_network_is_unchanged():
         assert 0 < a.min() and a.max() < 1
     with pytest.raises(ValueError, match="residual=True needs the packed RGGB RAW"):
         PyNET(width=2, in_channels=3, residual=True)
+    with pytest.raises(ValueError, match="subpixel=True .* needs residual=True"):
+        PyNET(width=2, subpixel=True)
+
+
+def test_cpu_variant_count_and_layers():
+    """pynet_narrow(): 2,325,063 parameters, as the PyTorch transcription of its description
+    (tests/models/torch_references_restoration.py, ``cpu=True``) has; the published keys
+    (no instance norm on levels 2-5), dilated branches, the sub-pixel head."""
+    model = pynet_narrow()
+    assert count_params(model) == count_params(ref.PyNET(8, cpu=True)) == 2_325_063
+    keys = set(model.state_dict())
+    published = set(pynet_narrow(residual=False).state_dict())
+    assert keys <= published and all(".instance." in k for k in published - keys)
+    assert not any(k.startswith(("conv_l2", "conv_l3", "conv_l4", "conv_l5")) and ".instance."
+                   in k for k in keys)
+    assert "conv_l1_d7.conv_9a.instance.weight" in keys
+    conv = model.conv_l1_d7.conv_9a.conv2d
+    assert conv.weight.shape == (8, 32, 3, 3) and conv.dilation == (4, 4)
+    assert model.conv_t0.conv2d.weight.shape == (12, 8, 3, 3)
+    assert model.conv_l0_d1.conv2d.weight.shape == (3, 3, 3, 3)
+
+
+@pytest.mark.parametrize("level", [0, 2])
+def test_cpu_variant_matches_torch(level):
+    """A tiny CPU variant (width 2; the zero-initialised output convolutions made random)
+    against the PyTorch transcription: every level's image and the weights' gradients,
+    float64."""
+    minicnn.manual_seed(6)
+    model = PyNET(level, width=2, instance_norm=False, residual=True, dilated=True,
+                  subpixel=True, align_corners=False).double()
+    for name in (*OUTPUTS, "conv_l0_d1", "conv_t0"):
+        w = getattr(model, name).conv2d.weight
+        w.data = 0.1 * np.random.default_rng(len(name)).standard_normal(w.shape)
+    reference = ref.PyNET(2, cpu=True).double()
+    reference.load_state_dict({k: torch.from_numpy(np.array(v.numpy()))
+                               for k, v in model.state_dict().items()})
+    raw = _raw((1, 4, 32, 32), seed=7).astype(np.float64)
+    base = torch.from_numpy(bilinear_raw_to_rgb(raw[0], linear=True)[None].astype(np.float64))
+    mine = minicnn.tensor(raw, requires_grad=True)
+    images = model.pyramid(mine)
+    theirs = reference(torch.tensor(raw), base)
+    assert sorted(images) == list(range(level, 6))
+    for lv, image in images.items():
+        assert image.shape == tuple(theirs[lv].shape)
+        assert max_rel_err(image, theirs[lv].detach()) < 1e-6, f"level {lv}"
+    g = np.random.default_rng(8).standard_normal(images[level].shape)
+    images[level].backward(minicnn.tensor(g))
+    theirs[level].backward(torch.tensor(g))
+    torch_params = dict(reference.named_parameters())
+    for name, p in model.named_parameters():
+        if p.grad is not None:
+            assert max_rel_err(p.grad, torch_params[name].grad) < 1e-8, name
+    assert (level == 0) == (model.conv_t0.conv2d.weight.grad is not None)

@@ -223,7 +223,7 @@ def test_pynet_full_size_parameter_count():
 
 
 def test_pynet_narrow_count_and_keys():
-    model = pynet_narrow(residual=False)  # as published (the residual default: 81 more)
+    model = pynet_narrow(residual=False)  # as published (the default is the CPU variant)
     assert count_params(model) == count_params(ref.PyNET(8)) == 2_985_370
     keys = set(model.state_dict())
     assert len(keys) == 542  # the authors' model has the same 542 entries
