@@ -99,6 +99,44 @@ def where(cond, a, b):
     return out
 
 
+
+# ReLU in one parallel pass each way, branch-free for the same reason as the select above.
+# NumPy took two passes forward (the mask, then the maximum) and a bool-to-float product
+# backward, on one thread.
+
+
+@numba.njit(cache=True, parallel=True)
+def _relu_kernel(x, out):  # out[i] = 0 if x[i] <= 0 else x[i] (NaN stays NaN); prange over i
+    for i in numba.prange(out.size):
+        v = x[i]
+        out[i] = 0 if v <= 0 else v
+
+
+@numba.njit(cache=True, parallel=True)
+def _relu_backward_kernel(g, out, dx):  # dx[i] = 0 if out[i] <= 0 else g[i]; prange over i
+    for i in numba.prange(dx.size):
+        dx[i] = 0 if out[i] <= 0 else g[i]
+
+
+def relu(x):
+    """Numba :func:`reference.relu` for big float arrays."""
+    if not _floats(x) or x.size < _SELECT_MIN:
+        return reference.relu(x)
+    out = np.empty(x.shape, dtype=x.dtype)
+    _relu_kernel(np.ascontiguousarray(x).reshape(-1), out.reshape(-1))
+    return out
+
+
+def relu_backward(grad, out):
+    """Numba :func:`reference.relu_backward` for big float arrays of one shape and dtype."""
+    if not _floats(grad, out) or grad.shape != out.shape or grad.size < _SELECT_MIN:
+        return reference.relu_backward(grad, out)
+    dx = np.empty(grad.shape, dtype=grad.dtype)
+    _relu_backward_kernel(np.ascontiguousarray(grad).reshape(-1),
+                          np.ascontiguousarray(out).reshape(-1), dx.reshape(-1))
+    return dx
+
+
 # ---------------------------------------------------------------- log-softmax over rows
 
 
@@ -1239,6 +1277,8 @@ KERNELS = {
     "local_response_norm_backward": local_response_norm_backward,
     "index_add": index_add,
     "where": where,
+    "relu": relu,
+    "relu_backward": relu_backward,
     "im2col": im2col,
     "col2im": col2im,
     # depthwise is grouped with one input channel per group: the grouped kernels measured as

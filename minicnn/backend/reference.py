@@ -170,6 +170,18 @@ def where(cond, a, b):
     return array_module(cond, a, b).where(cond, a, b)
 
 
+
+def relu(x):
+    """``max(x, 0)`` (NaN stays NaN, as in PyTorch)."""
+    return array_module(x).maximum(x, 0)
+
+
+def relu_backward(grad, out):
+    """ReLU's gradient from its output: 0 where ``out <= 0`` (exactly where the input was),
+    else ``grad`` (a NaN input passes its gradient, as in PyTorch)."""
+    return grad * ~(out <= 0)
+
+
 # ---------------------------------------------------------------- softmax family
 
 
@@ -1134,6 +1146,8 @@ KERNELS = {
     "local_response_norm_backward": local_response_norm_backward,
     "index_add": index_add,
     "where": where,
+    "relu": relu,
+    "relu_backward": relu_backward,
     "im2col": im2col,
     "col2im": col2im,
     "depthwise_conv2d": depthwise_conv2d,

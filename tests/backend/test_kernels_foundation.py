@@ -303,3 +303,28 @@ def test_where_broadcasts_and_takes_non_bool_conditions(kernels):
                                   np.where(x > 0, x, row))
     np.testing.assert_array_equal(_cpu(b.where(on((x > 0).astype(np.float32)), on(x), 0.0)),
                                   np.where((x > 0).astype(np.float32), x, 0.0))
+
+
+# ---------------------------------------------------------------- relu
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+@pytest.mark.parametrize("shape", [BIG, (3, 4)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_and_its_gradient_match_torch(kernels, dtype, shape, layout):
+    """relu and relu_backward (from the output) against torch.relu, with NaN, -inf, zeros."""
+    b, on = kernels
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape).astype(dtype)
+    x.reshape(-1)[:4] = [np.nan, -np.inf, 0.0, -0.0]
+    x = _layout(x, layout)
+    t = torch.tensor(np.ascontiguousarray(x), requires_grad=True)
+    expected = torch.relu(t)
+    grad = rng.standard_normal(shape).astype(dtype)
+    expected.backward(torch.tensor(grad))
+    out = b.relu(on(x))
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(_cpu(out), expected.detach().numpy())
+    dx = b.relu_backward(on(grad), out)
+    assert dx.dtype == dtype
+    np.testing.assert_array_equal(_cpu(dx), t.grad.numpy())

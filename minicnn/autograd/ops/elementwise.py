@@ -406,18 +406,20 @@ def atan(input):
 
 
 class ReLU(Function):
-    """max(a, 0); the gradient at 0 is 0."""
+    """max(a, 0); the gradient at 0 is 0 (at NaN it passes, as in PyTorch). Backward reads
+    the output (``out <= 0`` exactly where ``a <= 0``), so no mask is kept; the backend's
+    kernels do each way in one pass."""
 
     @staticmethod
     def forward(ctx, a):
-        mask = a > 0
-        ctx.save_for_backward(mask)
-        return array_module(a).maximum(a, 0)
+        out = backend_of(a).relu(a)
+        ctx.save_for_backward(out)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
-        return grad * mask
+        (out,) = ctx.saved_tensors
+        return backend_of(grad).relu_backward(grad, out)
 
 
 def relu(input):
