@@ -54,8 +54,8 @@ class _GuidedReLU(ReLU):
 
     @staticmethod
     def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
-        return array_module(grad).maximum(grad, 0) * mask
+        (out,) = ctx.saved_tensors  # ReLU keeps its output: > 0 exactly where the input is
+        return array_module(grad).maximum(grad, 0) * (out > 0)
 
 
 RULES = {"deconvnet": _DeconvReLU, "guided": _GuidedReLU, "gradient": ReLU}
