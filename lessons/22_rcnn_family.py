@@ -184,6 +184,11 @@ def timed(fn, repeat):
 
 backbone.eval()
 timings = {"R-CNN": [], "Fast R-CNN": []}
+# what the time is spent on, counted: the pixels of the backbone's input per call
+pixels_seen = []
+count_hook = backbone.register_forward_pre_hook(
+    lambda module, inputs: pixels_seen.append(inputs[0].shape[0] * inputs[0].shape[2]
+                                              * inputs[0].shape[3]))
 with minicnn.no_grad():
     fast(images, [minicnn.tensor(p[:4]) for p in all_proposals])  # warm-up (kernels compile)
     slow(images, [minicnn.tensor(p[:4]) for p in all_proposals])
@@ -193,6 +198,12 @@ with minicnn.no_grad():
             cpu, wall, (logits, deltas) = timed(lambda m=model, p=proposals: m(images, p), 5)
             assert logits.shape == (N_IMAGES * k, 11) and deltas.shape == (N_IMAGES * k, 44)
             timings[name].append((cpu, wall))
+            pixels = pixels_seen[-1]  # the last of the timed calls
+            # R-CNN convolves every K crop of 32x32, Fast R-CNN each whole image once
+            expected = N_IMAGES * k * (POOL * STRIDE) ** 2 if name == "R-CNN" \
+                else N_IMAGES * SIZE * SIZE
+            assert pixels == expected, (name, k, pixels, expected)
+count_hook.remove()
 backbone.train()
 
 print(f"\nevaluation of {N_IMAGES} scenes, K proposals per scene (seconds: CPU / wall)")
@@ -225,10 +236,13 @@ print(f"training step, K = {k} ({n_objects} of {N_IMAGES * k} proposals on a dig
       f"{step_times['R-CNN'][0]:.3f} s, Fast R-CNN {step_times['Fast R-CNN'][0]:.3f} s of CPU")
 print(f"Fast R-CNN is {eval_ratio:.1f}x faster in evaluation and {train_ratio:.1f}x faster in "
       f"training at K = {k} proposals per scene (CPU time)")
-# R-CNN's cost grows with the proposals, Fast R-CNN's hardly: the convolutions are shared
-# (loose bounds: on a shared machine the small times are noisy; measured 11-22x)
-assert eval_ratio > 2 and train_ratio > 2, (eval_ratio, train_ratio)
-assert timings["R-CNN"][-1][0] > 2 * timings["R-CNN"][0][0]
+# R-CNN's cost grows with the proposals, Fast R-CNN's hardly: the convolutions are shared.
+# The times above are measurements (noisy on a shared machine: 11-22x measured), not
+# checked; what is checked is their cause, counted exactly: the pixels the backbone
+# convolves per call, K * 32 * 32 per image for R-CNN against one image for Fast R-CNN
+rcnn_pixels = N_IMAGES * K_LIST[-1] * (POOL * STRIDE) ** 2
+print(f"backbone input per call at K = {K_LIST[-1]}: R-CNN {rcnn_pixels:,} pixels, "
+      f"Fast R-CNN {N_IMAGES * SIZE * SIZE:,} ({rcnn_pixels / (N_IMAGES * SIZE * SIZE):.0f}x)")
 
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for name, marker in (("R-CNN", "o"), ("Fast R-CNN", "s")):
