@@ -746,43 +746,58 @@ def _fit_patch_recipe(args, config: dict, lock, done: int, rewrite_config: bool,
                        test_loader, trainer_cls, **trainer_kwargs)
 
 
+def _fit_scene_recipe(args, config: dict, lock, done: int, rewrite_config: bool, *, size,
+                      make_sets, background_counts: bool, build, collate, eval_batch: int,
+                      what, trainer_cls):
+    """Train a recipe on labelled scenes (detect, segment, instance): seeds, makes the sets
+    at ``size`` (an int or ``[h, w]``) with ``make_sets(data, data_dir, subset, size,
+    hflip)``, records their classes in ``config`` (``num_classes`` counting the background
+    if ``background_counts``), builds the model (``build(config)``), checks the device, makes
+    the loaders (``collate``; the test set in batches of ``eval_batch``), prints the header
+    (``what(config)``: the classes) and trains (see :func:`_fit_recipe`; the trainer gets
+    the classes). Returns ``(last epoch's record, run folder, seconds)``."""
+    from minicnn import data
+    from minicnn.random import manual_seed
+
+    manual_seed(config["seed"])
+    if isinstance(size, int):
+        size = [size, size]
+    try:
+        train_set, test_set = make_sets(config["data"], config["data_dir"], config["subset"],
+                                        size[0], config["hflip"])
+    except ValueError as e:
+        raise CLIError(f"--data {config['data']}: {str(e).removeprefix('load_data: ')}") from None
+    num_classes = len(train_set.classes) - (0 if background_counts else 1)
+    config.update(in_channels=3, num_classes=num_classes, image_size=list(size),
+                  classes=list(train_set.classes))
+    model = build(config)
+    _check_device_and_model(model, config["device"], test_set[0][0], config)
+    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True,
+                                   collate_fn=collate, prefetch=2)
+    test_loader = data.DataLoader(test_set, eval_batch, collate_fn=collate)
+    header = _recipe_header(config, model, len(train_set), len(test_set), what(config))
+    return _fit_recipe(args, config, lock, done, rewrite_config, header, model, train_loader,
+                       test_loader, trainer_cls, classes=train_set.classes)
+
+
 def _train_detect(args, config: dict, lock, done: int, rewrite_config: bool) -> int:
     """The detection recipe (:mod:`minicnn.train.detect`): a new run or a locked resumed one."""
     from minicnn import data
-    from minicnn.random import manual_seed
     from minicnn.train import detect
 
-    manual_seed(config["seed"])
     size = config.get("image_size")  # a list on resume, an int or None for a new run
     if size is None:
         try:
             size = detect.default_image_size(config["model"])
         except ValueError as e:
             raise CLIError(f"--model {config['model']}: {e}") from None
-    if isinstance(size, int):
-        size = [size, size]
     if config["data"] in DATASETS_NEEDING_ROOT:  # (no downloaded data has boxes yet)
         raise CLIError(f"--data {config['data']} has no detection targets")
-    try:
-        train_set, test_set = detect.detection_data(
-            config["data"], config["data_dir"], config["subset"], size[0], config["hflip"]
-        )
-    except ValueError as e:
-        raise CLIError(f"--data {config['data']}: {str(e).removeprefix('load_data: ')}") from None
-    num_classes = len(train_set.classes) - 1  # the object classes, without the background
-    config.update(in_channels=3, num_classes=num_classes, image_size=list(size),
-                  classes=list(train_set.classes))
-    model = _build_detector(config)
-    sample = test_set[0][0]
-    _check_device_and_model(model, config["device"], sample, config)
-    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True,
-                                   collate_fn=data.detection_collate, prefetch=2)
-    test_loader = data.DataLoader(test_set, 64, collate_fn=data.detection_collate)
-    header = _recipe_header(config, model, len(train_set), len(test_set),
-                            f"{num_classes} classes")
-    last, run_dir, seconds = _fit_recipe(
-        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
-        detect.DetectionTrainer, classes=train_set.classes,
+    last, run_dir, seconds = _fit_scene_recipe(
+        args, config, lock, done, rewrite_config, size=size, make_sets=detect.detection_data,
+        background_counts=False, build=_build_detector, collate=data.detection_collate,
+        eval_batch=64, what=lambda config: f"{config['num_classes']} classes",
+        trainer_cls=detect.DetectionTrainer,
     )
     print(f"done in {seconds:.1f} s: test mAP@0.5 {last['val_map_50']:.4f}, "
           f"mAP@0.5:0.95 {last['val_map']:.4f}, train loss {last['train_loss']:.4f}")
@@ -804,32 +819,15 @@ def _train_segment(args, config: dict, lock, done: int, rewrite_config: bool) ->
     """The segmentation recipe (:mod:`minicnn.train.segment`): a new run or a locked resumed
     one."""
     from minicnn import data
-    from minicnn.random import manual_seed
     from minicnn.train import segment
 
-    manual_seed(config["seed"])
-    size = config.get("image_size") or data.catalog.DEFAULT_IMAGE_SIZE["segment"]
-    if isinstance(size, int):
-        size = [size, size]
-    try:
-        train_set, test_set = segment.segmentation_data(
-            config["data"], config["data_dir"], config["subset"], size[0], config["hflip"]
-        )
-    except ValueError as e:
-        raise CLIError(f"--data {config['data']}: {str(e).removeprefix('load_data: ')}") from None
-    config.update(in_channels=3, num_classes=len(train_set.classes), image_size=list(size),
-                  classes=list(train_set.classes))
-    model = _build_segmenter(config)
-    _check_device_and_model(model, config["device"], test_set[0][0], config)
-    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True,
-                                   collate_fn=data.segmentation_collate, prefetch=2)
-    test_loader = data.DataLoader(test_set, segment.EVAL_BATCH,
-                                  collate_fn=data.segmentation_collate)
-    header = _recipe_header(config, model, len(train_set), len(test_set),
-                            f"{config['num_classes']} classes with the background")
-    last, run_dir, seconds = _fit_recipe(
-        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
-        segment.SegmentationTrainer, classes=train_set.classes,
+    last, run_dir, seconds = _fit_scene_recipe(
+        args, config, lock, done, rewrite_config,
+        size=config.get("image_size") or data.catalog.DEFAULT_IMAGE_SIZE["segment"],
+        make_sets=segment.segmentation_data, background_counts=True, build=_build_segmenter,
+        collate=data.segmentation_collate, eval_batch=segment.EVAL_BATCH,
+        what=lambda config: f"{config['num_classes']} classes with the background",
+        trainer_cls=segment.SegmentationTrainer,
     )
     print(f"done in {seconds:.1f} s: test mIoU {last['val_miou']:.4f}, Dice "
           f"{last['val_dice']:.4f}, pixel accuracy {100 * last['val_pixel_acc']:.2f}%")
@@ -851,33 +849,15 @@ def _train_instance(args, config: dict, lock, done: int, rewrite_config: bool) -
     """The instance segmentation recipe (:mod:`minicnn.train.instance`): a new run or a
     locked resumed one."""
     from minicnn import data
-    from minicnn.random import manual_seed
     from minicnn.train import instance
 
-    manual_seed(config["seed"])
-    size = config.get("image_size") or instance.IMAGE_SIZE
-    if isinstance(size, int):
-        size = [size, size]
-    try:
-        train_set, test_set = instance.instance_data(
-            config["data"], config["data_dir"], config["subset"], size[0], config["hflip"]
-        )
-    except ValueError as e:
-        raise CLIError(f"--data {config['data']}: {str(e).removeprefix('load_data: ')}") from None
-    num_classes = len(train_set.classes)  # with the background
-    config.update(in_channels=3, num_classes=num_classes, image_size=list(size),
-                  classes=list(train_set.classes))
-    model = _build_instance(config)
-    _check_device_and_model(model, config["device"], test_set[0][0], config)
-    train_loader = data.DataLoader(train_set, config["batch_size"], shuffle=True,
-                                   collate_fn=data.detection_collate, prefetch=2)
-    test_loader = data.DataLoader(test_set, instance.EVAL_BATCH,
-                                  collate_fn=data.detection_collate)
-    header = _recipe_header(config, model, len(train_set), len(test_set),
-                            f"{num_classes - 1} classes")
-    last, run_dir, seconds = _fit_recipe(
-        args, config, lock, done, rewrite_config, header, model, train_loader, test_loader,
-        instance.InstanceTrainer, classes=train_set.classes,
+    last, run_dir, seconds = _fit_scene_recipe(
+        args, config, lock, done, rewrite_config,
+        size=config.get("image_size") or instance.IMAGE_SIZE,
+        make_sets=instance.instance_data, background_counts=True, build=_build_instance,
+        collate=data.detection_collate, eval_batch=instance.EVAL_BATCH,
+        what=lambda config: f"{config['num_classes'] - 1} classes",
+        trainer_cls=instance.InstanceTrainer,
     )
     print(f"done in {seconds:.1f} s: test box mAP@0.5 {last['val_map_50']:.4f} (@0.5:0.95 "
           f"{last['val_map']:.4f}), mask mAP@0.5 {last['val_mask_map_50']:.4f} (@0.5:0.95 "
