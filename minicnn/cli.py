@@ -1045,7 +1045,6 @@ def _train_denoise(args, config: dict, lock, done: int, rewrite_config: bool) ->
     return 0
 
 
-
 def _build_denoise(config: dict):
     from minicnn.train import denoise
 
@@ -1251,7 +1250,6 @@ def _train_superres(args, config: dict, lock, done: int, rewrite_config: bool) -
     return 0
 
 
-
 def _build_superres(config: dict):
     from minicnn.train import superres
 
@@ -1386,7 +1384,6 @@ def _train_raw2rgb(args, config: dict, lock, done: int, rewrite_config: bool) ->
     return 0
 
 
-
 def _build_raw2rgb(config: dict):
     from minicnn.train import raw2rgb
 
@@ -1460,8 +1457,6 @@ def _predict_raw2rgb(args, config: dict, model) -> int:
               f"network: PSNR {net:.2f} dB against the file (bilinear demosaic {base:.2f} dB); "
               f"written to {out} and {base_out}")
     return 0
-
-
 
 
 def _describe_os_error(e: OSError) -> str:

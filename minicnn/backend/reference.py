@@ -170,7 +170,6 @@ def where(cond, a, b):
     return array_module(cond, a, b).where(cond, a, b)
 
 
-
 def relu(x):
     """``max(x, 0)`` (NaN stays NaN, as in PyTorch)."""
     return array_module(x).maximum(x, 0)
