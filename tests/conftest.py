@@ -95,7 +95,18 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Under the CuPy emulation: which of cupy_gpu.py's CUDA kernels ran, and how often."""
+    """Which of numba_cpu.py's prange kernels ran in each build (threaded, serial), and
+    under the CuPy emulation which of cupy_gpu.py's CUDA kernels ran, and how often."""
+    numba_module = sys.modules.get("minicnn.backend.numba_cpu")
+    if numba_module is not None and not terminalreporter.config.option.collectonly:
+        kernels = {name: k for name, k in vars(numba_module).items()
+                   if isinstance(k, numba_module.ParallelKernel)}
+        idle = sorted(name for name, k in kernels.items() if not k.threaded.signatures)
+        serial = sum(bool(k.serial.signatures) for k in kernels.values())
+        terminalreporter.write_line(
+            f"Numba: {len(kernels) - len(idle)} of the {len(kernels)} prange kernels of "
+            f"numba_cpu.py ran threaded, {serial} serially"
+            + (f"; never threaded: {', '.join(idle)}" if idle else ""))
     backend_module = sys.modules.get("minicnn.backend.cupy_gpu")
     if not EMULATED_GPU or backend_module is None or terminalreporter.config.option.collectonly:
         return
@@ -121,6 +132,18 @@ def backend(request):
         return
     with minicnn.use_backend(name):
         yield name
+
+
+@pytest.fixture(params=["serial", "threaded"])
+def numba_builds(request, monkeypatch):
+    """The test runs twice, once per build of Numba's prange kernels: "serial" (what arrays
+    under ``numba_cpu.PARALLEL_MIN_BYTES`` run, so most of the suite) and "threaded" (what
+    big arrays run). Modules of kernel tests use it (``pytest.mark.usefixtures``)."""
+    from minicnn.backend import numba_cpu
+
+    threaded = request.param == "threaded"
+    monkeypatch.setattr(numba_cpu, "PARALLEL_MIN_BYTES", 0 if threaded else 1 << 62)
+    return request.param
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Numba CPU kernels for the hot paths. Anything not here falls back to ``reference.py``.
 
 Every kernel is compiled with ``cache=True`` so the compile cost (about a second each)
-is paid once per machine, not once per process. Each public function checks whether
+is paid once per machine, not once per process. Kernels with a ``prange`` loop are
+compiled twice, threaded and serial, and only big arrays start the threads (see
+"threads, or not" below). Each public function checks whether
 its fast case applies and otherwise calls the reference kernel: the results must be
 the same, and ``tests/backend`` checks that they are.
 """
@@ -9,11 +11,55 @@ the same, and ``tests/backend`` checks that they are.
 from __future__ import annotations
 
 import math
+import types
 
 import numba
 import numpy as np
 
 from minicnn.backend import reference
+
+# ---------------------------------------------------------------- threads, or not
+# A parallel kernel (a prange loop) starts and joins Numba's threads on every call, and
+# with the workqueue threading layer (minicnn/__init__.py says why that layer) this costs
+# about 0.1 ms: an empty prange loop took 90-160 us per call, the same loop compiled
+# serially 0.3 us. A CIFAR ResNet's training step makes about 250 such calls on arrays of
+# 0.1-6 MB, whose whole work is often less than that: ReLU of a 2 MB batch took 0.19 ms
+# threaded, 0.04 ms on one core; im2col of a 6 MB column matrix 0.27 against 0.12 ms. So
+# every prange kernel below is compiled twice, threaded and serial (where prange runs as
+# range), and a call runs the threaded one only on arrays of PARALLEL_MIN_BYTES or more
+# (measured crossovers: im2col ~10 MB of columns, ReLU ~25 MB of input). The two builds
+# compute the same thing; tests/backend/test_parallel_kernels.py checks that they agree.
+
+PARALLEL_MIN_BYTES = 16 << 20  # all the kernel's array arguments together, in bytes
+
+
+def _serial_copy(fn):
+    """``fn`` as a second function object named ``<name>_serial``: Numba's cache files are
+    named after the function, so the serial build must not share the threaded one's."""
+    copy = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial",
+                              fn.__defaults__, fn.__closure__)
+    copy.__qualname__ = fn.__qualname__ + "_serial"
+    return copy
+
+
+class ParallelKernel:
+    """A prange kernel compiled threaded (``.threaded``) and serial (``.serial``); calling
+    it runs the threaded build when its array arguments hold PARALLEL_MIN_BYTES or more."""
+
+    def __init__(self, fn, **options):
+        self.threaded = numba.njit(cache=True, parallel=True, **options)(fn)
+        self.serial = numba.njit(cache=True, **options)(_serial_copy(fn))
+        self.__doc__, self.__name__ = fn.__doc__, fn.__name__
+
+    def __call__(self, *args):
+        nbytes = sum(a.nbytes for a in args if isinstance(a, np.ndarray))
+        return (self.threaded if nbytes >= PARALLEL_MIN_BYTES else self.serial)(*args)
+
+
+def parallel_kernel(**options):
+    """Decorator: ``@parallel_kernel()`` in place of ``@parallel_kernel()``
+    (``options`` such as ``fastmath`` go to both builds)."""
+    return lambda fn: ParallelKernel(fn, **options)
 
 # ---------------------------------------------------------------- scatter-add
 
@@ -63,13 +109,13 @@ def index_add(target, index, values) -> None:
 _SELECT_MIN = 1 << 16  # smaller arrays: NumPy's where, without the thread start-up
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _select_kernel(cond, a, b, out):  # out[i] = a[i] if cond[i] else b[i]; prange over i
     for i in numba.prange(out.size):
         out[i] = a[i] if cond[i] else b[i]
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _select_value_kernel(cond, a, value, a_where, out):  # out[i] = a[i] if cond[i] == a_where
     for i in numba.prange(out.size):  # else value (a scalar); prange over i
         out[i] = a[i] if cond[i] == a_where else value
@@ -105,14 +151,14 @@ def where(cond, a, b):
 # backward, on one thread.
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _relu_kernel(x, out):  # out[i] = 0 if x[i] <= 0 else x[i] (NaN stays NaN); prange over i
     for i in numba.prange(out.size):
         v = x[i]
         out[i] = 0 if v <= 0 else v
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _relu_backward_kernel(g, out, dx):  # dx[i] = 0 if out[i] <= 0 else g[i]; prange over i
     for i in numba.prange(dx.size):
         dx[i] = 0 if out[i] <= 0 else g[i]
@@ -140,7 +186,7 @@ def relu_backward(grad, out):
 # ---------------------------------------------------------------- log-softmax over rows
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _log_softmax_rows(x, out):  # per row: out = x - max - log(sum(exp(x - max)))
     for i in numba.prange(x.shape[0]):
         m = x[i, 0]
@@ -167,7 +213,7 @@ def log_softmax(x, axis: int):
 # ---------------------------------------------------------------- error function
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _erf_flat(x, out):  # out[i] = erf(x[i]) with libm's erf, one parallel pass over the elements
     for i in numba.prange(x.shape[0]):
         out[i] = math.erf(x[i])
@@ -219,7 +265,7 @@ def _store_cropped(canvas, plane, pt, pl, wp):  # plane[r, q] = flat canvas[(r+p
             row[np.uint64(q)] = canvas[np.uint64(base + q)]
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _im2col_kernel(x, cols, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out, hp, wp):
     # cols[(c*kh+i)*kw+j, (n*h_out+y)*w_out+xo] = x_padded[n, c, y*sh+i*dh, xo*sw+j*dw];
     # prange over (c, n) planes: pad the plane once, then copy rows for each (i, j), y
@@ -240,7 +286,7 @@ def _im2col_kernel(x, cols, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out, hp, wp
                         segment[np.uint64(dst + xo)] = canvas[np.uint64(src + xo * sw)]
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _col2im_kernel(cols, dx, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out, hp, wp):
     # dx[n, c] = every cols entry added back at the pixel it was read from (im2col's adjoint);
     # prange over (n, c) planes, each summed in its own canvas, then cropped into dx
@@ -322,7 +368,7 @@ def _term_offsets(cg, kh, kw, dh, dw, hp, wp):  # offs[(c*kh+i)*kw+j] = c*hp*wp 
     return offs
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _grouped_forward_kernel(x, w, out, s, pt, pl, dh, dw, hp, wp):
     # out[n, o, y, xo] = sum_{c,i,j} w[o, c, i, j] * x_padded[n, g*C/G+c, y*s+i*dh, xo*s+j*dw],
     # g = o // (O/G); prange over (n, g): pad the group's planes once, then per output
@@ -365,7 +411,7 @@ def _grouped_forward_kernel(x, w, out, s, pt, pl, dh, dw, hp, wp):
                     out[n, o, y, xo] = wide[y * wp + xo]
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _grouped_backward_input_kernel(g, w, dx, s, pt, pl, dh, dw, hp, wp):
     # dx[n, grp*C/G+c] = sum over m, i, j of w[grp*O/G+m, c, i, j] * g[n, grp*O/G+m] added at
     # the pixels read; prange over (n, grp): the group's O/G gradient planes go on the wide grid
@@ -415,7 +461,7 @@ def _grouped_backward_input_kernel(g, w, dx, s, pt, pl, dh, dw, hp, wp):
             _store_cropped(canvas, dx[n, grp * cg + c], pt, pl, wp)
 
 
-@numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+@parallel_kernel(fastmath={"reassoc", "contract"})
 def _grouped_backward_weight_kernel(g, x, gw, kh, kw, s, pt, pl, dh, dw, hp, wp, zero):
     # gw[o, (c*kh+i)*kw+j] = sum_{n,y,xo} g[n, o, y, xo] * x_padded[n, grp*C/G+c, y*s+i*dh,
     # xo*s+j*dw], grp = o // (O/G); prange over groups; per image and output channel one
@@ -542,7 +588,7 @@ def _a_times(a0, a1):  # A @ (a0, a1): 2 values -> 4, the adjoint of _at_times
     return a0, a0 + a1, a0 - a1, -a1
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _winograd_input_kernel(x, v, pt, pl, th, tw):
     # v[4a+b, c, t] = (B^T d B)[a, b], d = the 4x4 tile of padded x[n, c] at (2ty, 2tx),
     # t = (n*th + ty)*tw + tx; prange over (c, n) planes, then tile rows: B^T d for the
@@ -573,7 +619,7 @@ def _winograd_input_kernel(x, v, pt, pl, th, tw):
                     v[4 * a + 3, c, t] = v3
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _winograd_input_backward_kernel(dv, dx, pt, pl, th, tw):
     # dx[n, c] = the sum over tiles of B dV B^T added at the 4x4 pixels the tile read;
     # prange over (n, c) planes, each summed in its own canvas, then cropped into dx. Per
@@ -611,7 +657,7 @@ def _winograd_input_backward_kernel(dv, dx, pt, pl, th, tw):
         _store_cropped(canvas, dx[n, c], pt, pl, wp)
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _winograd_output_kernel(m, y, th, tw):
     # y[n, k, 2ty+i, 2tx+j] = (A^T M A)[i, j], M[a, b] = m[4a+b, k, t]; prange over (n, k)
     # planes, then tile rows: (.) A tile by tile into four rows e, then A^T e, two output
@@ -640,7 +686,7 @@ def _winograd_output_kernel(m, y, th, tw):
         _store_cropped(canvas, y[n, k], 0, 0, wc)
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _winograd_output_backward_kernel(g, dm, th, tw):
     # dm[4a+b, k, t] = (A dY A^T)[a, b], dY = the 2x2 tile of g[n, k] at (2ty, 2tx), zeros
     # past the edge; prange over (k, n) planes, then tile rows: A dY for the whole row of
@@ -736,7 +782,7 @@ def _planes(x):
     return np.ascontiguousarray(x).reshape(n * c, h, w)
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _max_pool2d_kernel(x, out, idx, kh, kw, sh, sw, ph, pw, dh, dw):
     # out[p, y, xo] = first max of the window of (y, xo) in plane p (NaN wins), idx its h*W+w;
     # prange over planes p, then y, xo, then the window rows and columns
@@ -778,7 +824,7 @@ def max_pool2d(x, kernel, stride, padding, dilation, out_hw):
     return out.reshape((n, c) + tuple(out_hw)), idx.reshape((n, c) + tuple(out_hw))
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _scatter_add_planes(g, idx, dx):  # dx[p, idx[p, o]] += g[p, o]; prange over planes p, then o
     for p in numba.prange(g.shape[0]):
         for o in range(g.shape[1]):
@@ -809,7 +855,7 @@ def _avg_geometry(in_hw, kernel, stride, padding, out_hw, count_include_pad, div
     return (*ranges, np.ascontiguousarray(np.broadcast_to(divisor, tuple(out_hw)), dtype=dtype))
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _avg_pool2d_kernel(x, out, h_lo, h_hi, w_lo, w_hi, divisor):
     # out[p, y, xo] = sum of x[p, h_lo[y]:h_hi[y], w_lo[xo]:w_hi[xo]] / divisor[y, xo];
     # prange over planes p, then y, xo, then the window
@@ -823,7 +869,7 @@ def _avg_pool2d_kernel(x, out, h_lo, h_hi, w_lo, w_hi, divisor):
                 out[p, y, xo] = total / divisor[y, xo]
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _avg_pool2d_backward_kernel(g, dx, h_lo, h_hi, w_lo, w_hi, divisor):
     # dx[p, window of (y, xo)] += g[p, y, xo] / divisor[y, xo]; prange over planes p, then
     # y, xo, then the window (a plane belongs to one thread: no races)
@@ -874,7 +920,7 @@ def _abl(x):
     return np.ascontiguousarray(x)
 
 
-@numba.njit(cache=True, parallel=True, fastmath={"reassoc"})
+@parallel_kernel(fastmath={"reassoc"})
 def _bn_stats_kernel(x, mean, var):
     # per b, ONE pass over (a, l): sums of d = x - shift and d*d with shift = x[0, b, 0]
     # (shifting by a sample keeps the one-pass variance accurate); prange over b
@@ -904,7 +950,7 @@ def batch_norm_stats(x):
     return mean, var
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _bn_affine_kernel(x, alpha, beta, out):
     # out[a, b, :] = x[a, b, :] * alpha[b] + beta[b]; prange over the (a, b) rows
     n_a, n_b, n_l = x.shape
@@ -925,7 +971,7 @@ def batch_norm_elemt(x, mean, invstd, weight=None, bias=None):
     return out
 
 
-@numba.njit(cache=True, parallel=True, fastmath={"reassoc"})
+@parallel_kernel(fastmath={"reassoc"})
 def _bn_backward_reduce_kernel(g, x, mean, invstd, sum_dy, sum_dy_xhat):
     # per b, one pass over (a, l): sum(g) and sum(g * (x - mean)) * invstd; prange over b
     n_a, n_b, n_l = x.shape
@@ -952,7 +998,7 @@ def batch_norm_backward_reduce(grad, x, mean, invstd):
     return sum_dy, sum_dy_xhat
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _bn_backward_elemt_kernel(g, x, mean, invstd, scale, mean_dy, mean_dy_xhat, dx):
     # dx = scale[b] * (g - mean_dy[b] - (x - mean[b]) * invstd[b] * mean_dy_xhat[b]);
     # prange over the (a, b) rows
@@ -979,7 +1025,7 @@ def batch_norm_backward_elemt(grad, x, mean, invstd, weight, sum_dy, sum_dy_xhat
     return dx
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _lrn_forward_kernel(x, out, scale, size, alpha_n, beta, k):
     # scale[n, c, :] = k + alpha/size * sum of x^2 over channels c - size//2 .. c + (size-1)//2,
     # out = x / scale**beta, in x's dtype; prange over the (n, c) rows, then window channels,
@@ -1013,7 +1059,7 @@ def local_response_norm(x, size: int, alpha: float, beta: float, k: float):
     return out.reshape(x.shape), scale.reshape(x.shape)
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _lrn_backward_kernel(g, x, out, scale, dx, size, beta, factor):
     # dx = g / scale**beta - factor * x * sum of g*out/scale over channels
     # c - (size-1)//2 .. c + size//2 (the windows channel c is in), factor = 2*alpha*beta/size;
@@ -1047,7 +1093,7 @@ def local_response_norm_backward(grad, x, out, scale, size: int, alpha: float, b
 # ---- upsampling
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _upsample_nearest_planes(x, src_h, src_w, out):
     # out[p, i, j] = x[p, src_h[i], src_w[j]]; prange over (n, c) planes, then rows, columns
     for p in numba.prange(out.shape[0]):
@@ -1057,7 +1103,7 @@ def _upsample_nearest_planes(x, src_h, src_w, out):
                 out[p, i, j] = x[p, row, src_w[j]]
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _upsample_nearest_backward_planes(grad, src_h, src_w, out):
     # out[p, src_h[i], src_w[j]] += grad[p, i, j]; prange over planes (each owns its output)
     for p in numba.prange(grad.shape[0]):
@@ -1136,7 +1182,7 @@ def nms(boxes, scores, iou_threshold: float):
 # plane of the gradient.
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _roi_align_kernel(x, batch, wy, y0, y1, wx, x0, x1, count, out):
     # out[k, c, p, q] = sum over rows r, columns s of wy[k, p, r] wx[k, q, s] x[batch[k], c, r, s]
     # / count[k]; prange over RoIs k, then channels c, bins (p, q), rows r, columns s
@@ -1154,7 +1200,7 @@ def _roi_align_kernel(x, batch, wy, y0, y1, wx, x0, x1, count, out):
                     out[k, c, p, q] = acc / count[k]
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _roi_align_backward_kernel(g, batch, wy, y0, y1, wx, x0, x1, count, dx):
     # dx[batch[k], c, r, s] += g[k, c, p, q] wy[k, p, r] wx[k, q, s] / count[k];
     # prange over channels c, then RoIs k, bins (p, q), rows r, columns s
@@ -1199,7 +1245,7 @@ def roi_align_backward(grad, rois, x_shape, spatial_scale, sampling_ratio, align
     return dx
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _roi_pool_kernel(x, batch, h_lo, h_hi, w_lo, w_hi, flt_max, out, argmax):
     # out[k, c, p, q] = the first maximum of bin (p, q) of RoI k in plane (batch[k], c), argmax
     # its h * W + w; an empty bin gives 0 and -1; prange over RoIs k, then c, p, q, the bin
@@ -1221,7 +1267,7 @@ def _roi_pool_kernel(x, batch, h_lo, h_hi, w_lo, w_hi, flt_max, out, argmax):
                     argmax[k, c, p, q] = best_i
 
 
-@numba.njit(cache=True, parallel=True)
+@parallel_kernel()
 def _roi_pool_backward_kernel(g, argmax, batch, dx):
     # dx[batch[k], c, argmax[k, c, o]] += g[k, c, o] (nothing where argmax < 0); prange over
     # channels c, then RoIs k and outputs o

@@ -19,6 +19,9 @@ from minicnn.backend import get_backend, reference, to_device
 from tests.conftest import AVAILABLE_BACKENDS
 from tests.helpers import assert_close
 
+# every test twice: Numba's prange kernels serial and threaded (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("numba_builds")
+
 FAST_BACKENDS = [b for b in AVAILABLE_BACKENDS if b != "numpy"]
 
 # (x shape, kernel, stride, ((top, bottom), (left, right)), dilation, out_size)

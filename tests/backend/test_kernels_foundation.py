@@ -15,6 +15,9 @@ import torch.nn.functional as F
 from minicnn.backend import get_backend, reference, to_device
 from tests.helpers import tol
 
+# every test twice: Numba's prange kernels serial and threaded (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("numba_builds")
+
 DTYPES = [np.float32, np.float64]
 
 

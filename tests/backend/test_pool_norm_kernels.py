@@ -17,6 +17,9 @@ from minicnn.nn.functional.pooling import pool_output_size
 from tests.conftest import AVAILABLE_BACKENDS
 from tests.helpers import assert_close as _assert_close
 
+# every test twice: Numba's prange kernels serial and threaded (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("numba_builds")
+
 FAST_BACKENDS = [b for b in AVAILABLE_BACKENDS if b != "numpy"]
 DTYPES = [np.float32, np.float64]
 

@@ -18,6 +18,9 @@ from minicnn.backend import get_backend, reference, to_device
 from tests.conftest import AVAILABLE_BACKENDS
 from tests.helpers import assert_close
 
+# every test twice: Numba's prange kernels serial and threaded (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("numba_builds")
+
 FAST_BACKENDS = [b for b in AVAILABLE_BACKENDS if b != "numpy"]
 BT = np.array(reference.WINOGRAD_BT, dtype=np.float64)
 G = np.array(reference.WINOGRAD_G, dtype=np.float64)
