@@ -106,7 +106,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"Numba: {len(kernels) - len(idle)} of the {len(kernels)} prange kernels of "
             f"numba_cpu.py ran threaded, {serial} serially"
-            + (f"; never threaded: {', '.join(idle)}" if idle else ""))
+            + (f"; never threaded: {', '.join(idle)}" if idle and len(idle) < len(kernels) else ""))
     backend_module = sys.modules.get("minicnn.backend.cupy_gpu")
     if not EMULATED_GPU or backend_module is None or terminalreporter.config.option.collectonly:
         return

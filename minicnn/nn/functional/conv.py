@@ -275,7 +275,12 @@ def _conv_backward(grad, x, weight, geometry: ConvGeometry, x_shape, algorithm: 
     rebuilt here chunk by chunk, next to the chunk of ``grad`` that multiplies it)::
 
         dcols = W^T @ dy     then dx = col2im(dcols)      (im2col's adjoint)
-        dW^T  = cols @ dy^T  (the same product as dy cols^T, measured 0-25% faster)
+        dW    = dy @ cols^T  (O/G, C/G*kh*kw) per group: the weight's own layout
+
+    ``cols @ dy^T`` (dW transposed) was 5-15% faster on 16-64 channel layers, but its result
+    had to be transposed into the weight's layout, and copying that transposed gradient
+    (into ``.grad``, into the optimizer's buffers) cost more than the product saved:
+    ResNet-18's step at 32x32 spent 32 ms of 160 copying its 44 MB of such gradients.
     """
     backend = backend_of(grad)
     xp = backend.xp
@@ -296,7 +301,7 @@ def _conv_backward(grad, x, weight, geometry: ConvGeometry, x_shape, algorithm: 
     dx = xp.empty(x_shape, dtype=grad.dtype) if need_x else None
     if need_x and _is_pointwise(geometry) and geometry.stride != (1, 1):
         dx[...] = 0  # the pixels a strided 1x1 kernel skips get no gradient
-    dw_t = xp.zeros((g, weight[0].size, o // g), dtype=grad.dtype) if need_w else None
+    dw = xp.zeros((g, o // g, weight[0].size), dtype=grad.dtype) if need_w else None
     w3t = weight.reshape(g, o // g, -1).transpose(0, 2, 1)  # (G, C/G*kh*kw, O/G)
     for n0, n1 in _image_chunks(x_shape, geometry, out_hw, grad.dtype.itemsize, xp):
         dy = _channels_first(grad[n0:n1]).reshape(g, o // g, -1)  # (G, O/G, n*L)
@@ -313,10 +318,9 @@ def _conv_backward(grad, x, weight, geometry: ConvGeometry, x_shape, algorithm: 
             del dcols
         if need_w:
             cols = _columns(x[n0:n1], geometry, out_hw)
-            dw_t += xp.matmul(cols.reshape(g, -1, cols.shape[1]), dy.transpose(0, 2, 1))
+            dw += xp.matmul(dy, cols.reshape(g, -1, cols.shape[1]).transpose(0, 2, 1))
             del cols
-    # (G, C/G*kh*kw, O/G) -> (O, C/G, kh, kw): a small copy
-    dw = dw_t.transpose(0, 2, 1).reshape(weight.shape) if need_w else None
+    dw = dw.reshape(weight.shape) if need_w else None  # (G, O/G, C/G*kh*kw): a view
     return dx, dw
 
 
