@@ -6,6 +6,9 @@ Importing minicnn sets two thread-pool defaults before NumPy and Numba load (see
 OpenBLAS and Numba's OpenMP layer fight each other and halve throughput. A value
 you set yourself in the environment is never overridden.
 
+It also sets glibc's malloc to keep the memory one training step frees for the next
+(``minicnn.host_memory``): otherwise every step faults its activations' pages in afresh.
+
 The names follow PyTorch: ``import minicnn as torch`` runs most tutorial code, with
 ``minicnn.nn``, ``minicnn.optim``, ``minicnn.utils.data`` and ``minicnn.cuda`` beside it.
 """
@@ -15,6 +18,10 @@ import os
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 del os  # not part of the package's face: dir(minicnn) lists only minicnn's names
+
+from minicnn import host_memory  # noqa: E402
+
+host_memory.keep_freed_memory()
 
 from minicnn import cuda, nn, optim, utils  # noqa: E402  (the PyTorch-shaped namespaces)
 from minicnn.autograd import (  # noqa: E402

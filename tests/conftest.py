@@ -103,10 +103,11 @@ def pytest_terminal_summary(terminalreporter):
                    if isinstance(k, numba_module.ParallelKernel)}
         idle = sorted(name for name, k in kernels.items() if not k.threaded.signatures)
         serial = sum(bool(k.serial.signatures) for k in kernels.values())
-        terminalreporter.write_line(
-            f"Numba: {len(kernels) - len(idle)} of the {len(kernels)} prange kernels of "
-            f"numba_cpu.py ran threaded, {serial} serially"
-            + (f"; never threaded: {', '.join(idle)}" if idle and len(idle) < len(kernels) else ""))
+        if len(idle) < len(kernels):  # some ran threaded: the kernel tests were in the run
+            terminalreporter.write_line(
+                f"Numba: {len(kernels) - len(idle)} of the {len(kernels)} prange kernels of "
+                f"numba_cpu.py ran threaded, {serial} serially"
+                + (f"; never threaded: {', '.join(idle)}" if idle else ""))
     backend_module = sys.modules.get("minicnn.backend.cupy_gpu")
     if not EMULATED_GPU or backend_module is None or terminalreporter.config.option.collectonly:
         return

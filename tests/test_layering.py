@@ -9,6 +9,7 @@ rank  modules                                                      extra rule
 ====  ===========================================================  ==========================
 0     ``minicnn.random`` (the one generator)                       imports nothing of minicnn
 0     ``minicnn.errors`` (``DataFileError``, for every reader)     imports nothing of minicnn
+0     ``minicnn.host_memory`` (glibc's malloc thresholds)          imports nothing of minicnn
 0     ``minicnn.backend`` (registry, kernels, geometry)            imports only ``backend``
 1     ``minicnn.data`` (datasets, transforms, DataLoader: NumPy)   never ``autograd``
 1     ``minicnn.autograd``, ``minicnn.serialization``,
@@ -54,6 +55,7 @@ PACKAGE = ROOT / "minicnn"
 LAYERS: dict[str, float] = {
     "minicnn.random": 0,
     "minicnn.errors": 0,
+    "minicnn.host_memory": 0,
     "minicnn.backend": 0,
     "minicnn.data": 1,
     "minicnn.autograd": 1,
@@ -155,7 +157,8 @@ def check_module(module: str, source: str, where: str = "<text>", is_package: bo
         elif target_rank > rank:
             fail(f"{module} (rank {rank}) imports {target} (rank {target_rank}): imports "
                  f"must point down the layers")
-        if _within(module, "minicnn.random") or _within(module, "minicnn.errors"):
+        if any(_within(module, m) for m in ("minicnn.random", "minicnn.errors",
+                                             "minicnn.host_memory")):
             fail(f"{module} imports nothing of minicnn")
         elif _within(module, "minicnn.backend") and not _within(target, "minicnn.backend"):
             fail("minicnn.backend imports nothing of minicnn outside minicnn.backend")
