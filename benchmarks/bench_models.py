@@ -49,6 +49,10 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+# The environment as the user started the script: this process imports minicnn (to save the
+# weights), which sets thread-pool defaults in os.environ; the workers start from this
+# copy, so PyTorch runs as its users run it (the minicnn worker sets them again itself).
+USER_ENV = dict(os.environ)
 
 # name: (minicnn.models constructor, torch model, input size, batch, num_classes)
 CASES = {
@@ -259,7 +263,7 @@ def worker_torch(spec: dict) -> dict:
 
 def run_worker(framework: str, spec: dict) -> dict:
     cmd = [sys.executable, __file__, "--worker", framework, "--spec", json.dumps(spec)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=USER_ENV)
     if out.returncode != 0:
         raise RuntimeError(f"{framework} worker for {spec} failed:\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])

@@ -8,34 +8,54 @@ rebuilt layer for layer in PyTorch below) for one epoch on the digits training s
 (max RSS) is measured separately. Rounds alternate minicnn / PyTorch; the table gives
 medians of images/s, their ratio, and the peak-memory ratio. Results go to
 ``benchmarks/results/<device>-train.json``.
+
+The images are prepared once by this script and handed to both workers in a file, so the
+PyTorch worker never imports minicnn: ``import minicnn`` changes process-wide settings
+(glibc's malloc thresholds, see ``minicnn/host_memory.py``), and PyTorch is timed as its
+users run it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+# The environment as the user started the script (before this process imports minicnn,
+# which sets thread-pool defaults in os.environ): the workers start from it.
+USER_ENV = dict(os.environ)
 
 
-def _data(quick: bool):
+def save_data(quick: bool, path: Path) -> None:
+    """The digits training images, standardized, and labels -> ``path`` (.npz)."""
+    import numpy as np
+
     from minicnn.data import digits
 
     train = digits(True)
     n = 256 if quick else len(train)
     x = train.images[:n]
     x = (x - x.mean()) / x.std()
-    return x.astype("float32"), train.labels[:n]
+    np.savez(path, x=x.astype("float32"), y=train.labels[:n])
 
 
-def worker_minicnn(device: str, quick: bool, batch: int) -> dict:
+def _data(path: str):
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as arrays:
+        return arrays["x"], arrays["y"]
+
+
+def worker_minicnn(device: str, data: str, batch: int) -> dict:
     import numpy as np
 
     import minicnn
@@ -43,7 +63,7 @@ def worker_minicnn(device: str, quick: bool, batch: int) -> dict:
     from minicnn import optim
     from minicnn.models import small_resnet
 
-    x, y = _data(quick)
+    x, y = _data(data)
     minicnn.manual_seed(0)
     model = small_resnet().to(device)
     opt = optim.Adam(model.parameters(), lr=0.01)
@@ -78,7 +98,7 @@ def worker_minicnn(device: str, quick: bool, batch: int) -> dict:
     }
 
 
-def worker_torch(device: str, quick: bool, batch: int) -> dict:
+def worker_torch(device: str, data: str, batch: int) -> dict:
     import numpy as np
     import torch
     from torch import nn
@@ -112,7 +132,7 @@ def worker_torch(device: str, quick: bool, batch: int) -> dict:
         nn.Flatten(),
         nn.Linear(4 * w, 10),
     ).to(device)
-    x, y = _data(quick)
+    x, y = _data(data)
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     steps = len(x) // batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.01, total_steps=steps + 1)
@@ -142,20 +162,10 @@ def worker_torch(device: str, quick: bool, batch: int) -> dict:
     }
 
 
-def run_worker(framework: str, device: str, quick: bool, batch: int) -> dict:
-    cmd = [
-        sys.executable,
-        __file__,
-        "--worker",
-        framework,
-        "--device",
-        device,
-        "--batch",
-        str(batch),
-    ]
-    if quick:
-        cmd.append("--quick")
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+def run_worker(framework: str, device: str, data: Path, batch: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", framework, "--device", device,
+           "--batch", str(batch), "--data", str(data)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=USER_ENV)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -168,25 +178,29 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--quick", action="store_true", help="256 images, 1 round: a smoke run")
     parser.add_argument("--worker", choices=("minicnn", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
         fn = worker_minicnn if args.worker == "minicnn" else worker_torch
-        result = fn(args.device, args.quick, args.batch)
+        result = fn(args.device, args.data, args.batch)
         result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(result))
         return
 
     rounds = 1 if args.quick else args.rounds
     runs = {"minicnn": [], "torch": []}
-    for r in range(rounds):
-        for fw in ("minicnn", "torch"):
-            runs[fw].append(run_worker(fw, args.device, args.quick, args.batch))
-            print(
-                f"round {r + 1}/{rounds} {fw:8s} {runs[fw][-1]['images_per_s']:8.1f} img/s, "
-                f"peak RSS {runs[fw][-1]['peak_rss_mib']:.0f} MiB",
-                flush=True,
-            )
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "digits.npz"
+        save_data(args.quick, data)
+        for r in range(rounds):
+            for fw in ("minicnn", "torch"):
+                runs[fw].append(run_worker(fw, args.device, data, args.batch))
+                print(
+                    f"round {r + 1}/{rounds} {fw:8s} {runs[fw][-1]['images_per_s']:8.1f} "
+                    f"img/s, peak RSS {runs[fw][-1]['peak_rss_mib']:.0f} MiB",
+                    flush=True,
+                )
     med = {
         fw: {k: statistics.median(r[k] for r in rs) for k in ("images_per_s", "peak_rss_mib")}
         for fw, rs in runs.items()

@@ -5,10 +5,14 @@ of megabytes, every step. With its default settings glibc (the C library of most
 systems) serves arrays from 128 KB up with fresh pages from the operating system (a
 threshold it raises as big arrays are freed, to at most 32 MB), and hands the top of its
 heap back to the system as soon as more than twice that threshold lies free there. Either
-way the next step writes to pages it has never touched, and the kernel faults in and
-zeroes each one. Measured on CIFAR ResNet-20 (batch 32, 2 cores, 2026-12-03): about 17,000
-page faults per training step, and a step of 214-227 ms; with the two thresholds below,
-about 1,000 faults and 143-169 ms, the peak memory (max RSS) unchanged (270 MiB).
+way the next step may write to pages it has never touched, and the kernel faults in and
+zeroes each one. Measured (2 cores, 2026-12-03, page faults per training step and the
+step's time, glibc's defaults against the settings below): ResNet-18 at 224x224, batch 8,
+25,700 faults against 4, 707-872 ms against 584-640 ms; CIFAR ResNet-20, batch 32, after
+one evaluation pass (a training loop that validates, or ``benchmarks/bench_models.py``),
+about 17,000 faults against 2,000, 214-227 ms against 143-169 ms. In a plain ResNet-20
+loop glibc's own adjustment already keeps the pages (7 faults either way). Peak memory
+(max RSS) was the same both ways (823-824 and 270 MiB).
 
 ``keep_freed_memory`` fixes the thresholds: arrays up to 32 MB (glibc's largest allowed
 value) come from the heap, and up to 512 MB of free heap stay with the process. The price:
