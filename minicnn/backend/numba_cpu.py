@@ -28,7 +28,8 @@ from minicnn.backend import reference
 # every prange kernel below is compiled twice, threaded and serial (where prange runs as
 # range), and a call runs the threaded one only on arrays of PARALLEL_MIN_BYTES or more
 # (measured crossovers: im2col ~10 MB of columns, ReLU ~25 MB of input). The two builds
-# compute the same thing; tests/backend/test_parallel_kernels.py checks that they agree.
+# compute the same thing: the kernel tests run once per build (the ``numba_builds``
+# fixture of tests/conftest.py).
 
 PARALLEL_MIN_BYTES = 16 << 20  # all the kernel's array arguments together, in bytes
 
@@ -57,8 +58,8 @@ class ParallelKernel:
 
 
 def parallel_kernel(**options):
-    """Decorator: ``@parallel_kernel()`` in place of ``@parallel_kernel()``
-    (``options`` such as ``fastmath`` go to both builds)."""
+    """Decorator for a prange kernel, in place of Numba's ``njit`` with ``cache`` and
+    ``parallel`` on (``options`` such as ``fastmath`` go to both builds)."""
     return lambda fn: ParallelKernel(fn, **options)
 
 # ---------------------------------------------------------------- scatter-add
