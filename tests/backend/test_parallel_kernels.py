@@ -2,10 +2,11 @@
 
 numba_cpu.py compiles every prange kernel as a ``ParallelKernel`` and runs the threaded
 build only on arrays of ``PARALLEL_MIN_BYTES`` or more. That both builds compute the same
-thing is checked by running the kernel tests once per build (the ``numba_builds`` fixture,
-used by tests/backend, tests/ops/test_roi.py and tests/nn/test_upsampling.py); here: that
-no prange kernel escapes the scheme, that the two builds have their own cache files, that
-the size decides which build runs, and erf (used by GELU, not in those modules) per build.
+thing is checked by running the kernel tests of tests/backend once per build (the
+``numba_builds`` fixture); here: that no prange kernel escapes the scheme, that the two
+builds have their own cache files, that the size decides which build runs, and the kernels
+whose own tests live elsewhere (erf for GELU, RoI align and pool, nearest upsampling),
+each build against the reference backend.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 import numpy as np
 import pytest
 
-from minicnn.backend import numba_cpu
+from minicnn.backend import numba_cpu, reference
 
 KERNELS = {name: k for name, k in vars(numba_cpu).items()
            if isinstance(k, numba_cpu.ParallelKernel)}
@@ -67,3 +68,45 @@ def test_erf_builds_match_libm(build):
     out = np.empty_like(x)
     getattr(numba_cpu._erf_flat, build)(x, out)
     np.testing.assert_allclose(out, [math.erf(v) for v in x], rtol=1e-15, atol=1e-16)
+
+
+def _rois(dtype):
+    # (batch index, x1, y1, x2, y2) in input pixels, some hanging off the border
+    return np.array([[0, 1.0, 2.0, 9.5, 7.0], [1, -2.0, 0.5, 4.0, 11.0],
+                     [1, 3.3, 3.3, 3.9, 4.1]], dtype=dtype)
+
+
+def _others(dtype):
+    """(name, numba call, reference call) for the kernels without a module under
+    tests/backend: forward and backward of roi_align, roi_pool and nearest upsampling."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, 12, 10)).astype(dtype)
+    g_roi = rng.standard_normal((3, 3, 2, 3)).astype(dtype)
+    src_h, src_w = np.array([0, 0, 1, 3, 3, 5]), np.array([0, 2, 2, 4, 7, 9, 9])
+    g_up = rng.standard_normal((2, 3, 6, 7)).astype(dtype)
+    align = (x, _rois(dtype), (2, 3), 0.5, 2, True)
+    align_b = (g_roi, _rois(dtype), x.shape, 0.5, 2, True)
+    _, argmax = reference.roi_pool(x, _rois(dtype), (2, 3), 1.0)
+    return [
+        ("roi_align", lambda m: m.roi_align(*align)),
+        ("roi_align_backward", lambda m: m.roi_align_backward(*align_b)),
+        ("roi_pool", lambda m: m.roi_pool(x, _rois(dtype), (2, 3), 1.0)),
+        ("roi_pool_backward", lambda m: m.roi_pool_backward(g_roi, argmax, _rois(dtype),
+                                                            x.shape)),
+        ("upsample_nearest", lambda m: m.upsample_nearest(x, src_h, src_w[:6])),
+        ("upsample_nearest_backward",
+         lambda m: m.upsample_nearest_backward(g_up, (12, 10), src_h, src_w)),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("build", ["serial", "threaded"])
+@pytest.mark.parametrize("case", range(6))
+def test_roi_and_upsampling_builds_match_the_reference(monkeypatch, case, build, dtype):
+    name, call = _others(dtype)[case]
+    monkeypatch.setattr(numba_cpu, "PARALLEL_MIN_BYTES", 0 if build == "threaded" else 1 << 62)
+    ours, theirs = call(numba_cpu), call(reference)
+    for a, b in zip(*(r if isinstance(r, tuple) else (r,) for r in (ours, theirs)),
+                    strict=True):
+        rtol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, err_msg=name)

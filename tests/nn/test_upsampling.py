@@ -43,9 +43,6 @@ from minicnn.backend.geometry import cubic_coefficients, cubic_matrix
 from tests.conftest import AVAILABLE_BACKENDS, device_of
 from tests.helpers import assert_close
 
-# every test twice: Numba's prange kernels serial and threaded (tests/conftest.py)
-pytestmark = pytest.mark.usefixtures("numba_builds")
-
 DTYPES = [np.float32, np.float64]
 
 # (input shape, interpolate keyword arguments)

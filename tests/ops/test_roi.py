@@ -20,9 +20,6 @@ from minicnn.backend import get_backend, to_device
 from tests.conftest import AVAILABLE_BACKENDS, device_of
 from tests.helpers import max_rel_err
 
-# every test twice: Numba's prange kernels serial and threaded (tests/conftest.py)
-pytestmark = pytest.mark.usefixtures("numba_builds")
-
 DTYPES = [np.float32, np.float64]
 TOLERANCE = {np.float32: 2e-6, np.float64: 1e-12}  # max_rel_err against torchvision
 
