@@ -47,20 +47,24 @@ class ParallelKernel:
     """A prange kernel compiled threaded (``.threaded``) and serial (``.serial``); calling
     it runs the threaded build when its array arguments hold PARALLEL_MIN_BYTES or more."""
 
-    def __init__(self, fn, **options):
+    def __init__(self, fn, work_per_byte: float = 1, **options):
         self.threaded = numba.njit(cache=True, parallel=True, **options)(fn)
         self.serial = numba.njit(cache=True, **options)(_serial_copy(fn))
+        self.work_per_byte = work_per_byte
         self.__doc__, self.__name__ = fn.__doc__, fn.__name__
 
     def __call__(self, *args):
         nbytes = sum(a.nbytes for a in args if isinstance(a, np.ndarray))
-        return (self.threaded if nbytes >= PARALLEL_MIN_BYTES else self.serial)(*args)
+        threaded = nbytes * self.work_per_byte >= PARALLEL_MIN_BYTES
+        return (self.threaded if threaded else self.serial)(*args)
 
 
-def parallel_kernel(**options):
+def parallel_kernel(work_per_byte: float = 1, **options):
     """Decorator for a prange kernel, in place of Numba's ``njit`` with ``cache`` and
-    ``parallel`` on (``options`` such as ``fastmath`` go to both builds)."""
-    return lambda fn: ParallelKernel(fn, **options)
+    ``parallel`` on (``options`` such as ``fastmath`` go to both builds). A kernel that does
+    much more work per byte than an elementwise loop says how much (``work_per_byte``): its
+    threaded build runs from ``PARALLEL_MIN_BYTES / work_per_byte`` of arrays."""
+    return lambda fn: ParallelKernel(fn, work_per_byte, **options)
 
 # ---------------------------------------------------------------- scatter-add
 
@@ -515,13 +519,218 @@ def _grouped_backward_weight_kernel(g, x, gw, kh, kw, s, pt, pl, dh, dw, hp, wp,
                 gw[grp * og + m, t] = total[m, t]
 
 
+# Dense convolution (one group) with stride 1: the direct kernels conv.py's DIRECT
+# algorithm runs on small layers with big planes (a CIFAR ResNet's 16-channel 32x32 layers),
+# where im2col's column matrix costs as much as the product. Same wide grid as above, but
+# register-blocked: a pass over the grid handles four output channels and eight (c, i, j)
+# terms (forward), or four output channels times four terms (weight gradient), so each
+# loaded value feeds 4-8 multiply-adds. The input gradient is the forward kernel run on dy
+# with the kernel flipped and its in/out axes swapped (a stride-1 convolution's adjoint).
+# Measured against im2col on 16 channels at 32x32, batch 32, one core: forward 1.0 against
+# 2.1 ms (150 GFLOP/s), weight gradient 0.9 against 2.6 ms; benchmarks/README.md,
+# "Performance notes", has the rest. Each prange iteration calls a plain compiled function
+# (one image, or one part of the batch): Numba then compiles the loop once, with its
+# fastmath options, for both builds.
+
+# a dense kernel does C*kh*kw multiply-adds per value it reads: threads pay from about
+# 3 MB of arrays (16 channels at 32x32: serial up to batch 16, threaded from 32)
+DENSE_WORK_PER_BYTE = 5
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _dense_forward_image(x, wf, offs, out, pt, pl, hp, wp):
+    # out[o, y, xo] = sum_t wf[o, t] * canvas[offs[t] + y*wp + xo]: one image, x: (C, H, W)
+    # padded into canvas (its planes end to end), t = (c, i, j); wf (O4, T8) is the weight
+    # zero-padded to whole blocks of 4 output channels and 8 terms (offs padded with 0s)
+    n_out, h_out, w_out = out.shape
+    plane = hp * wp
+    count = (h_out - 1) * wp + w_out  # wide-grid positions up to the last output
+    canvas = np.zeros(x.shape[0] * plane, dtype=x.dtype)
+    for c in range(x.shape[0]):
+        _load_padded(x[c], canvas[c * plane:(c + 1) * plane], pt, pl, wp)
+    a0 = np.empty(count, dtype=out.dtype)
+    a1 = np.empty(count, dtype=out.dtype)
+    a2 = np.empty(count, dtype=out.dtype)
+    a3 = np.empty(count, dtype=out.dtype)
+    for o in range(0, n_out, 4):  # accumulators a0..a3: output channels o..o+3
+        a0[:] = 0
+        a1[:] = 0
+        a2[:] = 0
+        a3[:] = 0
+        for t in range(0, wf.shape[1], 8):
+            q0, q1, q2, q3 = offs[t], offs[t + 1], offs[t + 2], offs[t + 3]
+            q4, q5, q6, q7 = offs[t + 4], offs[t + 5], offs[t + 6], offs[t + 7]
+            # the 4 x 8 weights, in registers for the whole pass
+            w00, w01, w02, w03 = wf[o, t], wf[o, t + 1], wf[o, t + 2], wf[o, t + 3]
+            w04, w05, w06, w07 = wf[o, t + 4], wf[o, t + 5], wf[o, t + 6], wf[o, t + 7]
+            w10, w11, w12, w13 = wf[o + 1, t], wf[o + 1, t + 1], wf[o + 1, t + 2], wf[o + 1, t + 3]
+            w14, w15, w16, w17 = wf[o + 1, t + 4], wf[o + 1, t + 5], wf[o + 1, t + 6], \
+                wf[o + 1, t + 7]
+            w20, w21, w22, w23 = wf[o + 2, t], wf[o + 2, t + 1], wf[o + 2, t + 2], wf[o + 2, t + 3]
+            w24, w25, w26, w27 = wf[o + 2, t + 4], wf[o + 2, t + 5], wf[o + 2, t + 6], \
+                wf[o + 2, t + 7]
+            w30, w31, w32, w33 = wf[o + 3, t], wf[o + 3, t + 1], wf[o + 3, t + 2], wf[o + 3, t + 3]
+            w34, w35, w36, w37 = wf[o + 3, t + 4], wf[o + 3, t + 5], wf[o + 3, t + 6], \
+                wf[o + 3, t + 7]
+            for k in range(count):
+                v0, v1 = canvas[np.uint64(q0 + k)], canvas[np.uint64(q1 + k)]
+                v2, v3 = canvas[np.uint64(q2 + k)], canvas[np.uint64(q3 + k)]
+                v4, v5 = canvas[np.uint64(q4 + k)], canvas[np.uint64(q5 + k)]
+                v6, v7 = canvas[np.uint64(q6 + k)], canvas[np.uint64(q7 + k)]
+                a0[k] += ((w00 * v0 + w01 * v1) + (w02 * v2 + w03 * v3)
+                          + (w04 * v4 + w05 * v5) + (w06 * v6 + w07 * v7))
+                a1[k] += ((w10 * v0 + w11 * v1) + (w12 * v2 + w13 * v3)
+                          + (w14 * v4 + w15 * v5) + (w16 * v6 + w17 * v7))
+                a2[k] += ((w20 * v0 + w21 * v1) + (w22 * v2 + w23 * v3)
+                          + (w24 * v4 + w25 * v5) + (w26 * v6 + w27 * v7))
+                a3[k] += ((w30 * v0 + w31 * v1) + (w32 * v2 + w33 * v3)
+                          + (w34 * v4 + w35 * v5) + (w36 * v6 + w37 * v7))
+        _store_cropped(a0, out[o], 0, 0, wp)
+        if o + 1 < n_out:
+            _store_cropped(a1, out[o + 1], 0, 0, wp)
+        if o + 2 < n_out:
+            _store_cropped(a2, out[o + 2], 0, 0, wp)
+        if o + 3 < n_out:
+            _store_cropped(a3, out[o + 3], 0, 0, wp)
+
+
+@parallel_kernel(work_per_byte=DENSE_WORK_PER_BYTE)
+def _dense_forward_kernel(x, wf, offs, out, pt, pl, hp, wp):  # prange over images
+    for n in numba.prange(x.shape[0]):
+        _dense_forward_image(x[n], wf, offs, out[n], pt, pl, hp, wp)
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def _dense_weight_grad_images(g, x, offs, total, pt, pl, hp, wp, n0, n1, zero):
+    # total[o, t] += sum over images n0..n1 and positions k of g_wide[o, k] * canvas[offs[t] + k]
+    # (g's planes on the wide grid, zeros in the extra columns); per image, each block of
+    # 4 x 4 dot products is summed in g's dtype (so the sums vectorize), then in float64
+    n_out, h_out, w_out = g.shape[1], g.shape[2], g.shape[3]
+    plane = hp * wp
+    count = (h_out - 1) * wp + w_out
+    canvas = np.zeros(x.shape[1] * plane, dtype=x.dtype)
+    wide = np.zeros((total.shape[0], count), dtype=g.dtype)  # rows past n_out stay zero
+    for n in range(n0, n1):
+        for c in range(x.shape[1]):
+            _load_padded(x[n, c], canvas[c * plane:(c + 1) * plane], pt, pl, wp)
+        for o in range(n_out):
+            _load_padded(g[n, o], wide[o], 0, 0, wp)
+        for o in range(0, total.shape[0], 4):
+            g0, g1, g2, g3 = wide[o], wide[o + 1], wide[o + 2], wide[o + 3]
+            for t in range(0, total.shape[1], 4):
+                q0, q1, q2, q3 = offs[t], offs[t + 1], offs[t + 2], offs[t + 3]
+                s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
+                s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
+                for k in range(count):
+                    v0, v1 = canvas[np.uint64(q0 + k)], canvas[np.uint64(q1 + k)]
+                    v2, v3 = canvas[np.uint64(q2 + k)], canvas[np.uint64(q3 + k)]
+                    d0, d1, d2, d3 = g0[k], g1[k], g2[k], g3[k]
+                    s00 += d0 * v0
+                    s01 += d0 * v1
+                    s02 += d0 * v2
+                    s03 += d0 * v3
+                    s10 += d1 * v0
+                    s11 += d1 * v1
+                    s12 += d1 * v2
+                    s13 += d1 * v3
+                    s20 += d2 * v0
+                    s21 += d2 * v1
+                    s22 += d2 * v2
+                    s23 += d2 * v3
+                    s30 += d3 * v0
+                    s31 += d3 * v1
+                    s32 += d3 * v2
+                    s33 += d3 * v3
+                total[o, t] += s00
+                total[o, t + 1] += s01
+                total[o, t + 2] += s02
+                total[o, t + 3] += s03
+                total[o + 1, t] += s10
+                total[o + 1, t + 1] += s11
+                total[o + 1, t + 2] += s12
+                total[o + 1, t + 3] += s13
+                total[o + 2, t] += s20
+                total[o + 2, t + 1] += s21
+                total[o + 2, t + 2] += s22
+                total[o + 2, t + 3] += s23
+                total[o + 3, t] += s30
+                total[o + 3, t + 1] += s31
+                total[o + 3, t + 2] += s32
+                total[o + 3, t + 3] += s33
+
+
+@parallel_kernel(work_per_byte=DENSE_WORK_PER_BYTE)
+def _dense_weight_grad_kernel(g, x, offs, totals, pt, pl, hp, wp, zero):
+    # prange over parts of the batch, each summing into its own totals[part]
+    parts, n_batch = totals.shape[0], x.shape[0]
+    for part in numba.prange(parts):
+        _dense_weight_grad_images(g, x, offs, totals[part], pt, pl, hp, wp,
+                                  part * n_batch // parts, (part + 1) * n_batch // parts, zero)
+
+
+def _blocks(count: int, size: int) -> int:
+    """``count`` rounded up to whole blocks of ``size``."""
+    return -(-count // size) * size
+
+
+def _dense_offsets(c, kernel, dilation, hp, wp, length):
+    """The canvas offset of each term (c, i, j), zero-padded to ``length`` terms."""
+    offs = np.zeros(length, dtype=np.int64)
+    offs[:c * kernel[0] * kernel[1]] = _term_offsets(c, kernel[0], kernel[1], dilation[0],
+                                                     dilation[1], hp, wp)
+    return offs
+
+
+def _dense_conv2d(x, weight, padding, dilation, out_size=None):
+    """One group, stride 1: ``x: (N, C, H, W)``, ``weight: (O, C, kh, kw)``
+    ``-> (N, O, h_out, w_out)``."""
+    o, c, kh, kw = weight.shape
+    _, _, _, _, pt, pl, dh, dw, h_out, w_out, hp, wp = _conv_ints(
+        (kh, kw), (1, 1), padding, dilation, x.shape, out_size)
+    terms = c * kh * kw
+    wf = np.zeros((_blocks(o, 4), _blocks(terms, 8)), dtype=x.dtype)
+    wf[:o, :terms] = weight.reshape(o, terms)
+    offs = _dense_offsets(c, (kh, kw), (dh, dw), hp, wp, wf.shape[1])
+    out = np.empty((x.shape[0], o, h_out, w_out), dtype=x.dtype)
+    _dense_forward_kernel(np.ascontiguousarray(x), wf, offs, out, pt, pl, hp, wp)
+    return out
+
+
+def _flipped_padding(weight_shape, padding, dilation):
+    """The (top, left) padding of dy for the input gradient as a convolution of dy with the
+    flipped kernel: ``dilation*(k-1) - padding``; None where that is negative."""
+    (pt, _), (pl, _) = padding
+    top = dilation[0] * (weight_shape[2] - 1) - pt
+    left = dilation[1] * (weight_shape[3] - 1) - pl
+    return None if min(top, left) < 0 else ((top, 0), (left, 0))
+
+
+def _dense_conv2d_backward_weight(grad, x, kernel, padding, dilation):
+    """One group, stride 1: ``grad: (N, O, h_out, w_out)``, ``x: (N, C, H, W)``
+    ``-> (O, C, kh, kw)``."""
+    o, c = grad.shape[1], x.shape[1]
+    _, _, _, _, pt, pl, dh, dw, _, _, hp, wp = _conv_ints(
+        kernel, (1, 1), padding, dilation, x.shape, grad.shape[2:])
+    terms = c * kernel[0] * kernel[1]
+    offs = _dense_offsets(c, kernel, (dh, dw), hp, wp, _blocks(terms, 4))
+    parts = min(x.shape[0], numba.get_num_threads())  # threads of the threaded build
+    totals = np.zeros((parts, _blocks(o, 4), offs.shape[0]), dtype=np.float64)
+    _dense_weight_grad_kernel(np.ascontiguousarray(grad), np.ascontiguousarray(x), offs, totals,
+                              pt, pl, hp, wp, grad.dtype.type(0))
+    total = totals.sum(axis=0)[:o, :terms]
+    return total.astype(grad.dtype).reshape(o, c, *kernel)
+
+
 def grouped_conv2d(x, weight, stride, padding, dilation, out_size=None):
     """Numba :func:`reference.grouped_conv2d` (direct loops, no column matrix).
 
     Fast case: equal strides along both axes (the wide grid needs it); else the reference.
+    One group and stride 1 (conv.py's DIRECT algorithm): the register-blocked dense kernel.
     """
     if not _floats(x, weight) or stride[0] != stride[1]:
         return reference.grouped_conv2d(x, weight, stride, padding, dilation, out_size)
+    if weight.shape[1] == x.shape[1] and stride == (1, 1):
+        return _dense_conv2d(x, weight, padding, dilation, out_size)
     o, _, kh, kw = weight.shape
     _, _, s, _, pt, pl, dh, dw, h_out, w_out, hp, wp = _conv_ints(
         (kh, kw), stride, padding, dilation, x.shape, out_size)
@@ -532,10 +741,18 @@ def grouped_conv2d(x, weight, stride, padding, dilation, out_size=None):
 
 
 def grouped_conv2d_backward_input(grad, weight, x_shape, stride, padding, dilation):
-    """Numba :func:`reference.grouped_conv2d_backward_input` (equal strides; else reference)."""
+    """Numba :func:`reference.grouped_conv2d_backward_input` (equal strides; else reference).
+
+    One group and stride 1: the dense forward kernel on ``grad`` with the kernel flipped and
+    its in/out axes swapped, padded by ``dilation*(k-1) - padding`` (where that is >= 0).
+    """
     if not _floats(grad, weight) or stride[0] != stride[1]:
         return reference.grouped_conv2d_backward_input(grad, weight, x_shape, stride, padding,
                                                        dilation)
+    flipped_padding = _flipped_padding(weight.shape, padding, dilation)
+    if weight.shape[1] == x_shape[1] and stride == (1, 1) and flipped_padding is not None:
+        flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        return _dense_conv2d(grad, flipped, flipped_padding, dilation, out_size=x_shape[2:])
     _, _, kh, kw = weight.shape
     _, _, s, _, pt, pl, dh, dw, _, _, hp, wp = _conv_ints(
         (kh, kw), stride, padding, dilation, x_shape, grad.shape[2:])
@@ -546,10 +763,13 @@ def grouped_conv2d_backward_input(grad, weight, x_shape, stride, padding, dilati
 
 
 def grouped_conv2d_backward_weight(grad, x, kernel, stride, padding, dilation, groups):
-    """Numba :func:`reference.grouped_conv2d_backward_weight` (equal strides; else reference)."""
+    """Numba :func:`reference.grouped_conv2d_backward_weight` (equal strides; else reference).
+    One group and stride 1: the register-blocked dense kernel."""
     if not _floats(grad, x) or stride[0] != stride[1]:
         return reference.grouped_conv2d_backward_weight(grad, x, kernel, stride, padding,
                                                         dilation, groups)
+    if groups == 1 and stride == (1, 1):
+        return _dense_conv2d_backward_weight(grad, x, kernel, padding, dilation)
     kh, kw = kernel
     o, cg = grad.shape[1], x.shape[1] // groups
     _, _, s, _, pt, pl, dh, dw, _, _, hp, wp = _conv_ints(

@@ -199,6 +199,13 @@ GROUPED = {
     "cg8-dilated-og6": ((1, 16, 9, 8), (12, 8, 2, 3), (1, 1), ((0, 1), (2, 0)), (2, 1)),
     "cg2-stride-3-big-pad": ((1, 4, 7, 8), (10, 2, 2, 3), (3, 3), ((3, 1), (2, 3)), (1, 1)),
     "cg4-unequal-strides": ((2, 8, 7, 8), (4, 4, 3, 3), (1, 2), ((1, 1), (2, 1)), (1, 1)),
+    # one group, stride 1: numba's register-blocked dense kernels (conv.py's DIRECT), with
+    # output channels and terms that do and do not fill their blocks of 4 and 8
+    "dense-16ch": ((2, 16, 9, 8), (16, 16, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    "dense-o7-t45": ((3, 5, 9, 8), (7, 5, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    "dense-dilated-asym": ((2, 3, 10, 9), (4, 3, 2, 3), (1, 1), ((0, 1), (2, 0)), (2, 1)),
+    # padding beyond the dilated kernel: the input gradient takes the grouped loops
+    "dense-big-pad": ((1, 2, 5, 6), (3, 2, 2, 3), (1, 1), ((3, 1), (0, 3)), (1, 1)),
 }
 
 
@@ -271,3 +278,15 @@ def test_grouped_with_out_size(backend_name):
     y = _kernel(backend_name, "grouped_conv2d")(_on(backend_name, x), _on(backend_name, w),
                                                 *geo, out_size=(3, 2))
     assert_close(y, reference.grouped_conv2d(x, w, *geo)[:, :, :3, :2], np.float64)
+
+
+@pytest.mark.parametrize("backend_name", AVAILABLE_BACKENDS)
+def test_dense_with_out_size(backend_name):
+    """The same with one group and stride 1 (numba's dense kernels): conv_transpose2d's
+    backward asks for an output cropped to its input."""
+    x = _data((2, 3, 8, 7), np.float64)
+    w = _data((5, 3, 3, 3), np.float64, seed=1)
+    geo = ((1, 1), ((1, 1), (1, 1)), (1, 1))
+    y = _kernel(backend_name, "grouped_conv2d")(_on(backend_name, x), _on(backend_name, w),
+                                                *geo, out_size=(6, 5))
+    assert_close(y, reference.grouped_conv2d(x, w, *geo)[:, :, :6, :5], np.float64)

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import minicnn
 import minicnn.nn.functional as F
 from tests.conftest import AVAILABLE_BACKENDS, device_of
-from tests.helpers import assert_close
+from tests.helpers import assert_close, tol
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Using padding=.same. with even kernel lengths:UserWarning")  # torch, not us
@@ -191,22 +191,38 @@ def _chunk_bytes(value: int):
         conv_module.CHUNK_BYTES = previous
 
 
-def _check_sweep(op, x_shape, w_shape, kwargs, with_bias, device, chunk_bytes):
+@contextlib.contextmanager
+def _conv_algorithm(name: str):
+    """``set_conv_algorithm(name)`` inside the block."""
+    from minicnn.nn.functional.conv import set_conv_algorithm
+
+    previous = set_conv_algorithm(name)
+    try:
+        yield
+    finally:
+        set_conv_algorithm(previous)
+
+
+def _check_sweep(op, x_shape, w_shape, kwargs, with_bias, device, chunk_bytes, algorithm):
     transposed = op == "conv_transpose2d"
     x, w, b = _random_case(x_shape, w_shape, transposed, with_bias)
     if with_bias:
         c_out = w_shape[1] * kwargs["groups"] if transposed else w_shape[0]
         b = np.random.default_rng(2).standard_normal(c_out)
-    with _chunk_bytes(chunk_bytes):
+    with _chunk_bytes(chunk_bytes), _conv_algorithm(algorithm):
         results = _run_both(op, x, w, b, kwargs, device, np.float64)
     for mine, theirs, name in results:
         assert_close(mine, theirs, np.float64,
-                     msg=f"{x_shape} {w_shape} {kwargs} chunks of {chunk_bytes} B: {name}")
+                     msg=f"{x_shape} {w_shape} {kwargs} chunks of {chunk_bytes} B, "
+                         f"{algorithm}: {name}")
 
 
 # im2col's chunks of images: every image its own chunk (1 byte), chunks of two images of
 # the sweep's largest column matrices (4 KiB), and the default (the whole small batch)
 CHUNK_SIZES = st.sampled_from([1, 4096, 6 << 20])
+# "auto" leaves the sweep's small layers to im2col; "direct" runs the direct kernels (numba:
+# the dense ones for stride 1, the grouped loops for the rest; other backends: reference)
+ALGORITHMS = st.sampled_from(["auto", "direct"])
 
 
 @SWEEP
@@ -236,7 +252,8 @@ def test_conv2d_sweep(backend, data):
     n = draw(st.integers(1, 3), "N")
     kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
     _check_sweep("conv2d", (n, c_in, h, w), (c_out, c_in // groups, *kernel), kwargs,
-                 draw(st.booleans(), "bias"), device_of(backend), draw(CHUNK_SIZES, "chunk"))
+                 draw(st.booleans(), "bias"), device_of(backend), draw(CHUNK_SIZES, "chunk"),
+                 draw(ALGORITHMS, "algorithm"))
 
 
 @SWEEP
@@ -264,7 +281,7 @@ def test_conv_transpose2d_sweep(backend, data):
                   dilation=dilation, groups=groups)
     _check_sweep("conv_transpose2d", (n, c_in, *size), (c_in, out_per_group, *kernel),
                  kwargs, draw(st.booleans(), "bias"), device_of(backend),
-                 draw(CHUNK_SIZES, "chunk"))
+                 draw(CHUNK_SIZES, "chunk"), draw(ALGORITHMS, "algorithm"))
 
 
 # ---------------------------------------------------------------- im2col in chunks of images
@@ -352,6 +369,15 @@ def test_conv2d_gradcheck(backend, kwargs, w_shape):
     x, w, b = _leaf((2, 4, 6, 5), 0, device), _leaf(w_shape, 1, device), _leaf(w_shape[0], 2,
                                                                                device)
     assert minicnn.gradcheck(lambda x, w, b: F.conv2d(x, w, b, **kwargs), [x, w, b])
+
+
+def test_conv2d_direct_gradcheck(backend):
+    """A layer at the direct kernels' threshold: 2 channels at 16x16 (256 pixels; numba
+    chooses DIRECT, the other backends im2col)."""
+    device = device_of(backend)
+    x, w, b = _leaf((2, 2, 16, 16), 0, device), _leaf((3, 2, 3, 3), 1, device), _leaf(3, 2,
+                                                                                    device)
+    assert minicnn.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1), [x, w, b])
 
 
 @pytest.mark.parametrize("kwargs,w_shape", [
@@ -642,6 +668,87 @@ def test_narrow_grouped_dispatch():
         assert not _is_narrow_grouped(numba_backend, 8, (8, 1, 3, 3), 8)  # depthwise kernels
         assert not _is_narrow_grouped(numba_backend, 8, (8, 8, 3, 3), 1)  # not grouped
     assert not _is_narrow_grouped(numpy_backend, 128, (128, 4, 3, 3), 32)  # reference: im2col
+
+
+def test_small_dense_dispatch(algorithm_setting):
+    """DIRECT for stride-1 ungrouped layers with at least DIRECT_MIN_PIXELS output pixels
+    and DIRECT_PIXELS_PER_CHANNEL per input channel, on a backend with compiled kernels;
+    Winograd first where it pays; the setting overrides."""
+    from minicnn.nn.functional.conv import (
+        DIRECT_MIN_PIXELS,
+        DIRECT_PIXELS_PER_CHANNEL,
+        ConvGeometry,
+        _choose_algorithm,
+    )
+
+    assert (DIRECT_MIN_PIXELS, DIRECT_PIXELS_PER_CHANNEL) == (256, 16)  # the cases below
+    same = ConvGeometry((3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    strided = ConvGeometry((3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1)
+    pointwise = ConvGeometry((1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    grouped = ConvGeometry((3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 2)
+
+    def choice(backend, x_shape, c_out, geometry=same):
+        w_shape = (c_out, x_shape[1] // geometry.groups, *geometry.kernel)
+        return _choose_algorithm(minicnn.get_backend(backend), x_shape, w_shape, geometry)
+
+    if "numba" in AVAILABLE_BACKENDS:
+        assert choice("numba", (32, 16, 32, 32), 16) == "direct"  # a CIFAR ResNet's stage 1
+        assert choice("numba", (1, 16, 16, 16), 16) == "direct"  # 256 = 16 * 16 pixels
+        assert choice("numba", (1, 17, 16, 16), 17) == "im2col"  # 256 < 16 * 17
+        assert choice("numba", (1, 2, 15, 17), 2) == "im2col"  # 255 pixels
+        assert choice("numba", (1, 2, 16, 16), 3) == "direct"
+        assert choice("numba", (1, 1, 224, 224), 64) == "direct"  # a VGG's first layer
+        assert choice("numba", (1, 16, 33, 33), 16, strided) == "im2col"
+        assert choice("numba", (1, 16, 32, 32), 16, pointwise) == "im2col"
+        assert choice("numba", (1, 16, 32, 32), 16, grouped) == "grouped"
+        assert choice("numba", (1, 32, 32, 32), 32) == "winograd"  # Winograd pays first
+        algorithm_setting("im2col")
+        assert choice("numba", (32, 16, 32, 32), 16) == "im2col"
+        algorithm_setting("auto")
+    assert choice("numpy", (32, 16, 32, 32), 16) == "im2col"  # no compiled kernels
+    algorithm_setting("direct")  # every ungrouped convolution, every backend
+    for backend in [b for b in ("numpy", "numba") if b in AVAILABLE_BACKENDS]:
+        assert choice(backend, (1, 17, 8, 8), 17) == "direct"
+        assert choice(backend, (1, 16, 33, 33), 16, strided) == "direct"
+        # grouped convolutions keep their own rule (32 channels per group: im2col)
+        assert choice(backend, (1, 64, 8, 8), 64, grouped) == "im2col"
+
+
+# layers on both sides of the direct kernels' thresholds (numba: the first two DIRECT)
+DIRECT_CASES = {
+    "16ch-16x16": ((2, 16, 16, 16), (16, 16, 3, 3), dict(padding=1)),
+    "same-dilated-rect": ((2, 3, 16, 17), (5, 3, 3, 2), dict(padding="same", dilation=(2, 1))),
+    "17ch-16x16": ((2, 17, 16, 16), (8, 17, 3, 3), dict(padding=1)),
+    "15x17": ((2, 2, 15, 17), (3, 2, 3, 3), dict(padding=1)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", sorted(DIRECT_CASES))
+def test_direct_threshold_cases_match_torch(backend, case, dtype):
+    x_shape, w_shape, kwargs = DIRECT_CASES[case]
+    x, w, b = _random_case(x_shape, w_shape, transposed=False)
+    for mine, theirs, name in _run_both("conv2d", x, w, b, kwargs, device_of(backend), dtype):
+        # the weight gradient sums 512 products per entry: in float32 an entry near zero
+        # gets rounding errors of the size of the largest entries times ~1e-6, so the
+        # absolute tolerance scales with them
+        scale = float(theirs.detach().abs().max())
+        assert_close(mine, theirs, dtype, atol=tol(dtype)["atol"] * max(1.0, scale),
+                     msg=f"{case}: {name}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op,case", [("conv2d", c) for c in sorted(CONV_CASES)]
+                         + [("conv_transpose2d", c) for c in sorted(TRANSPOSE_CASES)])
+def test_forced_direct_matches_torch(backend, algorithm_setting, op, case, dtype):
+    """``set_conv_algorithm("direct")``: every ungrouped convolution by the direct kernels."""
+    algorithm_setting("direct")
+    x_shape, w_shape, kwargs = (CONV_CASES if op == "conv2d" else TRANSPOSE_CASES)[case]
+    x, w, _ = _random_case(x_shape, w_shape, op == "conv_transpose2d", with_bias=False)
+    c_out = w_shape[0] if op == "conv2d" else w_shape[1] * kwargs.get("groups", 1)
+    b = np.random.default_rng(1).standard_normal(c_out)
+    for mine, theirs, name in _run_both(op, x, w, b, kwargs, device_of(backend), dtype):
+        assert_close(mine, theirs, dtype, msg=f"{op} {case}: {name}")
 
 
 @pytest.mark.parametrize("op,case", [("conv2d", c) for c in ("plain", "grouped", "depthwise",

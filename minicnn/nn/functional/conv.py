@@ -18,7 +18,7 @@ Winograd, which runs only on big layers, keeps its 4x instead).
 With ``groups=G`` the channels split into G independent convolutions: the same three
 GEMMs, batched over a leading G axis, with no Python loop over the groups.
 
-Five special cases run faster than the general path (benchmarks/README.md, "Performance
+Six special cases run faster than the general path (benchmarks/README.md, "Performance
 notes", has the measurements). Which one computes a call is chosen once, by forward
 (``_choose_algorithm``), and kept on the graph node for backward:
 
@@ -30,6 +30,9 @@ notes", has the measurements). Which one computes a call is chosen once, by forw
   kernels: through im2col they become thousands of tiny matrix products.
 * grouped convolutions with few channels per group (ResNeXt's 4) use direct grouped
   kernels where the backend has compiled ones (numba), for the same reason.
+* stride-1 convolutions with few channels on big planes (a CIFAR ResNet's 16 channels at
+  32x32) use the same direct kernels with one group (numba's are register-blocked for
+  it): there im2col's column matrix costs as much as the product it feeds.
 * the GEMMs stay in NumPy (OpenBLAS on the CPU) or CuPy (cuBLAS on the GPU).
 
 A transposed convolution is the input-gradient of a convolution, and its gradients are
@@ -191,6 +194,28 @@ def _is_narrow_grouped(backend, x_channels: int, weight_shape, groups: int) -> b
             and backend.has_own("grouped_conv2d"))
 
 
+# Dense (one group) stride-1 convolutions run by the direct kernels where each output
+# plane has at least DIRECT_MIN_PIXELS pixels and DIRECT_PIXELS_PER_CHANNEL per input
+# channel: the direct kernels' loops run along the plane, while im2col's GEMMs grow more
+# efficient with the channels. Measured forward+backward at batch 32 on 2 cores (direct
+# time / im2col time): 3 and 16 channels at 32x32 0.4, 32 and 64 channels at 32x32 0.6
+# (but Winograd, chosen first, takes 32x32 from 32 channels); 3 and 16 channels at 16x16
+# 0.8, 32 channels at 16x16 1.0, 64 at 16x16 1.4; at 8x8 1.0 (3 channels) to 3.0.
+DIRECT_MIN_PIXELS = 256
+DIRECT_PIXELS_PER_CHANNEL = 16
+
+
+def _is_small_dense(backend, x_shape, weight_shape, geometry: ConvGeometry) -> bool:
+    """A stride-1, one-group convolution with few channels for its plane size (see
+    ``DIRECT_MIN_PIXELS``), where the backend compiled the direct kernels (numba)."""
+    if geometry.groups != 1 or geometry.stride != (1, 1) or _is_pointwise(geometry):
+        return False
+    pixels = geometry.output_hw(*x_shape[2:])
+    pixels = pixels[0] * pixels[1]
+    return (pixels >= DIRECT_MIN_PIXELS and pixels >= DIRECT_PIXELS_PER_CHANNEL * x_shape[1]
+            and backend.has_own("grouped_conv2d"))
+
+
 def _is_pointwise(geometry: ConvGeometry) -> bool:
     """A 1x1 kernel without padding: its column matrix is the input itself, no im2col."""
     return geometry.kernel == (1, 1) and geometry.padding == ((0, 0), (0, 0))
@@ -257,7 +282,7 @@ def _conv_forward(x, weight, geometry: ConvGeometry, algorithm: str, out_hw=None
     out_hw = tuple(out_hw) if out_hw is not None else geometry.output_hw(*x.shape[2:])
     if algorithm == DEPTHWISE:
         return backend.depthwise_conv2d(x, weight, *geometry.args()[1:], out_size=out_hw)
-    if algorithm == GROUPED:
+    if algorithm in (GROUPED, DIRECT):
         return backend.grouped_conv2d(x, weight, *geometry.args()[1:], out_size=out_hw)
     w3 = weight.reshape(g, o // g, -1)
     y = xp.empty((x.shape[0], o, *out_hw), dtype=x.dtype)
@@ -288,8 +313,8 @@ def _conv_backward(grad, x, weight, geometry: ConvGeometry, x_shape, algorithm: 
     o, g = weight.shape[0], geometry.groups
     out_hw = tuple(grad.shape[2:])
     args = geometry.args()
-    if algorithm in (DEPTHWISE, GROUPED):
-        grouped = algorithm == GROUPED
+    if algorithm in (DEPTHWISE, GROUPED, DIRECT):
+        grouped = algorithm != DEPTHWISE
         kernel = backend.grouped_conv2d_backward_input if grouped else \
             backend.depthwise_conv2d_backward_input
         dx = kernel(grad, weight, x_shape, *args[1:]) if need_x else None
@@ -346,7 +371,7 @@ def _recording(ctx) -> bool:
 # ---------------------------------------------------------------- conv2d
 
 
-_ALGORITHMS = ("auto", "im2col", "winograd")
+_ALGORITHMS = ("auto", "im2col", "winograd", "direct")
 _conv_algorithm = "auto"
 
 # The ways one convolution can be computed (see :func:`_choose_algorithm`):
@@ -354,17 +379,22 @@ IM2COL = "im2col"  # column matrix and GEMMs (a 1x1 kernel's columns are the inp
 WINOGRAD = "winograd"  # F(2x2, 3x3), winograd.py
 DEPTHWISE = "depthwise"  # direct kernels, one input channel per group
 GROUPED = "grouped"  # direct grouped kernels, few input channels per group
+DIRECT = "direct"  # the same kernels with one group: small stride-1 layers, big planes
 
 
 def set_conv_algorithm(name: str) -> str:
-    """Choose how ``conv2d`` computes 3x3 stride-1 convolutions; returns the previous choice.
+    """Choose how ``conv2d`` computes ungrouped convolutions; returns the previous choice.
 
     * ``"auto"`` (the default): Winograd F(2x2, 3x3) (see winograd.py) for 3x3, stride-1,
       dilation-1, ungrouped convolutions large enough for it to pay (``winograd.pays``:
       ResNet and VGG layers from 32 channels at 32x32 on) on a backend with compiled
-      transforms (numba); im2col for everything else.
+      transforms (numba); the direct kernels for the other stride-1 ones with few channels
+      on big planes (``DIRECT_MIN_PIXELS``: 16 channels at 32x32) on a backend with compiled
+      ones (numba); im2col for everything else.
     * ``"im2col"``: always im2col (the algorithm the lessons start from).
     * ``"winograd"``: Winograd wherever it applies, whatever the channel count or device.
+    * ``"direct"``: the direct kernels for every ungrouped convolution (the ``grouped_conv2d``
+      kernels with one group; on the numpy and cupy backends their reference versions).
 
     The choice changes speed and rounding, never the result beyond rounding.
     """
@@ -390,7 +420,8 @@ def _use_winograd(backend, x_shape, weight_shape, geometry: ConvGeometry) -> boo
 def _choose_algorithm(backend, x_shape, weight_shape, geometry: ConvGeometry,
                       allow_winograd: bool = True) -> str:
     """How to compute the convolution of an ``x_shape`` input with a ``weight_shape`` weight
-    on ``backend``: ``WINOGRAD``, ``DEPTHWISE``, ``GROUPED`` (direct kernels) or ``IM2COL``.
+    on ``backend``: ``WINOGRAD``, ``DEPTHWISE``, ``GROUPED`` or ``DIRECT`` (direct kernels)
+    or ``IM2COL``.
 
     Chosen once per call, by forward; backward reads the choice from ``ctx``, so its two
     products use the algorithm (and the saved arrays) that forward used.
@@ -400,8 +431,12 @@ def _choose_algorithm(backend, x_shape, weight_shape, geometry: ConvGeometry,
         return DEPTHWISE
     if _is_narrow_grouped(backend, c, weight_shape, g):
         return GROUPED
+    if _conv_algorithm == "direct" and g == 1:
+        return DIRECT
     if allow_winograd and _use_winograd(backend, x_shape, weight_shape, geometry):
         return WINOGRAD
+    if _conv_algorithm == "auto" and _is_small_dense(backend, x_shape, weight_shape, geometry):
+        return DIRECT
     return IM2COL
 
 
