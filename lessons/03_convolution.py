@@ -398,6 +398,13 @@ print("saved", OUT / "03_conv_timing.png")
 # become 16 matrix products, so the layer still runs as GEMMs, 2.25x smaller ones.
 # minicnn uses it for large 3x3 stride-1 layers on the CPU (`minicnn/nn/functional/winograd.py`);
 # `set_conv_algorithm` chooses by hand.
+#
+# A third way skips the column matrix altogether. The *direct* kernels loop over the padded
+# input itself: one pass over an image adds eight kernel taps to four output channels, so
+# every pixel loaded feeds 32 multiply-adds, and nothing nine times the input is written.
+# minicnn picks them for stride-1 layers with few channels on big planes (a CIFAR ResNet's
+# 16-channel 32x32 stage, see `DIRECT_MIN_PIXELS` in `minicnn/nn/functional/conv.py`): there
+# building the column matrix costs as much as the product it feeds.
 
 # %%
 d, g = rng.standard_normal(4), rng.standard_normal(3)
@@ -428,7 +435,7 @@ def forward_backward():
 
 
 algorithm_times = {}
-for name in ("im2col", "winograd"):
+for name in ("im2col", "winograd", "direct"):
     set_conv_algorithm(name)
     close(forward_backward(), y_ref, tol=1e-3)
     algorithm_times[name] = best_time(forward_backward, repeat)
@@ -438,6 +445,8 @@ for name, t in algorithm_times.items():
 print(f"Winograd / im2col time: {algorithm_times['winograd'] / algorithm_times['im2col']:.2f} "
       f"(multiplies: 16/36 = {16 / 36:.2f}; the transforms cost memory traffic, and small "
       "layers do not pay it back)")
+print(f"direct / im2col time: {algorithm_times['direct'] / algorithm_times['im2col']:.2f} "
+      "(the same multiplies, no column matrix)")
 
 # %% [markdown]
 # ## Summary
@@ -450,6 +459,9 @@ print(f"Winograd / im2col time: {algorithm_times['winograd'] / algorithm_times['
 #   time goes into matrix products, which run near the machine's peak.
 # * Winograd's F(2x2, 3x3) trades multiplies for additions: 2.25x fewer for a 3x3 stride-1
 #   layer, still as matrix products, with the same result up to rounding.
+# * Direct kernels skip the column matrix: loops over the padded input that reuse each loaded
+#   pixel for many multiply-adds. They win where the column matrix is large beside the
+#   product (few channels, big planes).
 #
 # `benchmarks/bench_conv.py` times the full forward and backward of ResNet layers against
 # PyTorch. Next, lesson 04: grouped and depthwise convolutions, and what they save.
