@@ -670,19 +670,23 @@ def test_narrow_grouped_dispatch():
     assert not _is_narrow_grouped(numpy_backend, 128, (128, 4, 3, 3), 32)  # reference: im2col
 
 
-def test_small_dense_dispatch(algorithm_setting):
-    """DIRECT for stride-1 ungrouped layers with at least DIRECT_MIN_PIXELS output pixels
-    and DIRECT_PIXELS_PER_CHANNEL per input channel, on a backend with compiled kernels;
-    Winograd first where it pays; the setting overrides."""
+def test_direct_dispatch(algorithm_setting):
+    """DIRECT for stride-1 ungrouped layers on planes big for their channel count (conv.py,
+    ``DIRECT_MIN_PIXELS``), on a backend with compiled kernels; the setting overrides."""
     from minicnn.nn.functional.conv import (
+        DIRECT_BIG_PLANE,
+        DIRECT_BIG_PLANE_CHANNELS,
         DIRECT_MIN_PIXELS,
         DIRECT_PIXELS_PER_CHANNEL,
         ConvGeometry,
         _choose_algorithm,
     )
 
-    assert (DIRECT_MIN_PIXELS, DIRECT_PIXELS_PER_CHANNEL) == (256, 16)  # the cases below
+    # the cases below sit on the thresholds' two sides
+    assert (DIRECT_MIN_PIXELS, DIRECT_PIXELS_PER_CHANNEL) == (256, 16)
+    assert (DIRECT_BIG_PLANE, DIRECT_BIG_PLANE_CHANNELS) == (784, 64)
     same = ConvGeometry((3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    same5 = ConvGeometry((5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)  # no Winograd
     strided = ConvGeometry((3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1)
     pointwise = ConvGeometry((1, 1), (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
     grouped = ConvGeometry((3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 2)
@@ -693,17 +697,26 @@ def test_small_dense_dispatch(algorithm_setting):
 
     if "numba" in AVAILABLE_BACKENDS:
         assert choice("numba", (32, 16, 32, 32), 16) == "direct"  # a CIFAR ResNet's stage 1
+        # pixels per channel
         assert choice("numba", (1, 16, 16, 16), 16) == "direct"  # 256 = 16 * 16 pixels
         assert choice("numba", (1, 17, 16, 16), 17) == "im2col"  # 256 < 16 * 17
         assert choice("numba", (1, 2, 15, 17), 2) == "im2col"  # 255 pixels
         assert choice("numba", (1, 2, 16, 16), 3) == "direct"
-        assert choice("numba", (1, 1, 224, 224), 64) == "direct"  # a VGG's first layer
+        assert choice("numba", (1, 64, 16, 16), 64) == "winograd"
+        # big planes: up to 64 channels before Winograd, any number instead of im2col
+        assert choice("numba", (1, 64, 28, 28), 64) == "direct"  # 784 pixels
+        assert choice("numba", (1, 64, 27, 29), 64) == "winograd"  # 783
+        assert choice("numba", (1, 65, 28, 28), 65) == "winograd"
+        assert choice("numba", (1, 128, 28, 28), 128, same5) == "direct"
+        assert choice("numba", (1, 128, 27, 29), 128, same5) == "im2col"
+        assert choice("numba", (1, 3, 224, 224), 64) == "direct"  # a VGG's first layer
         assert choice("numba", (1, 16, 33, 33), 16, strided) == "im2col"
         assert choice("numba", (1, 16, 32, 32), 16, pointwise) == "im2col"
         assert choice("numba", (1, 16, 32, 32), 16, grouped) == "grouped"
-        assert choice("numba", (1, 32, 32, 32), 32) == "winograd"  # Winograd pays first
         algorithm_setting("im2col")
         assert choice("numba", (32, 16, 32, 32), 16) == "im2col"
+        algorithm_setting("winograd")
+        assert choice("numba", (32, 16, 32, 32), 16) == "winograd"
         algorithm_setting("auto")
     assert choice("numpy", (32, 16, 32, 32), 16) == "im2col"  # no compiled kernels
     algorithm_setting("direct")  # every ungrouped convolution, every backend

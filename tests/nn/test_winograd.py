@@ -177,9 +177,11 @@ def test_auto_uses_winograd_only_where_it_applies_and_pays(algorithm):
         assert not _uses_winograd(big, big, hw)
     with minicnn.use_backend("numba"):
         assert _uses_winograd(big, big, hw)
-        assert _uses_winograd(winograd.MIN_CHANNELS, 4096, hw)
-        assert not _uses_winograd(winograd.MIN_CHANNELS - 1, 4096, hw)  # too few channels
-        assert not _uses_winograd(4096, winograd.MIN_CHANNELS - 1, hw)
+        # at 8x8: 16 input channels at 16x16 go to the direct kernels, which come first
+        assert _uses_winograd(winograd.MIN_CHANNELS, 4096, hw // 2)
+        assert not _uses_winograd(winograd.MIN_CHANNELS, 4096, hw)  # (conv.DIRECT_MIN_PIXELS)
+        assert not _uses_winograd(winograd.MIN_CHANNELS - 1, 4096, hw // 2)  # too few channels
+        assert not _uses_winograd(4096, winograd.MIN_CHANNELS - 1, hw // 2)
         assert not _uses_winograd(big, big, hw // 4)  # too little work: im2col is faster
         assert not _uses_winograd(big, big, hw, stride=(2, 2))  # Winograd does not apply
         assert not _uses_winograd(big, big, hw, dilation=(2, 1))

@@ -194,26 +194,40 @@ def _is_narrow_grouped(backend, x_channels: int, weight_shape, groups: int) -> b
             and backend.has_own("grouped_conv2d"))
 
 
-# Dense (one group) stride-1 convolutions run by the direct kernels where each output
-# plane has at least DIRECT_MIN_PIXELS pixels and DIRECT_PIXELS_PER_CHANNEL per input
-# channel: the direct kernels' loops run along the plane, while im2col's GEMMs grow more
-# efficient with the channels. Measured forward+backward at batch 32 on 2 cores (direct
-# time / im2col time): 3 and 16 channels at 32x32 0.4, 32 and 64 channels at 32x32 0.6
-# (but Winograd, chosen first, takes 32x32 from 32 channels); 3 and 16 channels at 16x16
-# 0.8, 32 channels at 16x16 1.0, 64 at 16x16 1.4; at 8x8 1.0 (3 channels) to 3.0.
+# Dense (one group) stride-1 convolutions run by the direct kernels where the output plane
+# is big for the channel count: their loops run along the plane, while im2col's and
+# Winograd's GEMMs grow more efficient with the channels. Measured forward+backward on 2
+# cores, time relative to im2col (Winograd in brackets, where it applies):
+#   batch 32, 32x32: 3 and 16 channels 0.4; 32 channels 0.85 (1.0); 64 0.5 (0.63);
+#                    128 0.66 (0.71)
+#   batch 32, 16x16: 3 and 16 channels 0.8; 32 channels 1.0; 64 1.15 (0.88); 128 0.93 (0.75)
+#   batch 32, 8x8:   3 channels 1.0, 16 channels 1.2, 32-128 channels 2-3
+#   batch 8, 28x28:  16 channels 0.73 (1.2); 32 0.78 (0.85); 128 0.69 (0.79); 256 0.8 (0.63)
+#   batch 8, 56x56 and 112x112: 64 channels 0.51-0.54 (0.65-0.74); batch 4 and 2, 56x56:
+#                    128 0.6 (0.55), 256 0.83 (0.6); batch 4, 28x28: 512 0.82 (0.56)
+# So: never below DIRECT_MIN_PIXELS; always with at least DIRECT_PIXELS_PER_CHANNEL pixels
+# per input channel; and on planes of DIRECT_BIG_PLANE pixels and more, unless Winograd
+# applies and there are more than DIRECT_BIG_PLANE_CHANNELS input channels.
 DIRECT_MIN_PIXELS = 256
 DIRECT_PIXELS_PER_CHANNEL = 16
+DIRECT_BIG_PLANE = 784  # 28x28
+DIRECT_BIG_PLANE_CHANNELS = 64
 
 
-def _is_small_dense(backend, x_shape, weight_shape, geometry: ConvGeometry) -> bool:
-    """A stride-1, one-group convolution with few channels for its plane size (see
-    ``DIRECT_MIN_PIXELS``), where the backend compiled the direct kernels (numba)."""
-    if geometry.groups != 1 or geometry.stride != (1, 1) or _is_pointwise(geometry):
+def _use_direct(backend, x_shape, geometry: ConvGeometry, winograd_pays: bool) -> bool:
+    """The direct kernels for this stride-1, one-group convolution (see ``DIRECT_MIN_PIXELS``),
+    where the backend compiled them (numba)? ``winograd_pays``: Winograd is the other choice."""
+    if (geometry.groups != 1 or geometry.stride != (1, 1) or _is_pointwise(geometry)
+            or not backend.has_own("grouped_conv2d")):
         return False
-    pixels = geometry.output_hw(*x_shape[2:])
-    pixels = pixels[0] * pixels[1]
-    return (pixels >= DIRECT_MIN_PIXELS and pixels >= DIRECT_PIXELS_PER_CHANNEL * x_shape[1]
-            and backend.has_own("grouped_conv2d"))
+    h_out, w_out = geometry.output_hw(*x_shape[2:])
+    pixels, channels = h_out * w_out, x_shape[1]
+    if pixels < DIRECT_MIN_PIXELS:
+        return False
+    if pixels >= DIRECT_PIXELS_PER_CHANNEL * channels:
+        return True
+    return pixels >= DIRECT_BIG_PLANE and (channels <= DIRECT_BIG_PLANE_CHANNELS
+                                           or not winograd_pays)
 
 
 def _is_pointwise(geometry: ConvGeometry) -> bool:
@@ -388,9 +402,9 @@ def set_conv_algorithm(name: str) -> str:
     * ``"auto"`` (the default): Winograd F(2x2, 3x3) (see winograd.py) for 3x3, stride-1,
       dilation-1, ungrouped convolutions large enough for it to pay (``winograd.pays``:
       ResNet and VGG layers from 32 channels at 32x32 on) on a backend with compiled
-      transforms (numba); the direct kernels for the other stride-1 ones with few channels
-      on big planes (``DIRECT_MIN_PIXELS``: 16 channels at 32x32) on a backend with compiled
-      ones (numba); im2col for everything else.
+      transforms (numba); but first, the direct kernels for stride-1 ones on planes big for
+      their channel count (``DIRECT_MIN_PIXELS``: up to 64 channels from 28x28, 16 channels
+      from 16x16) on a backend with compiled ones (numba); im2col for everything else.
     * ``"im2col"``: always im2col (the algorithm the lessons start from).
     * ``"winograd"``: Winograd wherever it applies, whatever the channel count or device.
     * ``"direct"``: the direct kernels for every ungrouped convolution (the ``grouped_conv2d``
@@ -433,11 +447,10 @@ def _choose_algorithm(backend, x_shape, weight_shape, geometry: ConvGeometry,
         return GROUPED
     if _conv_algorithm == "direct" and g == 1:
         return DIRECT
-    if allow_winograd and _use_winograd(backend, x_shape, weight_shape, geometry):
-        return WINOGRAD
-    if _conv_algorithm == "auto" and _is_small_dense(backend, x_shape, weight_shape, geometry):
+    winograd_pays = allow_winograd and _use_winograd(backend, x_shape, weight_shape, geometry)
+    if _conv_algorithm == "auto" and _use_direct(backend, x_shape, geometry, winograd_pays):
         return DIRECT
-    return IM2COL
+    return WINOGRAD if winograd_pays else IM2COL
 
 
 class Convolution2d(Function):
