@@ -47,24 +47,24 @@ class ParallelKernel:
     """A prange kernel compiled threaded (``.threaded``) and serial (``.serial``); calling
     it runs the threaded build when its array arguments hold PARALLEL_MIN_BYTES or more."""
 
-    def __init__(self, fn, work_per_byte: float = 1, **options):
+    def __init__(self, fn, **options):
         self.threaded = numba.njit(cache=True, parallel=True, **options)(fn)
         self.serial = numba.njit(cache=True, **options)(_serial_copy(fn))
-        self.work_per_byte = work_per_byte
         self.__doc__, self.__name__ = fn.__doc__, fn.__name__
 
-    def __call__(self, *args):
+    def __call__(self, *args, work_per_byte: float = 1):
+        """Run the build the arrays' size asks for. A call doing much more work per byte than
+        an elementwise loop says how much (``work_per_byte``): the threaded build then runs
+        from ``PARALLEL_MIN_BYTES / work_per_byte`` of arrays."""
         nbytes = sum(a.nbytes for a in args if isinstance(a, np.ndarray))
-        threaded = nbytes * self.work_per_byte >= PARALLEL_MIN_BYTES
+        threaded = nbytes * work_per_byte >= PARALLEL_MIN_BYTES
         return (self.threaded if threaded else self.serial)(*args)
 
 
-def parallel_kernel(work_per_byte: float = 1, **options):
+def parallel_kernel(**options):
     """Decorator for a prange kernel, in place of Numba's ``njit`` with ``cache`` and
-    ``parallel`` on (``options`` such as ``fastmath`` go to both builds). A kernel that does
-    much more work per byte than an elementwise loop says how much (``work_per_byte``): its
-    threaded build runs from ``PARALLEL_MIN_BYTES / work_per_byte`` of arrays."""
-    return lambda fn: ParallelKernel(fn, work_per_byte, **options)
+    ``parallel`` on (``options`` such as ``fastmath`` go to both builds)."""
+    return lambda fn: ParallelKernel(fn, **options)
 
 # ---------------------------------------------------------------- scatter-add
 
@@ -532,9 +532,13 @@ def _grouped_backward_weight_kernel(g, x, gw, kh, kw, s, pt, pl, dh, dw, hp, wp,
 # (one image, or one part of the batch): Numba then compiles the loop once, with its
 # fastmath options, for both builds.
 
-# a dense kernel does C*kh*kw multiply-adds per value it reads: threads pay from about
-# 3 MB of arrays (16 channels at 32x32: serial up to batch 16, threaded from 32)
-DENSE_WORK_PER_BYTE = 5
+
+
+def _dense_work_per_byte(terms: int) -> float:
+    """A dense kernel does ``terms`` = C*kh*kw multiply-adds per value it writes. Measured on
+    16 channels, 3x3 (144), threads paid from 2-4 MB of arrays, 1/8 of PARALLEL_MIN_BYTES
+    (at 32x32: serial up to batch 16, threaded from 32): so its arrays count terms/18 times."""
+    return terms / 18
 
 
 @numba.njit(cache=True, fastmath={"contract"})
@@ -594,7 +598,7 @@ def _dense_forward_image(x, wf, offs, out, pt, pl, hp, wp):
             _store_cropped(a3, out[o + 3], 0, 0, wp)
 
 
-@parallel_kernel(work_per_byte=DENSE_WORK_PER_BYTE)
+@parallel_kernel()
 def _dense_forward_kernel(x, wf, offs, out, pt, pl, hp, wp):  # prange over images
     for n in numba.prange(x.shape[0]):
         _dense_forward_image(x[n], wf, offs, out[n], pt, pl, hp, wp)
@@ -659,7 +663,7 @@ def _dense_weight_grad_images(g, x, offs, total, pt, pl, hp, wp, n0, n1, zero):
                 total[o + 3, t + 3] += s33
 
 
-@parallel_kernel(work_per_byte=DENSE_WORK_PER_BYTE)
+@parallel_kernel()
 def _dense_weight_grad_kernel(g, x, offs, totals, pt, pl, hp, wp, zero):
     # prange over parts of the batch, each summing into its own totals[part]
     parts, n_batch = totals.shape[0], x.shape[0]
@@ -692,7 +696,8 @@ def _dense_conv2d(x, weight, padding, dilation, out_size=None):
     wf[:o, :terms] = weight.reshape(o, terms)
     offs = _dense_offsets(c, (kh, kw), (dh, dw), hp, wp, wf.shape[1])
     out = np.empty((x.shape[0], o, h_out, w_out), dtype=x.dtype)
-    _dense_forward_kernel(np.ascontiguousarray(x), wf, offs, out, pt, pl, hp, wp)
+    _dense_forward_kernel(np.ascontiguousarray(x), wf, offs, out, pt, pl, hp, wp,
+                          work_per_byte=_dense_work_per_byte(terms))
     return out
 
 
@@ -716,7 +721,8 @@ def _dense_conv2d_backward_weight(grad, x, kernel, padding, dilation):
     parts = min(x.shape[0], numba.get_num_threads())  # threads of the threaded build
     totals = np.zeros((parts, _blocks(o, 4), offs.shape[0]), dtype=np.float64)
     _dense_weight_grad_kernel(np.ascontiguousarray(grad), np.ascontiguousarray(x), offs, totals,
-                              pt, pl, hp, wp, grad.dtype.type(0))
+                              pt, pl, hp, wp, grad.dtype.type(0),
+                              work_per_byte=_dense_work_per_byte(terms))
     total = totals.sum(axis=0)[:o, :terms]
     return total.astype(grad.dtype).reshape(o, c, *kernel)
 
