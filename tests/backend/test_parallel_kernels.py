@@ -62,6 +62,22 @@ def test_the_arrays_size_picks_the_build(monkeypatch, size, threaded):
     assert (parallel.calls, serial.calls) == ((1, 0) if threaded else (0, 1))
 
 
+@pytest.mark.parametrize("work_per_byte, threaded", [(1, False), (3.9, False), (4, True)])
+def test_work_per_byte_scales_the_size(monkeypatch, work_per_byte, threaded):
+    """A call that does more work per byte (the dense convolution kernels: C*kh*kw/18) runs
+    threaded from PARALLEL_MIN_BYTES / work_per_byte."""
+    kernel = numba_cpu._relu_kernel
+    serial, parallel = _Spy(kernel.serial), _Spy(kernel.threaded)
+    monkeypatch.setattr(kernel, "serial", serial)
+    monkeypatch.setattr(kernel, "threaded", parallel)
+    x = np.random.default_rng(0).standard_normal(1 << 16).astype(np.float32)
+    out = np.empty_like(x)
+    monkeypatch.setattr(numba_cpu, "PARALLEL_MIN_BYTES", 4 * (x.nbytes + out.nbytes))
+    kernel(x, out, work_per_byte=work_per_byte)
+    np.testing.assert_array_equal(out, np.maximum(x, 0))
+    assert (parallel.calls, serial.calls) == ((1, 0) if threaded else (0, 1))
+
+
 @pytest.mark.parametrize("build", ["serial", "threaded"])
 def test_erf_builds_match_libm(build):
     x = np.random.default_rng(1).standard_normal(5000) * 3
