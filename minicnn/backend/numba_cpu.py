@@ -520,18 +520,25 @@ def _grouped_backward_weight_kernel(g, x, gw, kh, kw, s, pt, pl, dh, dw, hp, wp,
 
 
 # Dense convolution (one group) with stride 1: the direct kernels conv.py's DIRECT
-# algorithm runs on small layers with big planes (a CIFAR ResNet's 16-channel 32x32 layers),
-# where im2col's column matrix costs as much as the product. Same wide grid as above, but
+# algorithm runs on layers with few channels for their plane size (a CIFAR ResNet's), where
+# im2col's column matrix costs as much as the product. Same wide grid as above, but
 # register-blocked: a pass over the grid handles four output channels and eight (c, i, j)
 # terms (forward), or four output channels times four terms (weight gradient), so each
 # loaded value feeds 4-8 multiply-adds. The input gradient is the forward kernel run on dy
 # with the kernel flipped and its in/out axes swapped (a stride-1 convolution's adjoint).
-# Measured against im2col on 16 channels at 32x32, batch 32, one core: forward 1.0 against
-# 2.1 ms (150 GFLOP/s), weight gradient 0.9 against 2.6 ms; benchmarks/README.md,
-# "Performance notes", has the rest. Each prange iteration calls a plain compiled function
-# (one image, or one part of the batch): Numba then compiles the loop once, with its
-# fastmath options, for both builds.
+# Small planes are stacked: a canvas holds a stack of images one below the other (each
+# with its own padding), so that a pass runs over at least DENSE_STACK_POSITIONS positions;
+# and every pass runs to a whole number of LANES positions (reading the canvas's zero tail),
+# so that LLVM's vector loop needs no scalar remainder. Measured against im2col at batch
+# 32, forward, 2 cores: 16 channels at 32x32 1.0 against 2.9 ms (158 GFLOP/s), 32 at 16x16
+# 0.93 against 1.9 ms (stacks of 2; 0.93-2.1 ms image by image), 64 at 8x8 1.0-1.2 against
+# 1.1 ms (stacks of 6-8; 2.3-3.0 ms image by image); benchmarks/README.md, "Performance
+# notes", has more. Each prange iteration calls a plain compiled function (one stack, or
+# one part of the batch): Numba then compiles the loop once, with its fastmath options, for
+# both builds.
 
+LANES = 16  # float32 lanes of an AVX-512 register
+DENSE_STACK_POSITIONS = 512
 
 
 def _dense_work_per_byte(terms: int) -> float:
@@ -541,17 +548,28 @@ def _dense_work_per_byte(terms: int) -> float:
     return terms / 18
 
 
+@numba.njit(cache=True, inline="always")
+def _wide_positions(stack, hp, wp, h_out, w_out):
+    # wide-grid positions of a stack, up to its last image's last output, in whole LANES
+    count = ((stack - 1) * hp + h_out - 1) * wp + w_out
+    return -(-count // LANES) * LANES
+
+
 @numba.njit(cache=True, fastmath={"contract"})
-def _dense_forward_image(x, wf, offs, out, pt, pl, hp, wp):
-    # out[o, y, xo] = sum_t wf[o, t] * canvas[offs[t] + y*wp + xo]: one image, x: (C, H, W)
-    # padded into canvas (its planes end to end), t = (c, i, j); wf (O4, T8) is the weight
-    # zero-padded to whole blocks of 4 output channels and 8 terms (offs padded with 0s)
-    n_out, h_out, w_out = out.shape
-    plane = hp * wp
-    count = (h_out - 1) * wp + w_out  # wide-grid positions up to the last output
-    canvas = np.zeros(x.shape[0] * plane, dtype=x.dtype)
-    for c in range(x.shape[0]):
-        _load_padded(x[c], canvas[c * plane:(c + 1) * plane], pt, pl, wp)
+def _dense_forward_stack(x, wf, offs, out, pt, pl, hp, wp, stack, n0, n1):
+    # out[n, o, y, xo] = sum_t wf[o, t] * canvas[offs[t] + (b*hp + y)*wp + xo] for the images
+    # n = n0 + b of one stack (n1 - n0 <= stack), padded into canvas (channel c's plane
+    # holds the stack's images one below the other), t = (c, i, j); wf (O4, T8) is the
+    # weight zero-padded to whole blocks of 4 output channels and 8 terms (offs with 0s)
+    n_out, h_out, w_out = out.shape[1], out.shape[2], out.shape[3]
+    frame = hp * wp
+    plane = stack * frame
+    count = _wide_positions(stack, hp, wp, h_out, w_out)
+    canvas = np.zeros(x.shape[1] * plane + LANES, dtype=x.dtype)  # + the tail the passes read
+    for b in range(n1 - n0):
+        for c in range(x.shape[1]):
+            start = c * plane + b * frame
+            _load_padded(x[n0 + b, c], canvas[start:start + frame], pt, pl, wp)
     a0 = np.empty(count, dtype=out.dtype)
     a1 = np.empty(count, dtype=out.dtype)
     a2 = np.empty(count, dtype=out.dtype)
@@ -589,36 +607,46 @@ def _dense_forward_image(x, wf, offs, out, pt, pl, hp, wp):
                           + (w24 * v4 + w25 * v5) + (w26 * v6 + w27 * v7))
                 a3[k] += ((w30 * v0 + w31 * v1) + (w32 * v2 + w33 * v3)
                           + (w34 * v4 + w35 * v5) + (w36 * v6 + w37 * v7))
-        _store_cropped(a0, out[o], 0, 0, wp)
-        if o + 1 < n_out:
-            _store_cropped(a1, out[o + 1], 0, 0, wp)
-        if o + 2 < n_out:
-            _store_cropped(a2, out[o + 2], 0, 0, wp)
-        if o + 3 < n_out:
-            _store_cropped(a3, out[o + 3], 0, 0, wp)
+        for b in range(n1 - n0):  # image b's outputs start b*hp rows down
+            s = b * frame
+            _store_cropped(a0[s:], out[n0 + b, o], 0, 0, wp)
+            if o + 1 < n_out:
+                _store_cropped(a1[s:], out[n0 + b, o + 1], 0, 0, wp)
+            if o + 2 < n_out:
+                _store_cropped(a2[s:], out[n0 + b, o + 2], 0, 0, wp)
+            if o + 3 < n_out:
+                _store_cropped(a3[s:], out[n0 + b, o + 3], 0, 0, wp)
 
 
 @parallel_kernel()
-def _dense_forward_kernel(x, wf, offs, out, pt, pl, hp, wp):  # prange over images
-    for n in numba.prange(x.shape[0]):
-        _dense_forward_image(x[n], wf, offs, out[n], pt, pl, hp, wp)
+def _dense_forward_kernel(x, wf, offs, out, pt, pl, hp, wp, stack):  # prange over stacks
+    for s in numba.prange(-(-x.shape[0] // stack)):
+        _dense_forward_stack(x, wf, offs, out, pt, pl, hp, wp, stack, s * stack,
+                             min(x.shape[0], (s + 1) * stack))
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def _dense_weight_grad_images(g, x, offs, total, pt, pl, hp, wp, n0, n1, zero):
-    # total[o, t] += sum over images n0..n1 and positions k of g_wide[o, k] * canvas[offs[t] + k]
-    # (g's planes on the wide grid, zeros in the extra columns); per image, each block of
-    # 4 x 4 dot products is summed in g's dtype (so the sums vectorize), then in float64
+def _dense_weight_grad_stacks(g, x, offs, total, pt, pl, hp, wp, stack, s0, s1, zero):
+    # total[o, t] += sum over the stacks s0..s1 and their positions k of
+    # g_wide[o, k] * canvas[offs[t] + k] (g's planes on the stacked wide grid, zeros in the
+    # extra columns and rows); per stack, each block of 4 x 4 dot products is summed in g's
+    # dtype (so the sums vectorize), then in float64
     n_out, h_out, w_out = g.shape[1], g.shape[2], g.shape[3]
-    plane = hp * wp
-    count = (h_out - 1) * wp + w_out
-    canvas = np.zeros(x.shape[1] * plane, dtype=x.dtype)
-    wide = np.zeros((total.shape[0], count), dtype=g.dtype)  # rows past n_out stay zero
-    for n in range(n0, n1):
-        for c in range(x.shape[1]):
-            _load_padded(x[n, c], canvas[c * plane:(c + 1) * plane], pt, pl, wp)
-        for o in range(n_out):
-            _load_padded(g[n, o], wide[o], 0, 0, wp)
+    frame = hp * wp
+    plane = stack * frame
+    count = _wide_positions(stack, hp, wp, h_out, w_out)
+    canvas = np.empty(x.shape[1] * plane + LANES, dtype=x.dtype)
+    wide = np.empty((total.shape[0], count), dtype=g.dtype)
+    for s in range(s0, s1):
+        n0, n1 = s * stack, min(x.shape[0], (s + 1) * stack)
+        canvas[:] = 0
+        wide[:] = 0  # rows past n_out, and the columns and rows between outputs, stay zero
+        for b in range(n1 - n0):
+            for c in range(x.shape[1]):
+                start = c * plane + b * frame
+                _load_padded(x[n0 + b, c], canvas[start:start + frame], pt, pl, wp)
+            for o in range(n_out):
+                _load_padded(g[n0 + b, o], wide[o, b * frame:], 0, 0, wp)
         for o in range(0, total.shape[0], 4):
             g0, g1, g2, g3 = wide[o], wide[o + 1], wide[o + 2], wide[o + 3]
             for t in range(0, total.shape[1], 4):
@@ -664,12 +692,12 @@ def _dense_weight_grad_images(g, x, offs, total, pt, pl, hp, wp, n0, n1, zero):
 
 
 @parallel_kernel()
-def _dense_weight_grad_kernel(g, x, offs, totals, pt, pl, hp, wp, zero):
-    # prange over parts of the batch, each summing into its own totals[part]
-    parts, n_batch = totals.shape[0], x.shape[0]
+def _dense_weight_grad_kernel(g, x, offs, totals, pt, pl, hp, wp, stack, zero):
+    # prange over parts of the batch (whole stacks), each summing into its own totals[part]
+    parts, stacks = totals.shape[0], -(-x.shape[0] // stack)
     for part in numba.prange(parts):
-        _dense_weight_grad_images(g, x, offs, totals[part], pt, pl, hp, wp,
-                                  part * n_batch // parts, (part + 1) * n_batch // parts, zero)
+        _dense_weight_grad_stacks(g, x, offs, totals[part], pt, pl, hp, wp, stack,
+                                  part * stacks // parts, (part + 1) * stacks // parts, zero)
 
 
 def _blocks(count: int, size: int) -> int:
@@ -677,11 +705,19 @@ def _blocks(count: int, size: int) -> int:
     return -(-count // size) * size
 
 
-def _dense_offsets(c, kernel, dilation, hp, wp, length):
-    """The canvas offset of each term (c, i, j), zero-padded to ``length`` terms."""
+def _dense_stack(n: int, hp: int, wp: int) -> int:
+    """Images per canvas: enough for DENSE_STACK_POSITIONS positions per pass, but at least
+    two stacks per thread (so that both threads get work, evenly)."""
+    per_thread = -(-n // (2 * numba.get_num_threads()))
+    return max(1, min(-(-DENSE_STACK_POSITIONS // (hp * wp)), per_thread))
+
+
+def _dense_offsets(c, kernel, dilation, plane_rows, wp, length):
+    """The canvas offset of each term (c, i, j), zero-padded to ``length`` terms; a channel's
+    plane has ``plane_rows`` rows of ``wp`` (a stack of padded images)."""
     offs = np.zeros(length, dtype=np.int64)
     offs[:c * kernel[0] * kernel[1]] = _term_offsets(c, kernel[0], kernel[1], dilation[0],
-                                                     dilation[1], hp, wp)
+                                                     dilation[1], plane_rows, wp)
     return offs
 
 
@@ -691,12 +727,13 @@ def _dense_conv2d(x, weight, padding, dilation, out_size=None):
     o, c, kh, kw = weight.shape
     _, _, _, _, pt, pl, dh, dw, h_out, w_out, hp, wp = _conv_ints(
         (kh, kw), (1, 1), padding, dilation, x.shape, out_size)
+    stack = _dense_stack(x.shape[0], hp, wp)
     terms = c * kh * kw
     wf = np.zeros((_blocks(o, 4), _blocks(terms, 8)), dtype=x.dtype)
     wf[:o, :terms] = weight.reshape(o, terms)
-    offs = _dense_offsets(c, (kh, kw), (dh, dw), hp, wp, wf.shape[1])
+    offs = _dense_offsets(c, (kh, kw), (dh, dw), stack * hp, wp, wf.shape[1])
     out = np.empty((x.shape[0], o, h_out, w_out), dtype=x.dtype)
-    _dense_forward_kernel(np.ascontiguousarray(x), wf, offs, out, pt, pl, hp, wp,
+    _dense_forward_kernel(np.ascontiguousarray(x), wf, offs, out, pt, pl, hp, wp, stack,
                           work_per_byte=_dense_work_per_byte(terms))
     return out
 
@@ -716,12 +753,13 @@ def _dense_conv2d_backward_weight(grad, x, kernel, padding, dilation):
     o, c = grad.shape[1], x.shape[1]
     _, _, _, _, pt, pl, dh, dw, _, _, hp, wp = _conv_ints(
         kernel, (1, 1), padding, dilation, x.shape, grad.shape[2:])
+    stack = _dense_stack(x.shape[0], hp, wp)
     terms = c * kernel[0] * kernel[1]
-    offs = _dense_offsets(c, kernel, (dh, dw), hp, wp, _blocks(terms, 4))
-    parts = min(x.shape[0], numba.get_num_threads())  # threads of the threaded build
+    offs = _dense_offsets(c, kernel, (dh, dw), stack * hp, wp, _blocks(terms, 4))
+    parts = min(-(-x.shape[0] // stack), numba.get_num_threads())  # threads of the threaded build
     totals = np.zeros((parts, _blocks(o, 4), offs.shape[0]), dtype=np.float64)
     _dense_weight_grad_kernel(np.ascontiguousarray(grad), np.ascontiguousarray(x), offs, totals,
-                              pt, pl, hp, wp, grad.dtype.type(0),
+                              pt, pl, hp, wp, stack, grad.dtype.type(0),
                               work_per_byte=_dense_work_per_byte(terms))
     total = totals.sum(axis=0)[:o, :terms]
     return total.astype(grad.dtype).reshape(o, c, *kernel)

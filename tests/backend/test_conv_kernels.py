@@ -202,7 +202,8 @@ GROUPED = {
     # one group, stride 1: numba's register-blocked dense kernels (conv.py's DIRECT), with
     # output channels and terms that do and do not fill their blocks of 4 and 8
     "dense-16ch": ((2, 16, 9, 8), (16, 16, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
-    "dense-o7-t45": ((3, 5, 9, 8), (7, 5, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
+    # 10 images of 9x8: canvases of 3 stacked images (3, 3, 3 and 1; see _dense_stack)
+    "dense-o7-t45-stacked": ((10, 5, 9, 8), (7, 5, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
     "dense-dilated-asym": ((2, 3, 10, 9), (4, 3, 2, 3), (1, 1), ((0, 1), (2, 0)), (2, 1)),
     # padding beyond the dilated kernel: the input gradient takes the grouped loops
     "dense-big-pad": ((1, 2, 5, 6), (3, 2, 2, 3), (1, 1), ((3, 1), (0, 3)), (1, 1)),
@@ -278,6 +279,15 @@ def test_grouped_with_out_size(backend_name):
     y = _kernel(backend_name, "grouped_conv2d")(_on(backend_name, x), _on(backend_name, w),
                                                 *geo, out_size=(3, 2))
     assert_close(y, reference.grouped_conv2d(x, w, *geo)[:, :, :3, :2], np.float64)
+
+
+def test_dense_stacks():
+    """Small planes share a canvas (the stacked case above has several images per canvas,
+    and stacks of unequal size); a 32x32 plane fills a pass by itself."""
+    numba_cpu = pytest.importorskip("minicnn.backend.numba_cpu")
+    assert 1 < numba_cpu._dense_stack(10, 11, 10) < 10
+    assert 10 % numba_cpu._dense_stack(10, 11, 10) != 0
+    assert numba_cpu._dense_stack(32, 34, 34) == 1
 
 
 @pytest.mark.parametrize("backend_name", AVAILABLE_BACKENDS)

@@ -22,17 +22,19 @@ Six special cases run faster than the general path (benchmarks/README.md, "Perfo
 notes", has the measurements). Which one computes a call is chosen once, by forward
 (``_choose_algorithm``), and kept on the graph node for backward:
 
-* 3x3, stride-1 convolutions with enough channels (most of a ResNet or a VGG) use
-  Winograd's F(2x2, 3x3) algorithm on the CPU: 2.25x fewer multiplies (winograd.py).
+* 3x3, stride-1 convolutions with enough channels (the deeper layers of a ResNet or a
+  VGG) use Winograd's F(2x2, 3x3) algorithm on the CPU: 2.25x fewer multiplies
+  (winograd.py).
 * 1x1 kernels without padding skip im2col: the column matrix is the (subsampled)
   input itself, with its channels first.
 * depthwise convolutions (``groups == C_in``, one input channel per group) use direct
   kernels: through im2col they become thousands of tiny matrix products.
 * grouped convolutions with few channels per group (ResNeXt's 4) use direct grouped
   kernels where the backend has compiled ones (numba), for the same reason.
-* stride-1 convolutions with few channels on big planes (a CIFAR ResNet's 16 channels at
-  32x32) use the same direct kernels with one group (numba's are register-blocked for
-  it): there im2col's column matrix costs as much as the product it feeds.
+* stride-1 convolutions on planes big for their channel count (a CIFAR ResNet's 16
+  channels at 32x32, up to 64 channels from 28x28) use the same direct kernels with one
+  group where the backend compiled them (numba's are register-blocked for it): there the
+  column matrix, or Winograd's transformed tiles, cost as much as the products they feed.
 * the GEMMs stay in NumPy (OpenBLAS on the CPU) or CuPy (cuBLAS on the GPU).
 
 A transposed convolution is the input-gradient of a convolution, and its gradients are
