@@ -285,8 +285,9 @@ def main(argv: list[str] | None = None, cases: list[dict] | None = None,
                         "e.g. minicnn-numpy")
     parser.add_argument("--merge", action="store_true",
                         help="keep the other cases already in the JSON file (with --only)")
-    parser.add_argument("--conv-algorithm", default="auto", choices=["auto", "im2col", "winograd", "direct"],
-                        help="how minicnn computes 3x3 stride-1 convolutions (see "
+    parser.add_argument("--conv-algorithm", default="auto",
+                        choices=["auto", "im2col", "winograd", "direct"],
+                        help="how minicnn computes ungrouped convolutions (see "
                         "set_conv_algorithm); other than auto, the JSON name gets a suffix")
     args = parser.parse_args(argv)
     set_conv_algorithm(args.conv_algorithm)

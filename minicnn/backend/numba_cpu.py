@@ -531,8 +531,8 @@ def _grouped_backward_weight_kernel(g, x, gw, kh, kw, s, pt, pl, dh, dw, hp, wp,
 # and every pass runs to a whole number of LANES positions (reading the canvas's zero tail),
 # so that LLVM's vector loop needs no scalar remainder. Measured against im2col at batch
 # 32, forward, 2 cores: 16 channels at 32x32 1.0 against 2.9 ms (158 GFLOP/s), 32 at 16x16
-# 0.93 against 1.9 ms (stacks of 2; 0.93-2.1 ms image by image), 64 at 8x8 1.0-1.2 against
-# 1.1 ms (stacks of 6-8; 2.3-3.0 ms image by image); benchmarks/README.md, "Performance
+# 0.93 against 1.9 ms (stacks of 2; image by image 1.9-2.1 ms), 64 at 8x8 1.0-1.2 against
+# 1.1 ms (stacks of 6-8; image by image 2.3-3.0 ms); benchmarks/README.md, "Performance
 # notes", has more. Each prange iteration calls a plain compiled function (one stack, or
 # one part of the batch): Numba then compiles the loop once, with its fastmath options, for
 # both builds.
