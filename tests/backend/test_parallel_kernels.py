@@ -49,12 +49,19 @@ class _Spy:
         return self.build(*args)
 
 
-@pytest.mark.parametrize("size, threaded", [(1 << 16, False), (1 << 18, True)])
-def test_the_arrays_size_picks_the_build(monkeypatch, size, threaded):
+@pytest.fixture
+def relu_builds(monkeypatch):
+    """ReLU's kernel with both builds spied on: ``(kernel, serial, threaded)``."""
     kernel = numba_cpu._relu_kernel
     serial, parallel = _Spy(kernel.serial), _Spy(kernel.threaded)
     monkeypatch.setattr(kernel, "serial", serial)
     monkeypatch.setattr(kernel, "threaded", parallel)
+    return kernel, serial, parallel
+
+
+@pytest.mark.parametrize("size, threaded", [(1 << 16, False), (1 << 18, True)])
+def test_the_arrays_size_picks_the_build(monkeypatch, relu_builds, size, threaded):
+    _, serial, parallel = relu_builds
     # relu's kernel reads x and writes out: 8 bytes per float32 element in all
     monkeypatch.setattr(numba_cpu, "PARALLEL_MIN_BYTES", 8 << 17)
     x = np.random.default_rng(0).standard_normal(size).astype(np.float32)
@@ -63,13 +70,10 @@ def test_the_arrays_size_picks_the_build(monkeypatch, size, threaded):
 
 
 @pytest.mark.parametrize("work_per_byte, threaded", [(1, False), (3.9, False), (4, True)])
-def test_work_per_byte_scales_the_size(monkeypatch, work_per_byte, threaded):
+def test_work_per_byte_scales_the_size(monkeypatch, relu_builds, work_per_byte, threaded):
     """A call that does more work per byte (the dense convolution kernels: C*kh*kw/18) runs
     threaded from PARALLEL_MIN_BYTES / work_per_byte."""
-    kernel = numba_cpu._relu_kernel
-    serial, parallel = _Spy(kernel.serial), _Spy(kernel.threaded)
-    monkeypatch.setattr(kernel, "serial", serial)
-    monkeypatch.setattr(kernel, "threaded", parallel)
+    kernel, serial, parallel = relu_builds
     x = np.random.default_rng(0).standard_normal(1 << 16).astype(np.float32)
     out = np.empty_like(x)
     monkeypatch.setattr(numba_cpu, "PARALLEL_MIN_BYTES", 4 * (x.nbytes + out.nbytes))

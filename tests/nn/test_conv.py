@@ -371,9 +371,12 @@ def test_conv2d_gradcheck(backend, kwargs, w_shape):
     assert minicnn.gradcheck(lambda x, w, b: F.conv2d(x, w, b, **kwargs), [x, w, b])
 
 
-def test_conv2d_direct_gradcheck(backend):
-    """A layer at the direct kernels' threshold: 2 channels at 16x16 (256 pixels; numba
-    chooses DIRECT, the other backends im2col)."""
+@pytest.mark.parametrize("setting", ["auto", "direct"])
+def test_conv2d_direct_gradcheck(backend, algorithm_setting, setting):
+    """A layer at the direct kernels' threshold: 2 channels at 16x16 (256 pixels; with
+    "auto" numba chooses DIRECT, the other backends im2col; "direct" forces the direct
+    kernels everywhere, the reference ones on numpy and cupy)."""
+    algorithm_setting(setting)
     device = device_of(backend)
     x, w, b = _leaf((2, 2, 16, 16), 0, device), _leaf((3, 2, 3, 3), 1, device), _leaf(3, 2,
                                                                                     device)
