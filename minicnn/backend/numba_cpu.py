@@ -522,23 +522,31 @@ def _grouped_backward_weight_kernel(g, x, gw, kh, kw, s, pt, pl, dh, dw, hp, wp,
 # Dense convolution (one group) with stride 1: the direct kernels conv.py's DIRECT
 # algorithm runs on layers with few channels for their plane size (a CIFAR ResNet's), where
 # im2col's column matrix costs as much as the product. Same wide grid as above, but
-# register-blocked: a pass over the grid handles four output channels and eight (c, i, j)
+# register-blocked: a pass over the grid handles eight output channels and four (c, i, j)
 # terms (forward), or four output channels times four terms (weight gradient), so each
 # loaded value feeds 4-8 multiply-adds. The input gradient is the forward kernel run on dy
 # with the kernel flipped and its in/out axes swapped (a stride-1 convolution's adjoint).
-# Small planes are stacked: a canvas holds a stack of images one below the other (each
-# with its own padding), so that a pass runs over at least DENSE_STACK_POSITIONS positions;
-# and every pass runs to a whole number of LANES positions (reading the canvas's zero tail),
-# so that LLVM's vector loop needs no scalar remainder. Measured against im2col at batch
-# 32, forward, 2 cores: 16 channels at 32x32 1.0 against 2.9 ms (158 GFLOP/s), 32 at 16x16
-# 0.93 against 1.9 ms (stacks of 2; image by image 1.9-2.1 ms), 64 at 8x8 1.0-1.2 against
-# 1.1 ms (stacks of 6-8; image by image 2.3-3.0 ms); benchmarks/README.md, "Performance
-# notes", has more. Each prange iteration calls a plain compiled function (one stack, or
-# one part of the batch): Numba then compiles the loop once, with its fastmath options, for
-# both builds.
+# Small planes are stacked: a canvas holds a stack of images one below the other, sharing
+# their padding (_stack_pitch), so that a pass runs over at least DENSE_STACK_POSITIONS
+# positions; and every pass runs to a whole number of LANES positions (reading the canvas's
+# zero tail), so that LLVM's vector loop needs no scalar remainder. LLVM compiles the
+# passes to AVX-512 on these Zen 5 machines. Forward at batch 32, 2 cores (1 core):
+# 16 channels at 32x32 0.54-0.58 ms, 260-280 GFLOP/s (0.83-1.1 ms); 32 at 16x16 0.55 ms,
+# 273 GFLOP/s (0.85 ms); 64 at 8x8 0.64-0.73 ms (1.04-1.12 ms). Four output channels by
+# eight terms per pass (the first version) took 0.73-0.82, 0.92 and 1.23-1.34 ms: its 32
+# weights and 12 streams spilled registers (the 8 x 4 block passed 8 x 3, 6 x 6, 12 x 4
+# and 4 x 8 in a model of the loop: 170 against 94-145 GFLOP/s on one core), and each
+# image had its own padding (18x18 positions for a 16x16 plane, not 17x17).
+# benchmarks/README.md, "Performance notes", has more. Each prange iteration calls a plain
+# compiled function (one stack, or one part of the batch): Numba then compiles the loop
+# once, with its fastmath options, for both builds.
 
 LANES = 16  # float32 lanes of an AVX-512 register
 DENSE_STACK_POSITIONS = 512
+# The weight gradient reduces each pass to 16 sums (then adds them in float64): longer
+# passes spread that out. 64 channels at 8x8, batch 32: 0.80-0.83 ms with stacks of 512
+# positions, 0.73-0.75 with 2048; 32 channels at 16x16 and 16 at 32x32 equal within noise.
+DENSE_WEIGHT_GRAD_POSITIONS = 2048
 
 
 def _dense_work_per_byte(terms: int) -> float:
@@ -549,104 +557,92 @@ def _dense_work_per_byte(terms: int) -> float:
 
 
 @numba.njit(cache=True, inline="always")
-def _wide_positions(stack, hp, wp, h_out, w_out):
+def _wide_positions(stack, hr, wr, h_out, w_out):
     # wide-grid positions of a stack, up to its last image's last output, in whole LANES
-    count = ((stack - 1) * hp + h_out - 1) * wp + w_out
+    count = ((stack - 1) * hr + h_out - 1) * wr + w_out
     return -(-count // LANES) * LANES
 
 
-@numba.njit(cache=True, fastmath={"contract"})
-def _dense_forward_stack(x, wf, offs, out, pt, pl, hp, wp, stack, n0, n1):
-    # out[n, o, y, xo] = sum_t wf[o, t] * canvas[offs[t] + (b*hp + y)*wp + xo] for the images
-    # n = n0 + b of one stack (n1 - n0 <= stack), padded into canvas (channel c's plane
-    # holds the stack's images one below the other), t = (c, i, j); wf (O4, T8) is the
-    # weight zero-padded to whole blocks of 4 output channels and 8 terms (offs with 0s)
-    n_out, h_out, w_out = out.shape[1], out.shape[2], out.shape[3]
-    frame = hp * wp
+@numba.njit(cache=True, inline="always")
+def _stack_canvas(x, n0, n1, pt, pl, hr, wr, stack):
+    # canvas[c*plane + (b*hr + pt + r)*wr + pl + q] = x[n0 + b, c, r, q], zeros elsewhere:
+    # channel c's plane holds the stack's images one below the other, hr rows of wr apart
+    # (their padding shared, see _stack_pitch), plus a zero tail the last passes read
+    frame = hr * wr
     plane = stack * frame
-    count = _wide_positions(stack, hp, wp, h_out, w_out)
-    canvas = np.zeros(x.shape[1] * plane + LANES, dtype=x.dtype)  # + the tail the passes read
+    canvas = np.zeros(x.shape[1] * plane + (hr + 1) * wr + LANES, dtype=x.dtype)
     for b in range(n1 - n0):
         for c in range(x.shape[1]):
             start = c * plane + b * frame
-            _load_padded(x[n0 + b, c], canvas[start:start + frame], pt, pl, wp)
-    a0 = np.empty(count, dtype=out.dtype)
-    a1 = np.empty(count, dtype=out.dtype)
-    a2 = np.empty(count, dtype=out.dtype)
-    a3 = np.empty(count, dtype=out.dtype)
-    for o in range(0, n_out, 4):  # accumulators a0..a3: output channels o..o+3
-        a0[:] = 0
-        a1[:] = 0
-        a2[:] = 0
-        a3[:] = 0
-        for t in range(0, wf.shape[1], 8):
+            _load_padded(x[n0 + b, c], canvas[start:start + frame], pt, pl, wr)
+    return canvas
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _dense_forward_stack(x, wf, offs, out, pt, pl, hr, wr, stack, n0, n1):
+    # out[n, o, y, xo] = sum_t wf[o, t] * canvas[offs[t] + (b*hr + y)*wr + xo] for the images
+    # n = n0 + b of one stack (n1 - n0 <= stack), t = (c, i, j); wf (O8, T4) is the weight
+    # zero-padded to whole blocks of 8 output channels and 4 terms (offs with 0s)
+    n_out, h_out, w_out = out.shape[1], out.shape[2], out.shape[3]
+    frame = hr * wr
+    count = _wide_positions(stack, hr, wr, h_out, w_out)
+    canvas = _stack_canvas(x, n0, n1, pt, pl, hr, wr, stack)
+    acc = np.empty((8, count), dtype=out.dtype)
+    a0, a1, a2, a3, a4, a5, a6, a7 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5], acc[6], \
+        acc[7]
+    for o in range(0, wf.shape[0], 8):  # accumulators a0..a7: output channels o..o+7
+        acc[:] = 0
+        for t in range(0, wf.shape[1], 4):
             q0, q1, q2, q3 = offs[t], offs[t + 1], offs[t + 2], offs[t + 3]
-            q4, q5, q6, q7 = offs[t + 4], offs[t + 5], offs[t + 6], offs[t + 7]
-            # the 4 x 8 weights, in registers for the whole pass
+            # the 8 x 4 weights, in registers for the whole pass
             w00, w01, w02, w03 = wf[o, t], wf[o, t + 1], wf[o, t + 2], wf[o, t + 3]
-            w04, w05, w06, w07 = wf[o, t + 4], wf[o, t + 5], wf[o, t + 6], wf[o, t + 7]
             w10, w11, w12, w13 = wf[o + 1, t], wf[o + 1, t + 1], wf[o + 1, t + 2], wf[o + 1, t + 3]
-            w14, w15, w16, w17 = wf[o + 1, t + 4], wf[o + 1, t + 5], wf[o + 1, t + 6], \
-                wf[o + 1, t + 7]
             w20, w21, w22, w23 = wf[o + 2, t], wf[o + 2, t + 1], wf[o + 2, t + 2], wf[o + 2, t + 3]
-            w24, w25, w26, w27 = wf[o + 2, t + 4], wf[o + 2, t + 5], wf[o + 2, t + 6], \
-                wf[o + 2, t + 7]
             w30, w31, w32, w33 = wf[o + 3, t], wf[o + 3, t + 1], wf[o + 3, t + 2], wf[o + 3, t + 3]
-            w34, w35, w36, w37 = wf[o + 3, t + 4], wf[o + 3, t + 5], wf[o + 3, t + 6], \
-                wf[o + 3, t + 7]
+            w40, w41, w42, w43 = wf[o + 4, t], wf[o + 4, t + 1], wf[o + 4, t + 2], wf[o + 4, t + 3]
+            w50, w51, w52, w53 = wf[o + 5, t], wf[o + 5, t + 1], wf[o + 5, t + 2], wf[o + 5, t + 3]
+            w60, w61, w62, w63 = wf[o + 6, t], wf[o + 6, t + 1], wf[o + 6, t + 2], wf[o + 6, t + 3]
+            w70, w71, w72, w73 = wf[o + 7, t], wf[o + 7, t + 1], wf[o + 7, t + 2], wf[o + 7, t + 3]
             for k in range(count):
                 v0, v1 = canvas[np.uint64(q0 + k)], canvas[np.uint64(q1 + k)]
                 v2, v3 = canvas[np.uint64(q2 + k)], canvas[np.uint64(q3 + k)]
-                v4, v5 = canvas[np.uint64(q4 + k)], canvas[np.uint64(q5 + k)]
-                v6, v7 = canvas[np.uint64(q6 + k)], canvas[np.uint64(q7 + k)]
-                a0[k] += ((w00 * v0 + w01 * v1) + (w02 * v2 + w03 * v3)
-                          + (w04 * v4 + w05 * v5) + (w06 * v6 + w07 * v7))
-                a1[k] += ((w10 * v0 + w11 * v1) + (w12 * v2 + w13 * v3)
-                          + (w14 * v4 + w15 * v5) + (w16 * v6 + w17 * v7))
-                a2[k] += ((w20 * v0 + w21 * v1) + (w22 * v2 + w23 * v3)
-                          + (w24 * v4 + w25 * v5) + (w26 * v6 + w27 * v7))
-                a3[k] += ((w30 * v0 + w31 * v1) + (w32 * v2 + w33 * v3)
-                          + (w34 * v4 + w35 * v5) + (w36 * v6 + w37 * v7))
-        for b in range(n1 - n0):  # image b's outputs start b*hp rows down
-            s = b * frame
-            _store_cropped(a0[s:], out[n0 + b, o], 0, 0, wp)
-            if o + 1 < n_out:
-                _store_cropped(a1[s:], out[n0 + b, o + 1], 0, 0, wp)
-            if o + 2 < n_out:
-                _store_cropped(a2[s:], out[n0 + b, o + 2], 0, 0, wp)
-            if o + 3 < n_out:
-                _store_cropped(a3[s:], out[n0 + b, o + 3], 0, 0, wp)
+                a0[k] = a0[k] + w00 * v0 + w01 * v1 + w02 * v2 + w03 * v3
+                a1[k] = a1[k] + w10 * v0 + w11 * v1 + w12 * v2 + w13 * v3
+                a2[k] = a2[k] + w20 * v0 + w21 * v1 + w22 * v2 + w23 * v3
+                a3[k] = a3[k] + w30 * v0 + w31 * v1 + w32 * v2 + w33 * v3
+                a4[k] = a4[k] + w40 * v0 + w41 * v1 + w42 * v2 + w43 * v3
+                a5[k] = a5[k] + w50 * v0 + w51 * v1 + w52 * v2 + w53 * v3
+                a6[k] = a6[k] + w60 * v0 + w61 * v1 + w62 * v2 + w63 * v3
+                a7[k] = a7[k] + w70 * v0 + w71 * v1 + w72 * v2 + w73 * v3
+        for b in range(n1 - n0):  # image b's outputs start b*hr rows down
+            for p in range(min(8, n_out - o)):
+                _store_cropped(acc[p, b * frame:], out[n0 + b, o + p], 0, 0, wr)
 
 
 @parallel_kernel()
-def _dense_forward_kernel(x, wf, offs, out, pt, pl, hp, wp, stack):  # prange over stacks
+def _dense_forward_kernel(x, wf, offs, out, pt, pl, hr, wr, stack):  # prange over stacks
     for s in numba.prange(-(-x.shape[0] // stack)):
-        _dense_forward_stack(x, wf, offs, out, pt, pl, hp, wp, stack, s * stack,
+        _dense_forward_stack(x, wf, offs, out, pt, pl, hr, wr, stack, s * stack,
                              min(x.shape[0], (s + 1) * stack))
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
-def _dense_weight_grad_stacks(g, x, offs, total, pt, pl, hp, wp, stack, s0, s1, zero):
+def _dense_weight_grad_stacks(g, x, offs, total, pt, pl, hr, wr, stack, s0, s1, zero):
     # total[o, t] += sum over the stacks s0..s1 and their positions k of
     # g_wide[o, k] * canvas[offs[t] + k] (g's planes on the stacked wide grid, zeros in the
     # extra columns and rows); per stack, each block of 4 x 4 dot products is summed in g's
     # dtype (so the sums vectorize), then in float64
     n_out, h_out, w_out = g.shape[1], g.shape[2], g.shape[3]
-    frame = hp * wp
-    plane = stack * frame
-    count = _wide_positions(stack, hp, wp, h_out, w_out)
-    canvas = np.empty(x.shape[1] * plane + LANES, dtype=x.dtype)
+    frame = hr * wr
+    count = _wide_positions(stack, hr, wr, h_out, w_out)
     wide = np.empty((total.shape[0], count), dtype=g.dtype)
     for s in range(s0, s1):
         n0, n1 = s * stack, min(x.shape[0], (s + 1) * stack)
-        canvas[:] = 0
+        canvas = _stack_canvas(x, n0, n1, pt, pl, hr, wr, stack)
         wide[:] = 0  # rows past n_out, and the columns and rows between outputs, stay zero
         for b in range(n1 - n0):
-            for c in range(x.shape[1]):
-                start = c * plane + b * frame
-                _load_padded(x[n0 + b, c], canvas[start:start + frame], pt, pl, wp)
             for o in range(n_out):
-                _load_padded(g[n0 + b, o], wide[o, b * frame:], 0, 0, wp)
+                _load_padded(g[n0 + b, o], wide[o, b * frame:], 0, 0, wr)
         for o in range(0, total.shape[0], 4):
             g0, g1, g2, g3 = wide[o], wide[o + 1], wide[o + 2], wide[o + 3]
             for t in range(0, total.shape[1], 4):
@@ -692,11 +688,11 @@ def _dense_weight_grad_stacks(g, x, offs, total, pt, pl, hp, wp, stack, s0, s1, 
 
 
 @parallel_kernel()
-def _dense_weight_grad_kernel(g, x, offs, totals, pt, pl, hp, wp, stack, zero):
+def _dense_weight_grad_kernel(g, x, offs, totals, pt, pl, hr, wr, stack, zero):
     # prange over parts of the batch (whole stacks), each summing into its own totals[part]
     parts, stacks = totals.shape[0], -(-x.shape[0] // stack)
     for part in numba.prange(parts):
-        _dense_weight_grad_stacks(g, x, offs, totals[part], pt, pl, hp, wp, stack,
+        _dense_weight_grad_stacks(g, x, offs, totals[part], pt, pl, hr, wr, stack,
                                   part * stacks // parts, (part + 1) * stacks // parts, zero)
 
 
@@ -705,19 +701,35 @@ def _blocks(count: int, size: int) -> int:
     return -(-count // size) * size
 
 
-def _dense_stack(n: int, hp: int, wp: int) -> int:
-    """Images per canvas: enough for DENSE_STACK_POSITIONS positions per pass, but at least
+def _stack_pitch(x_shape, pt: int, pl: int, hp: int, wp: int, h_out: int,
+                 w_out: int) -> tuple[int, int]:
+    """``(hr, wr)``: the rows per image and values per row of a stacked canvas.
+
+    Neighbouring images (and neighbouring rows) share their padding: the zeros below one
+    image are the zeros above the next, and the wide grid reads the right padding of one
+    row in the left padding of the next. A 3x3 kernel with padding 1 on 16x16 planes gets
+    17x17 positions per image instead of 18x18 (11% fewer multiplies; 19% at 8x8). The
+    pitch must hold the image with its top (left) padding, the windows that reach down
+    (right) past the image without reaching the next one, and the outputs themselves;
+    ``hp, wp`` are the padded canvas's size (every window fits in it)."""
+    hr = max(x_shape[2] + pt, hp - pt, h_out)
+    wr = max(x_shape[3] + pl, wp - pl, w_out)
+    return hr, wr
+
+
+def _dense_stack(n: int, hr: int, wr: int, positions: int = DENSE_STACK_POSITIONS) -> int:
+    """Images per canvas: enough for ``positions`` positions per pass, but at least
     two stacks per thread (so that both threads get work, evenly)."""
     per_thread = -(-n // (2 * numba.get_num_threads()))
-    return max(1, min(-(-DENSE_STACK_POSITIONS // (hp * wp)), per_thread))
+    return max(1, min(-(-positions // (hr * wr)), per_thread))
 
 
-def _dense_offsets(c, kernel, dilation, plane_rows, wp, length):
+def _dense_offsets(c, kernel, dilation, plane_rows, wr, length):
     """The canvas offset of each term (c, i, j), zero-padded to ``length`` terms; a channel's
-    plane has ``plane_rows`` rows of ``wp`` (a stack of padded images)."""
+    plane has ``plane_rows`` rows of ``wr`` (a stack of images)."""
     offs = np.zeros(length, dtype=np.int64)
     offs[:c * kernel[0] * kernel[1]] = _term_offsets(c, kernel[0], kernel[1], dilation[0],
-                                                     dilation[1], plane_rows, wp)
+                                                     dilation[1], plane_rows, wr)
     return offs
 
 
@@ -727,13 +739,14 @@ def _dense_conv2d(x, weight, padding, dilation, out_size=None):
     o, c, kh, kw = weight.shape
     _, _, _, _, pt, pl, dh, dw, h_out, w_out, hp, wp = _conv_ints(
         (kh, kw), (1, 1), padding, dilation, x.shape, out_size)
-    stack = _dense_stack(x.shape[0], hp, wp)
+    hr, wr = _stack_pitch(x.shape, pt, pl, hp, wp, h_out, w_out)
+    stack = _dense_stack(x.shape[0], hr, wr)
     terms = c * kh * kw
-    wf = np.zeros((_blocks(o, 4), _blocks(terms, 8)), dtype=x.dtype)
+    wf = np.zeros((_blocks(o, 8), _blocks(terms, 4)), dtype=x.dtype)
     wf[:o, :terms] = weight.reshape(o, terms)
-    offs = _dense_offsets(c, (kh, kw), (dh, dw), stack * hp, wp, wf.shape[1])
+    offs = _dense_offsets(c, (kh, kw), (dh, dw), stack * hr, wr, wf.shape[1])
     out = np.empty((x.shape[0], o, h_out, w_out), dtype=x.dtype)
-    _dense_forward_kernel(np.ascontiguousarray(x), wf, offs, out, pt, pl, hp, wp, stack,
+    _dense_forward_kernel(np.ascontiguousarray(x), wf, offs, out, pt, pl, hr, wr, stack,
                           work_per_byte=_dense_work_per_byte(terms))
     return out
 
@@ -751,15 +764,16 @@ def _dense_conv2d_backward_weight(grad, x, kernel, padding, dilation):
     """One group, stride 1: ``grad: (N, O, h_out, w_out)``, ``x: (N, C, H, W)``
     ``-> (O, C, kh, kw)``."""
     o, c = grad.shape[1], x.shape[1]
-    _, _, _, _, pt, pl, dh, dw, _, _, hp, wp = _conv_ints(
+    _, _, _, _, pt, pl, dh, dw, h_out, w_out, hp, wp = _conv_ints(
         kernel, (1, 1), padding, dilation, x.shape, grad.shape[2:])
-    stack = _dense_stack(x.shape[0], hp, wp)
+    hr, wr = _stack_pitch(x.shape, pt, pl, hp, wp, h_out, w_out)
+    stack = _dense_stack(x.shape[0], hr, wr, DENSE_WEIGHT_GRAD_POSITIONS)
     terms = c * kernel[0] * kernel[1]
-    offs = _dense_offsets(c, kernel, (dh, dw), stack * hp, wp, _blocks(terms, 4))
+    offs = _dense_offsets(c, kernel, (dh, dw), stack * hr, wr, _blocks(terms, 4))
     parts = min(-(-x.shape[0] // stack), numba.get_num_threads())  # threads of the threaded build
     totals = np.zeros((parts, _blocks(o, 4), offs.shape[0]), dtype=np.float64)
     _dense_weight_grad_kernel(np.ascontiguousarray(grad), np.ascontiguousarray(x), offs, totals,
-                              pt, pl, hp, wp, stack, grad.dtype.type(0),
+                              pt, pl, hr, wr, stack, grad.dtype.type(0),
                               work_per_byte=_dense_work_per_byte(terms))
     total = totals.sum(axis=0)[:o, :terms]
     return total.astype(grad.dtype).reshape(o, c, *kernel)

@@ -205,6 +205,8 @@ GROUPED = {
     # 10 images of 9x8: canvases of 3 stacked images (3, 3, 3 and 1; see _dense_stack)
     "dense-o7-t45-stacked": ((10, 5, 9, 8), (7, 5, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
     "dense-dilated-asym": ((2, 3, 10, 9), (4, 3, 2, 3), (1, 1), ((0, 1), (2, 0)), (2, 1)),
+    # unequal padding: stacked images share 2 rows and 2 columns of it (see _stack_pitch)
+    "dense-shared-pad": ((6, 4, 7, 9), (9, 4, 3, 3), (1, 1), ((1, 2), (2, 1)), (1, 1)),
     # padding beyond the dilated kernel: the input gradient takes the grouped loops
     "dense-big-pad": ((1, 2, 5, 6), (3, 2, 2, 3), (1, 1), ((3, 1), (0, 3)), (1, 1)),
 }
@@ -288,6 +290,23 @@ def test_dense_stacks():
     assert 1 < numba_cpu._dense_stack(10, 11, 10) < 10
     assert 10 % numba_cpu._dense_stack(10, 11, 10) != 0
     assert numba_cpu._dense_stack(32, 34, 34) == 1
+
+
+def test_stack_pitch():
+    """Stacked images and the rows of the wide grid share their padding: a 3x3 kernel with
+    padding 1 on 16x16 planes takes 17x17 positions per image, not 18x18; the pitch still
+    holds every window (the "dense" cases above check the results), and padding wider than
+    the kernel widens it back."""
+    numba_cpu = pytest.importorskip("minicnn.backend.numba_cpu")
+
+    def pitch(x_shape, kernel, pads):
+        ints = numba_cpu._conv_ints(kernel, (1, 1), pads, (1, 1), x_shape, None)
+        pt, pl, h_out, w_out, hp, wp = ints[4], ints[5], *ints[8:]
+        return numba_cpu._stack_pitch(x_shape, pt, pl, hp, wp, h_out, w_out)
+
+    assert pitch((1, 1, 16, 16), (3, 3), ((1, 1), (1, 1))) == (17, 17)
+    assert pitch((1, 1, 7, 9), (3, 3), ((1, 2), (2, 1))) == (9, 11)  # "dense-shared-pad"
+    assert pitch((1, 1, 8, 8), (1, 1), ((3, 3), (0, 0))) == (14, 8)  # the outputs' rows
 
 
 @pytest.mark.parametrize("backend_name", AVAILABLE_BACKENDS)
