@@ -700,12 +700,16 @@ def test_direct_dispatch(algorithm_setting):
 
     if "numba" in AVAILABLE_BACKENDS:
         assert choice("numba", (32, 16, 32, 32), 16) == "direct"  # a CIFAR ResNet's stage 1
-        # pixels per channel
-        assert choice("numba", (1, 16, 16, 16), 16) == "direct"  # 256 = 16 * 16 pixels
-        assert choice("numba", (1, 17, 16, 16), 17) == "im2col"  # 256 < 16 * 17
+        # pixels per channel: 8 against im2col, 16 where Winograd pays
+        assert choice("numba", (1, 32, 16, 16), 32) == "direct"  # 256 = 8 * 32 pixels
+        assert choice("numba", (1, 33, 16, 16), 33) == "im2col"  # 256 < 8 * 33
+        assert choice("numba", (1, 32, 16, 16), 127) == "direct"  # Winograd does not pay
+        assert choice("numba", (1, 32, 16, 16), 128) == "winograd"  # it pays; 256 < 16 * 32
+        assert choice("numba", (1, 16, 16, 16), 1024) == "direct"  # it pays; 256 = 16 * 16
         assert choice("numba", (1, 2, 15, 17), 2) == "im2col"  # 255 pixels
         assert choice("numba", (1, 2, 16, 16), 3) == "direct"
         assert choice("numba", (1, 64, 16, 16), 64) == "winograd"
+        assert choice("numba", (32, 64, 8, 8), 64) == "im2col"  # a CIFAR ResNet's stage 3
         # big planes: up to 64 channels before Winograd, any number instead of im2col
         assert choice("numba", (1, 64, 28, 28), 64) == "direct"  # 784 pixels
         assert choice("numba", (1, 64, 27, 29), 64) == "winograd"  # 783
@@ -732,9 +736,9 @@ def test_direct_dispatch(algorithm_setting):
 
 # layers on both sides of the direct kernels' thresholds (numba: the first two DIRECT)
 DIRECT_CASES = {
-    "16ch-16x16": ((2, 16, 16, 16), (16, 16, 3, 3), dict(padding=1)),
+    "32ch-16x16": ((2, 32, 16, 16), (16, 32, 3, 3), dict(padding=1)),
     "same-dilated-rect": ((2, 3, 16, 17), (5, 3, 3, 2), dict(padding="same", dilation=(2, 1))),
-    "17ch-16x16": ((2, 17, 16, 16), (8, 17, 3, 3), dict(padding=1)),
+    "33ch-16x16": ((2, 33, 16, 16), (8, 33, 3, 3), dict(padding=1)),
     "15x17": ((2, 2, 15, 17), (3, 2, 3, 3), dict(padding=1)),
 }
 

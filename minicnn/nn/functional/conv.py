@@ -199,17 +199,23 @@ def _is_narrow_grouped(backend, x_channels: int, weight_shape, groups: int) -> b
 # Dense (one group) stride-1 convolutions run by the direct kernels where the output plane
 # is big for the channel count: their loops run along the plane, while im2col's and
 # Winograd's GEMMs grow more efficient with the channels. Measured forward+backward on 2
-# cores, time relative to im2col (Winograd in brackets, where it applies):
-#   batch 32, 32x32: 3 and 16 channels 0.4; 32 channels 0.85 (1.0); 64 0.5 (0.63);
-#                    128 0.66 (0.71)
-#   batch 32, 16x16: 3 and 16 channels 0.8; 32 channels 1.0; 64 1.15 (0.88); 128 0.93 (0.75)
-#   batch 32, 8x8:   3 channels 1.0, 16 channels 1.2, 32-128 channels 2-3
-#   batch 8, 28x28:  16 channels 0.73 (1.2); 32 0.78 (0.85); 128 0.69 (0.79); 256 0.8 (0.63)
-#   batch 8, 56x56 and 112x112: 64 channels 0.51-0.54 (0.65-0.74); batch 4 and 2, 56x56:
-#                    128 0.6 (0.55), 256 0.83 (0.6); batch 4, 28x28: 512 0.82 (0.56)
+# cores, time relative to im2col (Winograd in brackets, where it pays), 3x3 kernels, in
+# one run (benchmarks/README.md, "Performance notes" 12; runs differ by 10-30% per row):
+#   batch 32, 32x32: 3 channels 1.05; 16 0.54; 32 0.51 (0.75); 64 0.82 (0.81);
+#                    128 0.60 (0.70)
+#   batch 32, 16x16: 3 channels 1.03; 16 0.75; 32 0.83; 48 0.88; 64 0.93 (0.94);
+#                    128 1.01 (0.71)
+#   batch 32, 8x8:   3 channels 0.95; 16 0.67; 32 0.88; 64 1.26
+#   batch 8, 28x28:  16 channels 0.75; 32 0.95; 128 1.10 (0.76); 256 0.76 (0.68)
+#   batch 8, 56x56 and 112x112, 64 channels: 0.88 (0.82) and 0.46 (0.58); batch 4 and 2,
+#                    56x56: 128 0.96 (0.74), 256 0.87 (0.52); batch 4, 28x28: 512 0.78 (0.58)
+# In whole steps, 8x8 planes went to im2col even where the layer alone was faster direct
+# (ResNet-20's 64-channel stage: 1-4% slower steps); its 32-channel 16x16 stage direct:
+# 5-8% faster steps (the two choices alternated step by step in one process).
 # So: never below DIRECT_MIN_PIXELS; always with at least DIRECT_PIXELS_PER_CHANNEL pixels
-# per input channel; and on planes of DIRECT_BIG_PLANE pixels and more, unless Winograd
-# applies and there are more than DIRECT_BIG_PLANE_CHANNELS input channels.
+# per input channel (half as many where Winograd does not apply: against im2col); and on
+# planes of DIRECT_BIG_PLANE pixels and more, unless Winograd applies and there are more
+# than DIRECT_BIG_PLANE_CHANNELS input channels.
 DIRECT_MIN_PIXELS = 256
 DIRECT_PIXELS_PER_CHANNEL = 16
 DIRECT_BIG_PLANE = 784  # 28x28
@@ -226,7 +232,8 @@ def _use_direct(backend, x_shape, geometry: ConvGeometry, winograd_pays: bool) -
     pixels, channels = h_out * w_out, x_shape[1]
     if pixels < DIRECT_MIN_PIXELS:
         return False
-    if pixels >= DIRECT_PIXELS_PER_CHANNEL * channels:
+    per_channel = DIRECT_PIXELS_PER_CHANNEL if winograd_pays else DIRECT_PIXELS_PER_CHANNEL // 2
+    if pixels >= per_channel * channels:
         return True
     return pixels >= DIRECT_BIG_PLANE and (channels <= DIRECT_BIG_PLANE_CHANNELS
                                            or not winograd_pays)
