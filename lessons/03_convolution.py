@@ -400,11 +400,12 @@ print("saved", OUT / "03_conv_timing.png")
 # `set_conv_algorithm` chooses by hand.
 #
 # A third way skips the column matrix altogether. The *direct* kernels loop over the padded
-# input itself: one pass over an image adds eight kernel taps to four output channels, so
+# input itself: one pass over an image adds four kernel taps to eight output channels, so
 # every pixel loaded feeds 32 multiply-adds, and nothing nine times the input is written.
 # minicnn picks them for stride-1 layers with few channels on big planes (a CIFAR ResNet's
-# 16-channel 32x32 stage, see `DIRECT_MIN_PIXELS` in `minicnn/nn/functional/conv.py`): there
-# building the column matrix costs as much as the product it feeds.
+# 16-channel 32x32 and 32-channel 16x16 stages, see `DIRECT_MIN_PIXELS` in
+# `minicnn/nn/functional/conv.py`): there building the column matrix costs as much as the
+# product it feeds.
 
 # %%
 d, g = rng.standard_normal(4), rng.standard_normal(3)
