@@ -200,7 +200,8 @@ GROUPED = {
     "cg2-stride-3-big-pad": ((1, 4, 7, 8), (10, 2, 2, 3), (3, 3), ((3, 1), (2, 3)), (1, 1)),
     "cg4-unequal-strides": ((2, 8, 7, 8), (4, 4, 3, 3), (1, 2), ((1, 1), (2, 1)), (1, 1)),
     # one group, stride 1: numba's register-blocked dense kernels (conv.py's DIRECT), with
-    # output channels and terms that do and do not fill their blocks of 4 and 8
+    # output channels and terms that do and do not fill their blocks (8 x 4 forward, 4 x 4
+    # for the weight gradient)
     "dense-16ch": ((2, 16, 9, 8), (16, 16, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),
     # 11 images of 9x8: canvases of 6 and 5 stacked images (see _dense_stack)
     "dense-o7-t45-stacked": ((11, 5, 9, 8), (7, 5, 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1)),

@@ -210,10 +210,11 @@ def _is_narrow_grouped(backend, x_channels: int, weight_shape, groups: int) -> b
 #   batch 8, 56x56 and 112x112, 64 channels: 0.88 (0.82) and 0.46 (0.58); batch 4 and 2,
 #                    56x56: 128 0.96 (0.74), 256 0.87 (0.52); batch 4, 28x28: 512 0.78 (0.58)
 # In whole steps, 8x8 planes went to im2col even where the layer alone was faster direct
-# (ResNet-20's 64-channel stage: 1-4% slower steps); its 32-channel 16x16 stage direct:
-# 5-8% faster steps (the two choices alternated step by step in one process).
+# (ResNet-20 and ResNet-56 with their 64-channel 8x8 stage direct: 0-10% slower steps);
+# ResNet-20 with its 32-channel 16x16 stage direct: 5-8% faster steps (the two choices
+# alternated step by step in one process).
 # So: never below DIRECT_MIN_PIXELS; always with at least DIRECT_PIXELS_PER_CHANNEL pixels
-# per input channel (half as many where Winograd does not apply: against im2col); and on
+# per input channel (half as many where Winograd does not pay: against im2col); and on
 # planes of DIRECT_BIG_PLANE pixels and more, unless Winograd applies and there are more
 # than DIRECT_BIG_PLANE_CHANNELS input channels.
 DIRECT_MIN_PIXELS = 256
