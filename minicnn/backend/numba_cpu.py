@@ -532,7 +532,7 @@ def _grouped_backward_weight_kernel(g, x, gw, kh, kw, s, pt, pl, dh, dw, hp, wp,
 # zero tail), so that LLVM's vector loop needs no scalar remainder. LLVM compiles the
 # passes to AVX-512 on these Zen 5 machines. Forward at batch 32, 2 cores (1 core):
 # 16 channels at 32x32 0.54-0.58 ms, 260-280 GFLOP/s (0.83-1.1 ms); 32 at 16x16 0.55 ms,
-# 273 GFLOP/s (0.85 ms); 64 at 8x8 0.64-0.73 ms (1.04-1.12 ms). Four output channels by
+# 273 GFLOP/s (0.85 ms); 64 at 8x8 0.60-0.78 ms (1.04-1.12 ms). Four output channels by
 # eight terms per pass (the first version) took 0.73-0.82, 0.92 and 1.23-1.34 ms: its 32
 # weights and 12 streams spilled registers (the 8 x 4 block passed 8 x 3, 6 x 6, 12 x 4
 # and 4 x 8 in a model of the loop: 170 against 94-145 GFLOP/s on one core), and each

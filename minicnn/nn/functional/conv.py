@@ -32,9 +32,10 @@ notes", has the measurements). Which one computes a call is chosen once, by forw
 * grouped convolutions with few channels per group (ResNeXt's 4) use direct grouped
   kernels where the backend has compiled ones (numba), for the same reason.
 * stride-1 convolutions on planes big for their channel count (a CIFAR ResNet's 16
-  channels at 32x32, up to 64 channels from 28x28) use the same direct kernels with one
-  group where the backend compiled them (numba's are register-blocked for it): there the
-  column matrix, or Winograd's transformed tiles, cost as much as the products they feed.
+  channels at 32x32 and 32 at 16x16, up to 64 channels from 28x28) use the same direct
+  kernels with one group where the backend compiled them (numba's are register-blocked
+  for it): there the column matrix, or Winograd's transformed tiles, cost as much as the
+  products they feed.
 * the GEMMs stay in NumPy (OpenBLAS on the CPU) or CuPy (cuBLAS on the GPU).
 
 A transposed convolution is the input-gradient of a convolution, and its gradients are
@@ -215,8 +216,8 @@ def _is_narrow_grouped(backend, x_channels: int, weight_shape, groups: int) -> b
 # alternated step by step in one process).
 # So: never below DIRECT_MIN_PIXELS; always with at least DIRECT_PIXELS_PER_CHANNEL pixels
 # per input channel (half as many where Winograd does not pay: against im2col); and on
-# planes of DIRECT_BIG_PLANE pixels and more, unless Winograd applies and there are more
-# than DIRECT_BIG_PLANE_CHANNELS input channels.
+# planes of DIRECT_BIG_PLANE pixels and more, unless Winograd pays and there are more than
+# DIRECT_BIG_PLANE_CHANNELS input channels.
 DIRECT_MIN_PIXELS = 256
 DIRECT_PIXELS_PER_CHANNEL = 16
 DIRECT_BIG_PLANE = 784  # 28x28
@@ -413,8 +414,9 @@ def set_conv_algorithm(name: str) -> str:
       dilation-1, ungrouped convolutions large enough for it to pay (``winograd.pays``:
       ResNet and VGG layers from 32 channels at 32x32 on) on a backend with compiled
       transforms (numba); but first, the direct kernels for stride-1 ones on planes big for
-      their channel count (``DIRECT_MIN_PIXELS``: up to 64 channels from 28x28, 16 channels
-      from 16x16) on a backend with compiled ones (numba); im2col for everything else.
+      their channel count (``DIRECT_MIN_PIXELS``: up to 64 channels from 28x28, 32 channels
+      from 16x16 where Winograd does not pay) on a backend with compiled ones (numba); im2col
+      for everything else.
     * ``"im2col"``: always im2col (the algorithm the lessons start from).
     * ``"winograd"``: Winograd wherever it applies, whatever the channel count or device.
     * ``"direct"``: the direct kernels for every ungrouped convolution (the ``grouped_conv2d``
