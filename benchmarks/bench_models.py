@@ -108,9 +108,9 @@ def _time_steps(step, sync, steps: int) -> list[float]:
 
 
 def worker_minicnn(spec: dict) -> dict:
+    import minicnn  # noqa: I001  (first, as a user should: it sets OpenBLAS's thread timeout)
     import numpy as np
 
-    import minicnn
     import minicnn.nn.functional as F
     from minicnn import optim
     from minicnn.models import MODELS

@@ -56,9 +56,9 @@ def _data(path: str):
 
 
 def worker_minicnn(device: str, data: str, batch: int) -> dict:
+    import minicnn  # noqa: I001  (first, as a user should: it sets OpenBLAS's thread timeout)
     import numpy as np
 
-    import minicnn
     import minicnn.nn.functional as F
     from minicnn import optim
     from minicnn.models import small_resnet

@@ -4,7 +4,9 @@ Importing minicnn sets two thread-pool defaults before NumPy and Numba load (see
 ``benchmarks/README.md``, "Performance notes"): ``NUMBA_THREADING_LAYER=workqueue`` and
 ``OPENBLAS_THREAD_TIMEOUT=4``. On a 2-core machine the default spinning pools of
 OpenBLAS and Numba's OpenMP layer fight each other and halve throughput. A value
-you set yourself in the environment is never overridden.
+you set yourself in the environment is never overridden. Numba's workers are then pinned
+one per core on first use (``minicnn/backend/numba_threads.py``), unless NumPy was imported
+before minicnn without that setting: import minicnn first.
 
 It also sets glibc's malloc to keep the memory one training step frees for the next
 (``minicnn.host_memory``): otherwise every step faults its activations' pages in afresh.
@@ -14,10 +16,15 @@ The names follow PyTorch: ``import minicnn as torch`` runs most tutorial code, w
 """
 
 import os
+import sys
 
+# NumPy, and with it OpenBLAS, loaded before the default below could reach it: OpenBLAS's
+# threads then spin after each product, and Numba's workers are left unpinned
+# (minicnn/backend/numba_threads.py says why)
+_OPENBLAS_SPINS = "numpy" in sys.modules and "OPENBLAS_THREAD_TIMEOUT" not in os.environ
 os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-del os  # not part of the package's face: dir(minicnn) lists only minicnn's names
+del os, sys  # not part of the package's face: dir(minicnn) lists only minicnn's names
 
 from minicnn import host_memory  # noqa: E402
 

@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from minicnn.backend import reference
+from minicnn.backend.numba_threads import pin_workers
 
 # ---------------------------------------------------------------- threads, or not
 # A parallel kernel (a prange loop) starts and joins Numba's threads on every call, and
@@ -57,8 +58,10 @@ class ParallelKernel:
         an elementwise loop says how much (``work_per_byte``): the threaded build then runs
         from ``PARALLEL_MIN_BYTES / work_per_byte`` of arrays."""
         nbytes = sum(a.nbytes for a in args if isinstance(a, np.ndarray))
-        threaded = nbytes * work_per_byte >= PARALLEL_MIN_BYTES
-        return (self.threaded if threaded else self.serial)(*args)
+        if nbytes * work_per_byte < PARALLEL_MIN_BYTES or numba.get_num_threads() == 1:
+            return self.serial(*args)
+        pin_workers()  # once per process: one worker per core (numba_threads.py says why)
+        return self.threaded(*args)
 
 
 def parallel_kernel(**options):
