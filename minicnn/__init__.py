@@ -30,6 +30,11 @@ from minicnn import host_memory  # noqa: E402
 
 host_memory.keep_freed_memory()
 
+from minicnn import backend as _backend  # noqa: E402
+
+_backend.OPENBLAS_SPINS = _OPENBLAS_SPINS
+del _backend, _OPENBLAS_SPINS
+
 from minicnn import cuda, nn, optim, utils  # noqa: E402  (the PyTorch-shaped namespaces)
 from minicnn.autograd import (  # noqa: E402
     Function,

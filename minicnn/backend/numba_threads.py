@@ -32,6 +32,8 @@ import numba
 import numpy as np
 from numba import types
 
+from minicnn import backend
+
 # the C library's gettid(): the calling thread's id, which sched_setaffinity takes
 _gettid = types.ExternalFunction("gettid", types.int32())
 
@@ -48,18 +50,10 @@ def _worker_ids(n):  # out[i] = (the Numba thread number, the OS thread id) runn
 _pinned_pid = None  # the process whose workers are pinned (a forked child has new workers)
 
 
-def _openblas_spins() -> bool:
-    """True when NumPy loaded before minicnn could set OpenBLAS's thread timeout (recorded
-    by ``minicnn/__init__.py`` as it starts)."""
-    import minicnn
-
-    return minicnn._OPENBLAS_SPINS
-
-
 def _wanted() -> bool:
     return (
         os.environ.get("MINICNN_PIN_THREADS", "1") != "0"
-        and not _openblas_spins()
+        and not backend.OPENBLAS_SPINS
         and hasattr(os, "sched_setaffinity")
         and numba.config.NUMBA_NUM_THREADS > 1
         and len(os.sched_getaffinity(0)) > 1
