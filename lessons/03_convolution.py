@@ -402,8 +402,8 @@ print("saved", OUT / "03_conv_timing.png")
 # A third way skips the column matrix altogether. The *direct* kernels loop over the padded
 # input itself: one pass over an image adds four kernel taps to eight output channels, so
 # every pixel loaded feeds 32 multiply-adds, and nothing nine times the input is written.
-# minicnn picks them for stride-1 layers with few channels on big planes (a CIFAR ResNet's
-# 16-channel 32x32 and 32-channel 16x16 stages, see `DIRECT_MIN_PIXELS` in
+# minicnn picks them for stride-1 layers on planes of 8x8 and more with up to 128 input
+# channels (every stride-1 layer of a CIFAR ResNet, see `DIRECT_MIN_PIXELS` in
 # `minicnn/nn/functional/conv.py`): there building the column matrix costs as much as the
 # product it feeds.
 

@@ -523,7 +523,7 @@ def _grouped_backward_weight_kernel(g, x, gw, kh, kw, s, pt, pl, dh, dw, hp, wp,
 
 
 # Dense convolution (one group) with stride 1: the direct kernels conv.py's DIRECT
-# algorithm runs on layers with few channels for their plane size (a CIFAR ResNet's), where
+# algorithm runs on planes of 8x8 and more (every stride-1 layer of a CIFAR ResNet), where
 # im2col's column matrix costs as much as the product. Same wide grid as above, but
 # register-blocked: a pass over the grid handles eight output channels and four (c, i, j)
 # terms (forward), or four output channels times four terms (weight gradient), so each

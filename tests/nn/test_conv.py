@@ -674,20 +674,18 @@ def test_narrow_grouped_dispatch():
 
 
 def test_direct_dispatch(algorithm_setting):
-    """DIRECT for stride-1 ungrouped layers on planes big for their channel count (conv.py,
-    ``DIRECT_MIN_PIXELS``), on a backend with compiled kernels; the setting overrides."""
+    """DIRECT for stride-1 ungrouped layers on planes of 8x8 and more (conv.py,
+    ``DIRECT_MIN_PIXELS``), where Winograd pays up to ``DIRECT_MAX_CHANNELS`` input channels,
+    on a backend with compiled kernels; the setting overrides."""
     from minicnn.nn.functional.conv import (
-        DIRECT_BIG_PLANE,
-        DIRECT_BIG_PLANE_CHANNELS,
+        DIRECT_MAX_CHANNELS,
         DIRECT_MIN_PIXELS,
-        DIRECT_PIXELS_PER_CHANNEL,
         ConvGeometry,
         _choose_algorithm,
     )
 
     # the cases below sit on the thresholds' two sides
-    assert (DIRECT_MIN_PIXELS, DIRECT_PIXELS_PER_CHANNEL) == (256, 16)
-    assert (DIRECT_BIG_PLANE, DIRECT_BIG_PLANE_CHANNELS) == (784, 64)
+    assert (DIRECT_MIN_PIXELS, DIRECT_MAX_CHANNELS) == (64, 128)
     same = ConvGeometry((3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     same5 = ConvGeometry((5, 5), (1, 1), ((2, 2), (2, 2)), (1, 1), 1)  # no Winograd
     strided = ConvGeometry((3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1)
@@ -699,23 +697,21 @@ def test_direct_dispatch(algorithm_setting):
         return _choose_algorithm(minicnn.get_backend(backend), x_shape, w_shape, geometry)
 
     if "numba" in AVAILABLE_BACKENDS:
-        assert choice("numba", (32, 16, 32, 32), 16) == "direct"  # a CIFAR ResNet's stage 1
-        # pixels per channel: 8 against im2col, 16 where Winograd pays
-        assert choice("numba", (1, 32, 16, 16), 32) == "direct"  # 256 = 8 * 32 pixels
-        assert choice("numba", (1, 33, 16, 16), 33) == "im2col"  # 256 < 8 * 33
-        assert choice("numba", (1, 32, 16, 16), 127) == "direct"  # Winograd does not pay
-        assert choice("numba", (1, 32, 16, 16), 128) == "winograd"  # it pays; 256 < 16 * 32
-        assert choice("numba", (1, 16, 16, 16), 1024) == "direct"  # it pays; 256 = 16 * 16
-        assert choice("numba", (1, 2, 15, 17), 2) == "im2col"  # 255 pixels
-        assert choice("numba", (1, 2, 16, 16), 3) == "direct"
-        assert choice("numba", (1, 64, 16, 16), 64) == "winograd"
-        assert choice("numba", (32, 64, 8, 8), 64) == "im2col"  # a CIFAR ResNet's stage 3
-        # big planes: up to 64 channels before Winograd, any number instead of im2col
-        assert choice("numba", (1, 64, 28, 28), 64) == "direct"  # 784 pixels
-        assert choice("numba", (1, 64, 27, 29), 64) == "winograd"  # 783
-        assert choice("numba", (1, 65, 28, 28), 65) == "winograd"
-        assert choice("numba", (1, 128, 28, 28), 128, same5) == "direct"
-        assert choice("numba", (1, 128, 27, 29), 128, same5) == "im2col"
+        assert choice("numba", (32, 16, 32, 32), 16) == "direct"  # a CIFAR ResNet's stages
+        assert choice("numba", (32, 32, 16, 16), 32) == "direct"
+        assert choice("numba", (32, 64, 8, 8), 64) == "direct"
+        # 64 output pixels, any channel count where Winograd does not pay
+        assert choice("numba", (1, 2, 8, 8), 3) == "direct"
+        assert choice("numba", (1, 2, 7, 9), 3) == "im2col"  # 63 pixels
+        assert choice("numba", (1, 512, 8, 8), 8) == "direct"  # Winograd does not pay
+        assert choice("numba", (1, 128, 27, 29), 128, same5) == "direct"  # nor applies
+        assert choice("numba", (1, 128, 7, 9), 128, same5) == "im2col"
+        # where Winograd pays: up to 128 input channels
+        assert choice("numba", (1, 128, 16, 16), 128) == "direct"
+        assert choice("numba", (1, 129, 16, 16), 129) == "winograd"
+        assert choice("numba", (1, 128, 28, 28), 128) == "direct"
+        assert choice("numba", (1, 256, 8, 8), 256) == "winograd"
+        assert choice("numba", (1, 128, 7, 7), 4096) == "winograd"  # 49 pixels
         assert choice("numba", (1, 3, 224, 224), 64) == "direct"  # a VGG's first layer
         assert choice("numba", (1, 16, 33, 33), 16, strided) == "im2col"
         assert choice("numba", (1, 16, 32, 32), 16, pointwise) == "im2col"
@@ -734,12 +730,13 @@ def test_direct_dispatch(algorithm_setting):
         assert choice(backend, (1, 64, 8, 8), 64, grouped) == "im2col"
 
 
-# layers on both sides of the direct kernels' thresholds (numba: the first two DIRECT)
+# layers on both sides of the direct kernels' thresholds (numba: the first three DIRECT)
 DIRECT_CASES = {
-    "32ch-16x16": ((2, 32, 16, 16), (16, 32, 3, 3), dict(padding=1)),
-    "same-dilated-rect": ((2, 3, 16, 17), (5, 3, 3, 2), dict(padding="same", dilation=(2, 1))),
-    "33ch-16x16": ((2, 33, 16, 16), (8, 33, 3, 3), dict(padding=1)),
-    "15x17": ((2, 2, 15, 17), (3, 2, 3, 3), dict(padding=1)),
+    "128ch-16x16": ((2, 128, 16, 16), (128, 128, 3, 3), dict(padding=1)),
+    "same-dilated-8x8": ((2, 3, 8, 8), (5, 3, 3, 2), dict(padding="same", dilation=(2, 1))),
+    "64ch-8x8": ((2, 64, 8, 8), (24, 64, 3, 3), dict(padding=1)),
+    "129ch-16x16": ((2, 129, 16, 16), (129, 129, 3, 3), dict(padding=1)),
+    "7x9": ((2, 2, 7, 9), (3, 2, 3, 3), dict(padding=1)),
 }
 
 

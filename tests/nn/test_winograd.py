@@ -106,13 +106,13 @@ def test_non_contiguous_input_and_weight(backend, algorithm):
 
 
 def test_large_layer_float32_agrees_with_im2col(algorithm):
-    """The auto choice on a ResNet-sized layer: Winograd, equal to im2col and PyTorch in
-    float32 (the rounding of a 576-term sum, well inside the suite's tolerance)."""
+    """The auto choice on a layer of a ResNet-18's last stage: Winograd, equal to im2col and
+    PyTorch in float32 (the rounding of a 2304-term sum, well inside the suite's tolerance)."""
     if "numba" not in AVAILABLE_BACKENDS:
         pytest.skip("auto picks Winograd only on a backend with compiled transforms")
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((2, 64, 16, 17)).astype(np.float32)
-    w = (rng.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
+    x = rng.standard_normal((2, 256, 8, 9)).astype(np.float32)
+    w = (rng.standard_normal((256, 256, 3, 3)) / 48).astype(np.float32)
     geometry = ConvGeometry((3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     assert _algorithm_of(x, w, geometry) == conv_module.WINOGRAD
     wino = F.conv2d(minicnn.tensor(x), minicnn.tensor(w), padding=1)
@@ -170,19 +170,23 @@ def _uses_winograd(c_in, c_out, hw, **geometry):
 def test_auto_uses_winograd_only_where_it_applies_and_pays(algorithm):
     if "numba" not in AVAILABLE_BACKENDS:
         pytest.skip("auto picks Winograd only on a backend with compiled transforms")
-    big = winograd.MIN_CHANNELS * 4
+    # more input channels than the direct kernels take where Winograd pays
+    big = 2 * conv_module.DIRECT_MAX_CHANNELS
     hw = 16  # big * big * hw * hw >= MIN_WORK
     assert big * big * hw * hw >= winograd.MIN_WORK
     with minicnn.use_backend("numpy"):  # reference transforms: slower than im2col
         assert not _uses_winograd(big, big, hw)
     with minicnn.use_backend("numba"):
         assert _uses_winograd(big, big, hw)
-        # at 8x8: 16 input channels at 16x16 go to the direct kernels, which come first
-        assert _uses_winograd(winograd.MIN_CHANNELS, 4096, hw // 2)
-        assert not _uses_winograd(winograd.MIN_CHANNELS, 4096, hw)  # (conv.DIRECT_MIN_PIXELS)
-        assert not _uses_winograd(winograd.MIN_CHANNELS - 1, 4096, hw // 2)  # too few channels
-        assert not _uses_winograd(4096, winograd.MIN_CHANNELS - 1, hw // 2)
-        assert not _uses_winograd(big, big, hw // 4)  # too little work: im2col is faster
+        # up to DIRECT_MAX_CHANNELS input channels on planes of 8x8 and more, the direct
+        # kernels come first (conv.DIRECT_MIN_PIXELS); below 8x8 Winograd takes them
+        assert not _uses_winograd(conv_module.DIRECT_MAX_CHANNELS, 4096, hw)
+        assert _uses_winograd(conv_module.DIRECT_MAX_CHANNELS + 1, 4096, hw)
+        assert not _uses_winograd(winograd.MIN_CHANNELS, 4096, 8)
+        assert _uses_winograd(winograd.MIN_CHANNELS, 4096, 7)
+        assert not _uses_winograd(winograd.MIN_CHANNELS - 1, 4096, 7)  # too few channels
+        assert not _uses_winograd(4096, winograd.MIN_CHANNELS - 1, 7)
+        assert not _uses_winograd(big, big, hw // 8)  # too little work: im2col is faster
         assert not _uses_winograd(big, big, hw, stride=(2, 2))  # Winograd does not apply
         assert not _uses_winograd(big, big, hw, dilation=(2, 1))
         assert not _uses_winograd(big, big, hw, groups=2)

@@ -22,20 +22,20 @@ Six special cases run faster than the general path (benchmarks/README.md, "Perfo
 notes", has the measurements). Which one computes a call is chosen once, by forward
 (``_choose_algorithm``), and kept on the graph node for backward:
 
-* 3x3, stride-1 convolutions with enough channels (the deeper layers of a ResNet or a
-  VGG) use Winograd's F(2x2, 3x3) algorithm on the CPU: 2.25x fewer multiplies
-  (winograd.py).
+* 3x3, stride-1 convolutions with many channels (more than 128, or on planes smaller
+  than 8x8: the deeper layers of a ResNet-18 or a VGG at 224x224) use Winograd's
+  F(2x2, 3x3) algorithm on the CPU: 2.25x fewer multiplies (winograd.py).
 * 1x1 kernels without padding skip im2col: the column matrix is the (subsampled)
   input itself, with its channels first.
 * depthwise convolutions (``groups == C_in``, one input channel per group) use direct
   kernels: through im2col they become thousands of tiny matrix products.
 * grouped convolutions with few channels per group (ResNeXt's 4) use direct grouped
   kernels where the backend has compiled ones (numba), for the same reason.
-* stride-1 convolutions on planes big for their channel count (a CIFAR ResNet's 16
-  channels at 32x32 and 32 at 16x16, up to 64 channels from 28x28) use the same direct
-  kernels with one group where the backend compiled them (numba's are register-blocked
-  for it): there the column matrix, or Winograd's transformed tiles, cost as much as the
-  products they feed.
+* stride-1 convolutions on planes of 8x8 and more (a CIFAR ResNet's every stride-1
+  layer; where Winograd pays, up to 128 input channels) use the same direct kernels with
+  one group where the backend compiled them (numba's are register-blocked for it): there
+  the column matrix, or Winograd's transformed tiles, cost as much as the products they
+  feed.
 * the GEMMs stay in NumPy (OpenBLAS on the CPU) or CuPy (cuBLAS on the GPU).
 
 A transposed convolution is the input-gradient of a convolution, and its gradients are
@@ -197,31 +197,31 @@ def _is_narrow_grouped(backend, x_channels: int, weight_shape, groups: int) -> b
             and backend.has_own("grouped_conv2d"))
 
 
-# Dense (one group) stride-1 convolutions run by the direct kernels where the output plane
-# is big for the channel count: their loops run along the plane, while im2col's and
-# Winograd's GEMMs grow more efficient with the channels. Measured forward+backward on 2
-# cores, time relative to im2col (Winograd in brackets, where it pays), 3x3 kernels, in
-# one run (benchmarks/README.md, "Performance notes" 12; runs differ by 10-30% per row):
-#   batch 32, 32x32: 3 channels 1.05; 16 0.54; 32 0.51 (0.75); 64 0.82 (0.81);
-#                    128 0.60 (0.70)
-#   batch 32, 16x16: 3 channels 1.03; 16 0.75; 32 0.83; 48 0.88; 64 0.93 (0.94);
-#                    128 1.01 (0.71)
-#   batch 32, 8x8:   3 channels 0.95; 16 0.67; 32 0.88; 64 1.26
-#   batch 8, 28x28:  16 channels 0.75; 32 0.95; 128 1.10 (0.76); 256 0.76 (0.68)
-#   batch 8, 56x56 and 112x112, 64 channels: 0.88 (0.82) and 0.46 (0.58); batch 4 and 2,
-#                    56x56: 128 0.96 (0.74), 256 0.87 (0.52); batch 4, 28x28: 512 0.78 (0.58)
-# In whole steps, 8x8 planes went to im2col even where the layer alone was faster direct
-# (ResNet-20 and ResNet-56 with their 64-channel 8x8 stage direct: 0-10% slower steps);
-# ResNet-20 with its 32-channel 16x16 stage direct: 5-8% faster steps (the two choices
-# alternated step by step in one process).
-# So: never below DIRECT_MIN_PIXELS; always with at least DIRECT_PIXELS_PER_CHANNEL pixels
-# per input channel (half as many where Winograd does not pay: against im2col); and on
-# planes of DIRECT_BIG_PLANE pixels and more, unless Winograd pays and there are more than
-# DIRECT_BIG_PLANE_CHANNELS input channels.
-DIRECT_MIN_PIXELS = 256
-DIRECT_PIXELS_PER_CHANNEL = 16
-DIRECT_BIG_PLANE = 784  # 28x28
-DIRECT_BIG_PLANE_CHANNELS = 64
+# Dense (one group) stride-1 convolutions run by the direct kernels on planes of 8x8 and
+# more: against im2col they won on every such plane measured, against Winograd up to 128
+# input channels. Measured forward+backward on 2 cores with Numba's workers pinned one per
+# core (benchmarks/README.md, "Performance notes" 12 and 14; runs differ by 10-30% per
+# row), time relative to im2col (Winograd in brackets, where it pays), 3x3 kernels:
+#   batch 32, 32x32: 3 channels 0.71; 16 0.52; 32 0.41 (1.02); 64 0.50 (0.84);
+#                    128 0.61 (0.72)
+#   batch 32, 16x16: 3 channels 0.70; 16 0.69; 32 0.49; 48 0.51; 64 0.53 (0.96);
+#                    128 0.58 (0.77); 256 0.63 (0.65)
+#   batch 32, 8x8:   3 channels 0.61; 16 0.56; 32 0.73; 64 0.49-1.30 (four runs: its time
+#                    swings between processes); 128 0.76 (0.94); 256 0.82 (0.77)
+#   batch 32, 4x4:   256 channels 0.85 (1.03); 512 0.93 (0.80)
+#   batch 8, 28x28:  16 channels 0.66; 32 0.56; 128 0.69 (0.74); 256 0.73 (0.64)
+#   batch 8, 56x56 and 112x112, 64 channels: 0.65 (0.85) and 0.46 (0.70); batch 4 and 2,
+#                    56x56: 128 0.70 (0.64), 256 0.77 (0.56); batch 4, 28x28: 512 0.75
+#                    (0.59); batch 8, 14x14: 256 0.64 (0.65); 7x7: 512 1.05 (0.83)
+# Whole training steps, this rule against the earlier one (direct only from 16x16, and
+# with 8-16 pixels per input channel), alternated step by step in one process: ResNet-20
+# 0.92 and 0.98, ResNet-56 0.97 and 0.89, ResNet-18 at 32x32 0.95, the main job's small
+# ResNet 0.94 (median ratios). Without pinned workers (item 14: NumPy imported before
+# minicnn) the direct kernels run on about one core and the earlier rule was better.
+# So: direct from DIRECT_MIN_PIXELS output pixels, where Winograd does not pay, or pays
+# with at most DIRECT_MAX_CHANNELS input channels.
+DIRECT_MIN_PIXELS = 64  # 8x8
+DIRECT_MAX_CHANNELS = 128
 
 
 def _use_direct(backend, x_shape, geometry: ConvGeometry, winograd_pays: bool) -> bool:
@@ -231,14 +231,9 @@ def _use_direct(backend, x_shape, geometry: ConvGeometry, winograd_pays: bool) -
             or not backend.has_own("grouped_conv2d")):
         return False
     h_out, w_out = geometry.output_hw(*x_shape[2:])
-    pixels, channels = h_out * w_out, x_shape[1]
-    if pixels < DIRECT_MIN_PIXELS:
+    if h_out * w_out < DIRECT_MIN_PIXELS:
         return False
-    per_channel = DIRECT_PIXELS_PER_CHANNEL if winograd_pays else DIRECT_PIXELS_PER_CHANNEL // 2
-    if pixels >= per_channel * channels:
-        return True
-    return pixels >= DIRECT_BIG_PLANE and (channels <= DIRECT_BIG_PLANE_CHANNELS
-                                           or not winograd_pays)
+    return not winograd_pays or x_shape[1] <= DIRECT_MAX_CHANNELS
 
 
 def _is_pointwise(geometry: ConvGeometry) -> bool:
@@ -413,10 +408,9 @@ def set_conv_algorithm(name: str) -> str:
     * ``"auto"`` (the default): Winograd F(2x2, 3x3) (see winograd.py) for 3x3, stride-1,
       dilation-1, ungrouped convolutions large enough for it to pay (``winograd.pays``:
       ResNet and VGG layers from 32 channels at 32x32 on) on a backend with compiled
-      transforms (numba); but first, the direct kernels for stride-1 ones on planes big for
-      their channel count (``DIRECT_MIN_PIXELS``: up to 64 channels from 28x28, 32 channels
-      from 16x16 where Winograd does not pay) on a backend with compiled ones (numba); im2col
-      for everything else.
+      transforms (numba); but first, the direct kernels for stride-1 ones on planes of 8x8
+      and more (``DIRECT_MIN_PIXELS``; where Winograd pays, up to 128 input channels) on a
+      backend with compiled ones (numba); im2col for everything else.
     * ``"im2col"``: always im2col (the algorithm the lessons start from).
     * ``"winograd"``: Winograd wherever it applies, whatever the channel count or device.
     * ``"direct"``: the direct kernels for every ungrouped convolution (the ``grouped_conv2d``
