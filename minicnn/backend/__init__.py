@@ -36,12 +36,12 @@ __all__ = [
 ]
 
 CPU_BACKENDS = ("numpy", "numba")
+GPU_INSTALL_HINT = 'pip install "minicnn[gpu]" (CUDA 12) or "minicnn[gpu-cuda13]" (CUDA 13)'
 
 # True when NumPy (so OpenBLAS) loaded before minicnn could set OPENBLAS_THREAD_TIMEOUT:
 # OpenBLAS's threads then spin after each product. minicnn/__init__.py records it as it
 # starts; numba_threads.py reads it.
 OPENBLAS_SPINS = False
-GPU_INSTALL_HINT = 'pip install "minicnn[gpu]" (CUDA 12) or "minicnn[gpu-cuda13]" (CUDA 13)'
 
 
 class Backend:

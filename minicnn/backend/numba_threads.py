@@ -47,7 +47,8 @@ def _worker_ids(n):  # out[i] = (the Numba thread number, the OS thread id) runn
     return out
 
 
-_pinned_pid = None  # the process whose workers are pinned (a forked child has new workers)
+_pinned_pid = None  # the process that pinned its workers or found it should not (a forked
+# child has workers of its own)
 
 
 def _wanted() -> bool:
