@@ -13,10 +13,7 @@ import subprocess
 import sys
 
 import numba
-import numpy as np
 import pytest
-
-from minicnn.backend import numba_cpu
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
@@ -83,21 +80,3 @@ def test_numpy_first_with_the_timeout_set_pins():
     report = _child(NUMPY_FIRST, OPENBLAS_THREAD_TIMEOUT="4")
     assert len(report["pins"]) == numba.config.NUMBA_NUM_THREADS
 
-
-def test_one_thread_runs_the_serial_build(monkeypatch):
-    """With one thread the threaded build would only add the workers' start-up (and run on
-    one pinned core): the serial build runs, whatever the size."""
-    kernel = numba_cpu._relu_kernel
-    calls = []
-    monkeypatch.setattr(kernel, "serial", lambda *a: calls.append("serial"))
-    monkeypatch.setattr(kernel, "threaded", lambda *a: calls.append("threaded"))
-    monkeypatch.setattr(numba_cpu, "PARALLEL_MIN_BYTES", 0)
-    x = np.ones(1 << 12, dtype=np.float32)
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        numba_cpu.relu(x)
-    finally:
-        numba.set_num_threads(threads)
-    numba_cpu.relu(x)
-    assert calls == ["serial", "threaded" if threads > 1 else "serial"]

@@ -4,9 +4,9 @@ numba_cpu.py compiles every prange kernel as a ``ParallelKernel`` and runs the t
 build only on arrays of ``PARALLEL_MIN_BYTES`` or more. That both builds compute the same
 thing is checked by running the kernel tests of tests/backend once per build (the
 ``numba_builds`` fixture); here: that no prange kernel escapes the scheme, that the two
-builds have their own cache files, that the size decides which build runs, and the kernels
-whose own tests live elsewhere (erf for GELU, RoI align and pool, nearest upsampling),
-each build against the reference backend.
+builds have their own cache files, that the size (and a single thread) decides which build
+runs, and the kernels whose own tests live elsewhere (erf for GELU, RoI align and pool,
+nearest upsampling), each build against the reference backend.
 """
 
 from __future__ import annotations
@@ -80,6 +80,23 @@ def test_work_per_byte_scales_the_size(monkeypatch, relu_builds, work_per_byte, 
     kernel(x, out, work_per_byte=work_per_byte)
     np.testing.assert_array_equal(out, np.maximum(x, 0))
     assert (parallel.calls, serial.calls) == ((1, 0) if threaded else (0, 1))
+
+
+def test_one_thread_runs_the_serial_build(monkeypatch, relu_builds):
+    """With one thread the threaded build would only add the workers' start-up (and run on
+    one pinned core, see numba_threads.py): the serial build runs, whatever the size."""
+    _, serial, parallel = relu_builds
+    monkeypatch.setattr(numba_cpu, "PARALLEL_MIN_BYTES", 0)
+    x = np.random.default_rng(0).standard_normal(1 << 12).astype(np.float32)
+    threads = numba_cpu.numba.get_num_threads()
+    numba_cpu.numba.set_num_threads(1)
+    try:
+        np.testing.assert_array_equal(numba_cpu.relu(x), np.maximum(x, 0))
+    finally:
+        numba_cpu.numba.set_num_threads(threads)
+    assert (parallel.calls, serial.calls) == (0, 1)
+    np.testing.assert_array_equal(numba_cpu.relu(x), np.maximum(x, 0))
+    assert (parallel.calls, serial.calls) == ((1, 1) if threads > 1 else (0, 2))
 
 
 @pytest.mark.parametrize("build", ["serial", "threaded"])
