@@ -1,12 +1,14 @@
 """minicnn: a from-scratch convolutional-network framework, written to be read and taught from.
 
 Importing minicnn sets two thread-pool defaults before NumPy and Numba load (see
-``benchmarks/README.md``, "Performance notes"): ``NUMBA_THREADING_LAYER=workqueue`` and
-``OPENBLAS_THREAD_TIMEOUT=4``. On a 2-core machine the default spinning pools of
-OpenBLAS and Numba's OpenMP layer fight each other and halve throughput. A value
-you set yourself in the environment is never overridden. Numba's workers are then pinned
-one per core on first use (``minicnn/backend/numba_threads.py``), unless NumPy was imported
-before minicnn without that setting: import minicnn first.
+``benchmarks/README.md``, "Performance notes"): ``OPENBLAS_THREAD_TIMEOUT=4`` (on a
+2-core machine OpenBLAS's threads otherwise spin after each product and halve the speed
+of everything else) and ``NUMBA_THREADING_LAYER_PRIORITY="omp workqueue tbb"`` (Numba's
+OpenMP layer where it loads; its workers are told to sleep between loops when it starts,
+``minicnn/backend/numba_threads.py``). A value you set yourself in the environment is
+never overridden. Under the workqueue layer Numba's workers are pinned one per core on
+first use, unless NumPy was imported before minicnn without the OpenBLAS setting: import
+minicnn first.
 
 It also sets glibc's malloc to keep the memory one training step frees for the next
 (``minicnn.host_memory``): otherwise every step faults its activations' pages in afresh.
@@ -22,7 +24,7 @@ import sys
 # threads then spin after each product, and Numba's workers are left unpinned
 # (minicnn/backend/numba_threads.py says why)
 _OPENBLAS_SPINS = "numpy" in sys.modules and "OPENBLAS_THREAD_TIMEOUT" not in os.environ
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+os.environ.setdefault("NUMBA_THREADING_LAYER_PRIORITY", "omp workqueue tbb")
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 del os, sys  # not part of the package's face: dir(minicnn) lists only minicnn's names
 

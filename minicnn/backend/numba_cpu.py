@@ -17,20 +17,21 @@ import numba
 import numpy as np
 
 from minicnn.backend import reference
-from minicnn.backend.numba_threads import pin_workers
+from minicnn.backend.numba_threads import pin_workers, threads
 
 # ---------------------------------------------------------------- threads, or not
-# A parallel kernel (a prange loop) starts and joins Numba's threads on every call, and
-# with the workqueue threading layer (minicnn/__init__.py says why that layer) this costs
-# about 0.1 ms: an empty prange loop took 90-160 us per call, the same loop compiled
-# serially 0.3 us. A CIFAR ResNet's training step makes about 250 such calls on arrays of
-# 0.1-6 MB, whose whole work is often less than that: ReLU of a 2 MB batch took 0.19 ms
-# threaded, 0.04 ms on one core; im2col of a 6 MB column matrix 0.27 against 0.12 ms. So
-# every prange kernel below is compiled twice, threaded and serial (where prange runs as
-# range), and a call runs the threaded one only on arrays of PARALLEL_MIN_BYTES or more
-# (measured crossovers: im2col ~10 MB of columns, ReLU ~25 MB of input). The two builds
-# compute the same thing: the kernel tests run once per build (the ``numba_builds``
-# fixture of tests/conftest.py).
+# A parallel kernel (a prange loop) wakes and joins Numba's threads on every call, and this
+# costs tens of microseconds: an empty prange loop took 47 us per call with the OpenMP
+# layer (numba_threads.py says why that layer), 77-160 us with the workqueue layer, the
+# same loop compiled serially 0.3 us. A CIFAR ResNet's training step makes about 250 such
+# calls on arrays of 0.1-6 MB, whose whole work is often less than that: ReLU of a 2 MB
+# batch took 0.19 ms threaded, 0.04 ms on one core; im2col of a 6 MB column matrix 0.27
+# against 0.12 ms. So every prange kernel below is compiled twice, threaded and serial
+# (where prange runs as range), and a call runs the threaded one only on arrays of
+# PARALLEL_MIN_BYTES or more (measured crossovers: im2col ~10 MB of columns, ReLU ~25 MB of
+# input; with the OpenMP layer, 4 MB made ResNet-20 and ResNet-56 steps 1% slower, 2 MB
+# 3%). The two builds compute the same thing: the kernel tests run once per build (the
+# ``numba_builds`` fixture of tests/conftest.py).
 
 PARALLEL_MIN_BYTES = 16 << 20  # all the kernel's array arguments together, in bytes
 
@@ -58,9 +59,9 @@ class ParallelKernel:
         an elementwise loop says how much (``work_per_byte``): the threaded build then runs
         from ``PARALLEL_MIN_BYTES / work_per_byte`` of arrays."""
         nbytes = sum(a.nbytes for a in args if isinstance(a, np.ndarray))
-        if nbytes * work_per_byte < PARALLEL_MIN_BYTES or numba.get_num_threads() == 1:
+        if nbytes * work_per_byte < PARALLEL_MIN_BYTES or threads() == 1:
             return self.serial(*args)
-        pin_workers()  # once per process: one worker per core (numba_threads.py says why)
+        pin_workers()  # once per process, workqueue layer: one worker per core (numba_threads.py)
         return self.threaded(*args)
 
 
@@ -724,10 +725,10 @@ def _dense_stack(n: int, hr: int, wr: int, positions: int = DENSE_STACK_POSITION
     """Images per canvas: enough for ``positions`` positions per pass where the batch allows,
     in a number of stacks that the threads share evenly (each thread runs the same number
     of equal stacks: 32 images of 8x8 go in 4 stacks of 8, not 5 of 7, 7, 7, 7 and 4)."""
-    threads = numba.get_num_threads()
+    count = threads()
     least = -(-positions // (hr * wr))  # images for ``positions``
-    rounds = max(1, n // (threads * least))  # stacks per thread
-    return -(-n // (threads * rounds))
+    rounds = max(1, n // (count * least))  # stacks per thread
+    return -(-n // (count * rounds))
 
 
 def _dense_offsets(c, kernel, dilation, plane_rows, wr, length):
@@ -776,7 +777,7 @@ def _dense_conv2d_backward_weight(grad, x, kernel, padding, dilation):
     stack = _dense_stack(x.shape[0], hr, wr, DENSE_WEIGHT_GRAD_POSITIONS)
     terms = c * kernel[0] * kernel[1]
     offs = _dense_offsets(c, kernel, (dh, dw), stack * hr, wr, _blocks(terms, 4))
-    parts = min(-(-x.shape[0] // stack), numba.get_num_threads())  # threads of the threaded build
+    parts = min(-(-x.shape[0] // stack), threads())  # threads of the threaded build
     totals = np.zeros((parts, _blocks(o, 4), offs.shape[0]), dtype=np.float64)
     _dense_weight_grad_kernel(np.ascontiguousarray(grad), np.ascontiguousarray(x), offs, totals,
                               pt, pl, hr, wr, stack, grad.dtype.type(0),

@@ -172,22 +172,24 @@ def test_cuda_round_trip_keeps_the_graph():
 
 THREAD_SETTINGS = (
     "import os, minicnn\n"
-    "print(os.environ['NUMBA_THREADING_LAYER'], os.environ['OPENBLAS_THREAD_TIMEOUT'])"
+    "print(os.environ['NUMBA_THREADING_LAYER_PRIORITY'].replace(' ', ','),"
+    " os.environ['OPENBLAS_THREAD_TIMEOUT'])"
 )
 
 
 def test_import_sets_thread_pool_defaults():
     code = THREAD_SETTINGS
-    out = _run(code, NUMBA_THREADING_LAYER=None, OPENBLAS_THREAD_TIMEOUT=None)
+    out = _run(code, NUMBA_THREADING_LAYER_PRIORITY=None, OPENBLAS_THREAD_TIMEOUT=None)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["workqueue", "4"]
+    assert out.stdout.split() == ["omp,workqueue,tbb", "4"]
 
 
 def test_import_keeps_the_users_own_thread_settings():
     code = THREAD_SETTINGS
-    out = _run(code, NUMBA_THREADING_LAYER="omp", OPENBLAS_THREAD_TIMEOUT="1")
+    out = _run(code, NUMBA_THREADING_LAYER_PRIORITY="workqueue omp tbb",
+               OPENBLAS_THREAD_TIMEOUT="1")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["omp", "1"]
+    assert out.stdout.split() == ["workqueue,omp,tbb", "1"]
 
 
 def test_importing_minicnn_does_not_import_cupy():
