@@ -257,7 +257,6 @@ def environment(device: str) -> dict:
         "torch": torch.__version__, "minicnn": minicnn.__version__,
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "NUMBA_THREADING_LAYER": os.environ.get("NUMBA_THREADING_LAYER"),
         "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT"),
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
     }
@@ -265,6 +264,9 @@ def environment(device: str) -> dict:
         import numba
 
         env["numba"] = numba.__version__
+        from minicnn.backend.numba_threads import threading_layer
+
+        env["numba_threading_layer"] = threading_layer()
     except ImportError:
         pass
     if device == "cuda":

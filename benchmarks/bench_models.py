@@ -113,6 +113,7 @@ def worker_minicnn(spec: dict) -> dict:
 
     import minicnn.nn.functional as F
     from minicnn import optim
+    from minicnn.backend import numba_threads
     from minicnn.models import MODELS
     from minicnn.serialization import load_arrays
 
@@ -162,7 +163,9 @@ def worker_minicnn(spec: dict) -> dict:
         "rss_before_mib": rss_before,
         "logits": np.asarray(logits, dtype=float).tolist(),
         "backend": minicnn.current_backend().name if device == "cpu" else "cupy",
+        "numba_threading_layer": numba_threads.threading_layer(),
     }
+
 
 
 def _torch_cifar_resnet(n: int, num_classes: int):
@@ -378,6 +381,7 @@ def main() -> None:
         "steps": steps,
         "backend": first["minicnn"][0]["backend"],
         "torch_threads": first["torch"][0]["threads"],
+        "numba_threading_layer": first["minicnn"][0]["numba_threading_layer"],
         "memory": "peak_rss_mib: ru_maxrss of the worker process (whole process, after the "
                   "training steps); working_mib: peak RSS minus the RSS before the first step",
         "cases": summary,

@@ -61,6 +61,7 @@ def worker_minicnn(device: str, data: str, batch: int) -> dict:
 
     import minicnn.nn.functional as F
     from minicnn import optim
+    from minicnn.backend import numba_threads
     from minicnn.models import small_resnet
 
     x, y = _data(data)
@@ -95,7 +96,9 @@ def worker_minicnn(device: str, data: str, batch: int) -> dict:
         "images_per_s": steps * batch / seconds,
         "seconds": seconds,
         "backend": minicnn.current_backend().name if device == "cpu" else "cupy",
+        "numba_threading_layer": numba_threads.threading_layer(),
     }
+
 
 
 def worker_torch(device: str, data: str, batch: int) -> dict:
