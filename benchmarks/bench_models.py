@@ -167,7 +167,6 @@ def worker_minicnn(spec: dict) -> dict:
     }
 
 
-
 def _torch_cifar_resnet(n: int, num_classes: int):
     """He et al.'s CIFAR ResNet (option A shortcuts), minicnn's ``state_dict`` keys."""
     import torch

@@ -100,7 +100,6 @@ def worker_minicnn(device: str, data: str, batch: int) -> dict:
     }
 
 
-
 def worker_torch(device: str, data: str, batch: int) -> dict:
     import numpy as np
     import torch
