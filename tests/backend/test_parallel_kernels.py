@@ -83,8 +83,9 @@ def test_work_per_byte_scales_the_size(monkeypatch, relu_builds, work_per_byte, 
 
 
 def test_one_thread_runs_the_serial_build(monkeypatch, relu_builds):
-    """With one thread the threaded build would only add the workers' start-up (and run on
-    one pinned core, see numba_threads.py): the serial build runs, whatever the size."""
+    """With one thread the threaded build would only add the workers' start-up (and, on the
+    workqueue layer, run on one pinned core: numba_threads.py): the serial build runs,
+    whatever the size."""
     _, serial, parallel = relu_builds
     monkeypatch.setattr(numba_cpu, "PARALLEL_MIN_BYTES", 0)
     x = np.random.default_rng(0).standard_normal(1 << 12).astype(np.float32)

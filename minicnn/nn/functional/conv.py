@@ -216,8 +216,10 @@ def _is_narrow_grouped(backend, x_channels: int, weight_shape, groups: int) -> b
 # Whole training steps, this rule against the earlier one (direct only from 16x16, and
 # with 8-16 pixels per input channel), alternated step by step in one process: ResNet-20
 # 0.92 and 0.98, ResNet-56 0.97 and 0.89, ResNet-18 at 32x32 0.95, the main job's small
-# ResNet 0.94 (median ratios). Without pinned workers (item 14: NumPy imported before
-# minicnn) the direct kernels run on about one core and the earlier rule was better.
+# ResNet 0.94 (median ratios). On Numba's OpenMP layer, minicnn's default since (item
+# 15), the direct kernels ran at 1.7-1.8 cores' worth of CPU inside steps, against 1.4-1.6
+# pinned; on an unpinned workqueue (item 14: NumPy imported before minicnn) they ran on
+# about one core and the earlier rule was better.
 # So: direct from DIRECT_MIN_PIXELS output pixels, where Winograd does not pay, or pays
 # with at most DIRECT_MAX_CHANNELS input channels.
 DIRECT_MIN_PIXELS = 64  # 8x8
